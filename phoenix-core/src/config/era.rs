@@ -1,0 +1,137 @@
+//! Recognising files from before the dispatcher era (history-v1-and-tests.md §3).
+//!
+//! The shell version's files changed meaning over time: in the v1 era (L0/L1, Aug 2025)
+//! `features` was a Proxmox feature string, `is_template` meant "snapshot template" and clones
+//! named `clone_from_template_ctid`; the first host files (H0) carried `$schema` and version
+//! `0.01.01`; until 2025-09-29 VMs lived in the host file. Such files still load (so they can be
+//! inspected and converted) but are reported as legacy, and mutating verbs refuse them unless
+//! the operator passes `--allow-legacy`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::json::child;
+
+/// One reason a file is considered legacy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LegacyMarker {
+    /// Where the marker is.
+    pub pointer: String,
+    /// What it shows.
+    pub reason: String,
+}
+
+/// The era a file belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "era", rename_all = "lowercase")]
+pub enum Era {
+    /// Dispatcher era (L2+/H1+/V1+): loaded and acted on natively.
+    #[default]
+    Current,
+    /// Before the dispatcher era: loaded for inspection only.
+    Legacy {
+        /// Why.
+        markers: Vec<LegacyMarker>,
+    },
+}
+
+impl Era {
+    /// Whether the file is legacy.
+    pub fn is_legacy(&self) -> bool {
+        matches!(self, Era::Legacy { .. })
+    }
+
+    fn from_markers(markers: Vec<LegacyMarker>) -> Self {
+        if markers.is_empty() {
+            Era::Current
+        } else {
+            Era::Legacy { markers }
+        }
+    }
+}
+
+fn marker(pointer: String, reason: &str) -> LegacyMarker {
+    LegacyMarker {
+        pointer,
+        reason: reason.to_string(),
+    }
+}
+
+/// Era of an LXC file: v1 markers are `clone_from_template_ctid`, a string `features`,
+/// `static_ip`, and the flat `vllm_model` keys.
+pub fn lxc_era(v: &Value) -> Era {
+    let mut m = Vec::new();
+    if let Some(Value::Object(cts)) = v.get("lxc_configs") {
+        for (id, ct) in cts {
+            let base = child("/lxc_configs", id);
+            let Some(ct) = ct.as_object() else { continue };
+            if ct.contains_key("clone_from_template_ctid") {
+                m.push(marker(
+                    child(&base, "clone_from_template_ctid"),
+                    "v1 clone key (renamed clone_from_ctid on 2025-09-01)",
+                ));
+            }
+            if ct.get("features").is_some_and(Value::is_string) {
+                m.push(marker(
+                    child(&base, "features"),
+                    "v1 Proxmox feature string (now pct_options)",
+                ));
+            }
+            if ct.contains_key("static_ip") {
+                m.push(marker(child(&base, "static_ip"), "v1 static_ip key"));
+            }
+            if ct.contains_key("vllm_model") || ct.contains_key("vllm_tensor_parallel_size") {
+                m.push(marker(
+                    base.clone(),
+                    "flat vllm_* keys (replaced by vllm_engine_config on 2025-10-03)",
+                ));
+            }
+        }
+    }
+    Era::from_markers(m)
+}
+
+/// Era of a host file: H0 (before the file moved on 2025-09-07) is version `0.01.01`; H1
+/// files said `0.01.02` but already had today's shape.
+pub fn host_era(v: &Value) -> Era {
+    let mut m = Vec::new();
+    if v.get("version").and_then(Value::as_str) == Some("0.01.01") {
+        m.push(marker(
+            "/version".to_string(),
+            "v1 host file (version 0.01.01, before the host-provisioning keys)",
+        ));
+    }
+    Era::from_markers(m)
+}
+
+/// Era of a VM file: every shape since the file appeared is current.
+pub fn vm_era(_v: &Value) -> Era {
+    Era::Current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn v1_lxc_files_are_legacy() {
+        let v1 = json!({"lxc_configs": {"901": {"clone_from_template_ctid": "900", "features": "nesting=1", "is_template": true}}});
+        let Era::Legacy { markers } = lxc_era(&v1) else {
+            panic!("not legacy")
+        };
+        assert_eq!(markers.len(), 2);
+        assert_eq!(
+            markers[0].pointer,
+            "/lxc_configs/901/clone_from_template_ctid"
+        );
+        let now = json!({"lxc_configs": {"901": {"clone_from_ctid": "900", "features": ["nvidia"], "is_template": true}}});
+        assert_eq!(lxc_era(&now), Era::Current);
+    }
+
+    #[test]
+    fn h0_host_files_are_legacy() {
+        assert!(host_era(&json!({"$schema": "x", "version": "0.01.01"})).is_legacy());
+        assert!(!host_era(&json!({"$schema": "x", "version": "1.0.0"})).is_legacy());
+    }
+}

@@ -1,0 +1,375 @@
+//! Pure checks for the value formats a configuration uses: addresses, MACs, ports,
+//! GPU lists, host names. Each returns a parsed value or a lowercase reason.
+//!
+//! The rules follow what Proxmox itself accepts (pve-common's `mac-addr` and `dns-name`
+//! formats, pve-firewall's address and port syntax), so a config that passes here does not
+//! fail later inside `pct set` or the firewall compiler.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The `ip` setting of a guest NIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpSetting {
+    /// `dhcp`.
+    Dhcp,
+    /// `manual` (configured inside the guest).
+    Manual,
+    /// A static IPv4 address with prefix length.
+    Static(Ipv4Addr, u8),
+}
+
+impl IpSetting {
+    /// The address, for a static setting.
+    pub fn addr(self) -> Option<Ipv4Addr> {
+        match self {
+            IpSetting::Static(a, _) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Parses a dotted-quad IPv4 address (no leading zeros, no shorthand).
+pub fn ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse::<Ipv4Addr>()
+        .map_err(|_| format!("{s:?} is not an IPv4 address"))
+}
+
+/// Parses `a.b.c.d/n`.
+pub fn ipv4_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (addr, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not in CIDR notation (expected e.g. 10.0.0.5/24)"))?;
+    let addr = ipv4(addr).map_err(|_| format!("{s:?}: {addr:?} is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32 && !prefix.starts_with('+') && !prefix.is_empty())
+        .ok_or_else(|| format!("{s:?}: prefix length {prefix:?} is not between 0 and 32"))?;
+    Ok((addr, prefix))
+}
+
+/// Parses a NIC `ip` value: `dhcp`, `manual` or an IPv4 CIDR.
+pub fn ip_setting(s: &str) -> Result<IpSetting, String> {
+    match s {
+        "dhcp" => Ok(IpSetting::Dhcp),
+        "manual" => Ok(IpSetting::Manual),
+        _ => ipv4_cidr(s)
+            .map(|(a, p)| IpSetting::Static(a, p))
+            .map_err(|e| format!("{e}; use an address like 10.0.0.5/24, \"dhcp\" or \"manual\"")),
+    }
+}
+
+/// Whether `addr` is inside `net/prefix`.
+pub fn in_subnet(addr: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
+    if prefix == 0 {
+        return true;
+    }
+    let mask = u32::MAX << (32 - u32::from(prefix));
+    (u32::from(addr) & mask) == (u32::from(net) & mask)
+}
+
+/// Checks a MAC address the way Proxmox does: six hex pairs, unicast (even first octet).
+pub fn mac(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let hex_pairs = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !hex_pairs {
+        return Err(format!(
+            "{s:?} is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)"
+        ));
+    }
+    let first =
+        u8::from_str_radix(parts[0], 16).map_err(|_| format!("{s:?} is not a MAC address"))?;
+    if first & 1 == 1 {
+        return Err(format!(
+            "{s:?} is a multicast MAC address; Proxmox needs a unicast one (even first octet)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a host or DNS name (Proxmox's `dns-name` format).
+pub fn dns_name(s: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if s.len() <= 253 && s.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid host name (letters, digits and inner hyphens, labels separated by dots)"
+        ))
+    }
+}
+
+/// Parses a GPU assignment: `none` or a comma list of indices (`0`, `0,1`, `0, 1`).
+pub fn gpu_assignment(s: &str) -> Result<Vec<u32>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("none") || t.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for part in t.split(',') {
+        let p = part.trim();
+        let n: u32 = p
+            .parse()
+            .ok()
+            .filter(|_| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                format!("{s:?} is not a GPU assignment (expected \"none\" or GPU indices like \"0\" or \"0,1\")")
+            })?;
+        if n > 63 {
+            return Err(format!("GPU index {n} in {s:?} is out of range (0-63)"));
+        }
+        if out.contains(&n) {
+            return Err(format!("GPU {n} is listed twice in {s:?}"));
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// Parses a port number 1-65535.
+pub fn port_number(s: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0 && s.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("{s:?} is not a port number (1-65535)"))
+}
+
+/// Checks a firewall port list: numbers, `a:b` ranges or service names, comma separated
+/// (pve-firewall's `dport`/`sport` syntax).
+pub fn firewall_ports(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err("empty port list".to_string());
+    }
+    for item in s.split(',') {
+        let item = item.trim();
+        if let Some((a, b)) = item.split_once(':') {
+            let (a, b) = (port_number(a)?, port_number(b)?);
+            if a > b {
+                return Err(format!("port range {item:?} is reversed"));
+            }
+        } else if item.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+            port_number(item)?;
+        } else if !is_service_name(item) {
+            return Err(format!(
+                "{item:?} is not a port, a range like 8000:8010 or a service name"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_service_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks a firewall `source`/`dest`: a comma list of IPs, CIDRs, ranges `a-b`, IP sets
+/// (`+name`) or alias names.
+pub fn firewall_address(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err("empty address".to_string());
+    }
+    let mut families = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        if let Some(set) = item.strip_prefix('+') {
+            let name = set.rsplit('/').next().unwrap_or(set);
+            if !is_alias_name(name) {
+                return Err(format!("{item:?} is not a valid IP set reference"));
+            }
+            continue;
+        }
+        if is_alias_name(item) && !item.contains('.') && !item.contains(':') {
+            continue;
+        }
+        if let Some((a, b)) = item.split_once('-') {
+            let a: IpAddr = a.parse().map_err(|_| bad_address(item))?;
+            let b: IpAddr = b.parse().map_err(|_| bad_address(item))?;
+            if a.is_ipv4() != b.is_ipv4() {
+                return Err(format!("address range {item:?} mixes IPv4 and IPv6"));
+            }
+            families.push(a.is_ipv4());
+            continue;
+        }
+        let (addr, prefix) = match item.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (item, None),
+        };
+        let ip: IpAddr = addr.parse().map_err(|_| bad_address(item))?;
+        if let Some(p) = prefix {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let ok =
+                p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok_and(|p| p <= max);
+            if !ok {
+                return Err(format!(
+                    "{item:?}: prefix length {p:?} is not between 0 and {max}"
+                ));
+            }
+        }
+        families.push(ip.is_ipv4());
+    }
+    if families.windows(2).any(|w| w[0] != w[1]) {
+        return Err(format!("{s:?} mixes IPv4 and IPv6 addresses"));
+    }
+    Ok(())
+}
+
+fn bad_address(item: &str) -> String {
+    format!("{item:?} is not an IP address, CIDR, range, IP set (+name) or alias")
+}
+
+fn is_alias_name(s: &str) -> bool {
+    s.len() >= 2
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks a `host:container` port mapping.
+pub fn port_mapping(s: &str) -> Result<(), String> {
+    let (a, b) = s.split_once(':').ok_or_else(|| {
+        format!("{s:?} is not a port mapping (expected host:container, e.g. 8000:8000)")
+    })?;
+    port_number(a)?;
+    port_number(b)?;
+    Ok(())
+}
+
+/// Splits a nameserver setting written as one string (`"8.8.8.8 1.1.1.1"` or with commas).
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_settings() {
+        assert_eq!(ip_setting("dhcp"), Ok(IpSetting::Dhcp));
+        assert_eq!(
+            ip_setting("10.0.0.5/24"),
+            Ok(IpSetting::Static(Ipv4Addr::new(10, 0, 0, 5), 24))
+        );
+        for bad in [
+            "10.0.0.5",
+            "10.0.0.300/24",
+            "10.0.0.5/33",
+            "10.0.0.5/",
+            "10.0.0.5/+1",
+            "DHCP",
+            "010.0.0.1/24",
+        ] {
+            assert!(ip_setting(bad).is_err(), "{bad}");
+        }
+        assert!(in_subnet(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 200),
+            24
+        ));
+        assert!(!in_subnet(
+            Ipv4Addr::new(10, 0, 1, 1),
+            Ipv4Addr::new(10, 0, 0, 200),
+            24
+        ));
+        assert!(in_subnet(
+            Ipv4Addr::new(1, 2, 3, 4),
+            Ipv4Addr::new(10, 0, 0, 200),
+            0
+        ));
+    }
+
+    #[test]
+    fn macs_follow_proxmox() {
+        assert!(mac("52:54:00:AA:BB:CC").is_ok());
+        assert!(mac("52:54:00:aa:bb:cc").is_ok());
+        assert!(mac("53:54:00:AA:BB:CC").unwrap_err().contains("multicast"));
+        for bad in [
+            "52:54:00:AA:BB",
+            "52-54-00-AA-BB-CC",
+            "52:54:00:AA:BB:CG",
+            "525400AABBCC",
+        ] {
+            assert!(mac(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_names() {
+        for ok in ["Copy-Cuda12.8", "granite-3.3-8b-fp8", "a", "web01"] {
+            assert!(dns_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["my_host", "-x", "x-", "a..b", "has space", ""] {
+            assert!(dns_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gpu_lists() {
+        assert_eq!(gpu_assignment("none"), Ok(vec![]));
+        assert_eq!(gpu_assignment("0, 1"), Ok(vec![0, 1]));
+        assert_eq!(gpu_assignment("1"), Ok(vec![1]));
+        assert!(gpu_assignment("0,,1").is_err());
+        assert!(gpu_assignment("gpu0").is_err());
+        assert!(gpu_assignment("-1").is_err());
+        assert!(gpu_assignment("0,0").unwrap_err().contains("twice"));
+        assert!(gpu_assignment("64").unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn firewall_syntax() {
+        for ok in ["22", "80,443", "8000:8010", "ssh", "80, 443"] {
+            assert!(firewall_ports(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "65536", "8o", "90:80", "", "80,,443"] {
+            assert!(firewall_ports(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "10.0.0.0/24",
+            "10.0.0.13",
+            "10.0.0.1-10.0.0.9",
+            "+management",
+            "+dc/management",
+            "mynet",
+            "fd00::/8",
+            "10.0.0.1,10.0.0.2",
+        ] {
+            assert!(firewall_address(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "10.0.0.300",
+            "10.0.0.0/33",
+            "10.0.0.1,fd00::1",
+            "1.2.3.4-fd00::1",
+            "",
+            "x",
+        ] {
+            assert!(firewall_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn misc() {
+        assert!(port_mapping("8000:8000").is_ok());
+        assert!(port_mapping("8000").is_err());
+        assert!(port_mapping("0:1").is_err());
+        assert_eq!(
+            split_list("10.0.0.1, 8.8.8.8  1.1.1.1"),
+            ["10.0.0.1", "8.8.8.8", "1.1.1.1"]
+        );
+    }
+}

@@ -1,0 +1,638 @@
+//! Configuration: the four JSON files and the stack manifests, loaded tolerantly and checked
+//! before anything acts.
+//!
+//! # Expected flow
+//!
+//! 1. [`ConfigLocation::resolve`] picks the directory (`--config` > `PHOENIX_CONFIG_DIR` >
+//!    `$PHOENIX_ROOT/etc`); `core_paths` in the host file names the others.
+//! 2. Each file is parsed by [`json::parse`] (positions for every pointer, duplicate keys
+//!    reported and resolved last-wins like `jq`).
+//! 3. Its era is recognised ([`era`]); legacy files load but are flagged.
+//! 4. It is validated against the project's embedded JSON Schema ([`schema`]): unknown keys
+//!    are warnings, everything else is an error.
+//! 5. Aliases and old shapes are rewritten ([`normalize`]) and the typed model is built.
+//! 6. Cross-file checks run ([`semantic`]): references, cycles, duplicate IDs, formats,
+//!    referenced files.
+//!
+//! # Guarantees
+//!
+//! [`load`] never runs a command and never writes. If the returned [`Report`] has errors,
+//! [`Loaded::config`] is `None` and callers exit with status 2.
+
+pub mod de;
+pub mod diag;
+pub mod era;
+pub mod formats;
+pub mod guest;
+pub mod host;
+pub mod json;
+pub mod locate;
+pub mod lxc;
+pub mod normalize;
+pub mod schema;
+pub mod semantic;
+pub mod stacks;
+pub mod vm;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use diag::{Diagnostic, Report, Severity};
+pub use era::Era;
+pub use locate::{ConfigFiles, ConfigLocation, ConfigSource};
+
+use crate::graph::{EdgeKind, Graph};
+use crate::ids::{GuestId, GuestKind};
+use host::HostConfig;
+use json::SpanIndex;
+use lxc::{Container, LxcFile};
+use schema::SchemaKind;
+use stacks::{Stack, StackManifest, StacksFile};
+use vm::{Vm, VmFile};
+
+/// Eras of the three guest/host files.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Eras {
+    /// Host file.
+    pub host: Era,
+    /// LXC file.
+    pub lxc: Era,
+    /// VM file.
+    pub vm: Era,
+}
+
+impl Eras {
+    /// Whether any file is legacy.
+    pub fn any_legacy(&self) -> bool {
+        self.host.is_legacy() || self.lxc.is_legacy() || self.vm.is_legacy()
+    }
+}
+
+/// A loaded, checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it was loaded from.
+    pub location: ConfigLocation,
+    /// Every file's path.
+    pub files: ConfigFiles,
+    /// Host file.
+    pub host: HostConfig,
+    /// LXC file (empty when the file is absent).
+    pub lxc: LxcFile,
+    /// VM file (empty when the file is absent).
+    pub vm: VmFile,
+    /// Stack catalogue, when present.
+    pub stacks_catalogue: Option<StacksFile>,
+    /// Stacks found in the stacks directory, by name.
+    pub stacks: BTreeMap<String, Stack>,
+    /// Eras.
+    pub eras: Eras,
+}
+
+/// A guest of either kind.
+#[derive(Clone, Copy, Debug)]
+pub enum Guest<'a> {
+    /// A container.
+    Lxc(GuestId, &'a Container),
+    /// A VM.
+    Vm(GuestId, &'a Vm),
+}
+
+impl<'a> Guest<'a> {
+    /// Its ID.
+    pub fn id(&self) -> GuestId {
+        match self {
+            Guest::Lxc(id, _) | Guest::Vm(id, _) => *id,
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> GuestKind {
+        match self {
+            Guest::Lxc(..) => GuestKind::Lxc,
+            Guest::Vm(..) => GuestKind::Vm,
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'a str {
+        match self {
+            Guest::Lxc(_, c) => &c.name,
+            Guest::Vm(_, v) => &v.name,
+        }
+    }
+
+    /// Whether it is (or becomes) a Proxmox template, which is never started.
+    pub fn is_template(&self) -> bool {
+        match self {
+            Guest::Lxc(_, c) => c.is_template(),
+            Guest::Vm(_, v) => v.is_template(),
+        }
+    }
+
+    /// Its clone source.
+    pub fn clone_source(&self) -> Option<GuestId> {
+        match self {
+            Guest::Lxc(_, c) => c.clone_from_ctid.map(|r| r.0),
+            Guest::Vm(_, v) => v.clone_from_vmid.map(|r| r.0),
+        }
+    }
+
+    /// Its runtime dependencies.
+    pub fn dependencies(&self) -> Vec<GuestId> {
+        let deps = match self {
+            Guest::Lxc(_, c) => &c.dependencies,
+            Guest::Vm(_, v) => &v.dependencies,
+        };
+        deps.iter().map(|r| r.0).collect()
+    }
+
+    /// `boot_order` as written.
+    pub fn boot_order(&self) -> Option<u32> {
+        match self {
+            Guest::Lxc(_, c) => c.boot_order,
+            Guest::Vm(_, v) => v.boot_order,
+        }
+    }
+
+    /// Whether LetsGo runs `sync all` after starting it.
+    pub fn triggers_sync(&self) -> bool {
+        match self {
+            Guest::Lxc(_, c) => c.trigger_sync_on_completion == Some(true),
+            Guest::Vm(_, v) => v.trigger_sync_on_completion == Some(true),
+        }
+    }
+
+    /// The snapshot clones of it are made from.
+    pub fn template_snapshot_name(&self) -> Option<&'a str> {
+        match self {
+            Guest::Lxc(_, c) => c.template_snapshot_name.as_deref(),
+            Guest::Vm(_, v) => v.template_snapshot_name.as_deref(),
+        }
+    }
+
+    /// Phoenix features.
+    pub fn features(&self) -> &'a [String] {
+        match self {
+            Guest::Lxc(_, c) => &c.features,
+            Guest::Vm(_, v) => v.features.items(),
+        }
+    }
+}
+
+impl Config {
+    /// Every guest, ascending by ID.
+    pub fn guests(&self) -> Vec<Guest<'_>> {
+        let mut v: Vec<Guest<'_>> = self
+            .lxc
+            .lxc_configs
+            .iter()
+            .filter_map(|(k, c)| k.parse().ok().map(|id| Guest::Lxc(id, c)))
+            .chain(
+                self.vm
+                    .vms
+                    .iter()
+                    .filter_map(|vm| vm.vmid.map(|r| Guest::Vm(r.0, vm))),
+            )
+            .collect();
+        v.sort_by_key(Guest::id);
+        v
+    }
+
+    /// One guest.
+    pub fn guest(&self, id: GuestId) -> Option<Guest<'_>> {
+        if let Some(c) = self.lxc.lxc_configs.get(&id.to_string()) {
+            return Some(Guest::Lxc(id, c));
+        }
+        self.vm
+            .vms
+            .iter()
+            .find(|v| v.vmid.map(|r| r.0) == Some(id))
+            .map(|v| Guest::Vm(id, v))
+    }
+
+    /// The dependency graph over every guest (clone and runtime edges).
+    pub fn graph(&self) -> Graph {
+        let mut g = Graph::default();
+        for guest in self.guests() {
+            g.add_node(guest.id());
+            if let Some(src) = guest.clone_source() {
+                g.add_edge(guest.id(), src, EdgeKind::Clone);
+            }
+            for d in guest.dependencies() {
+                g.add_edge(guest.id(), d, EdgeKind::Depends);
+            }
+        }
+        g
+    }
+}
+
+/// Options for [`load`].
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Directories searched for `application_script` files.
+    pub app_script_dirs: Vec<PathBuf>,
+    /// Directory of feature installers (`lxc/<f>.sh`, `vm/<f>.sh`), checked when it exists.
+    pub setup_scripts_dir: Option<PathBuf>,
+}
+
+impl LoadOptions {
+    /// The install layout's script locations: `setup-scripts/apps/` for application scripts
+    /// (the shell version kept them in `bin/`, where our binaries now live) and
+    /// `setup-scripts/` for feature installers.
+    pub fn for_layout(layout: &phoenix_paths::Layout) -> Self {
+        Self {
+            app_script_dirs: vec![layout.setup_scripts_dir().join("apps")],
+            setup_scripts_dir: Some(layout.setup_scripts_dir()),
+        }
+    }
+}
+
+/// The result of [`load`].
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration, when there are no errors.
+    pub config: Option<Config>,
+    /// Every finding, sorted (errors first).
+    pub report: Report,
+    /// The files that were (or would have been) read.
+    pub files: Option<ConfigFiles>,
+}
+
+struct Source {
+    value: Value,
+    spans: SpanIndex,
+}
+
+/// Reads and parses one file; pushes findings for read/parse failures and duplicates.
+fn read_json(path: &Path, report: &mut Report, required: bool) -> Option<Source> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return None,
+        Err(e) => {
+            report.push(
+                Diagnostic::new(
+                    Severity::Error,
+                    path,
+                    "",
+                    format!("cannot read the file: {e}"),
+                )
+                .hint("check the path, or pass --config DIR / set PHOENIX_CONFIG_DIR"),
+            );
+            return None;
+        }
+    };
+    match json::parse(&text) {
+        Ok(p) => {
+            for d in &p.duplicates {
+                report.push(
+                    Diagnostic::new(
+                        Severity::Warning,
+                        path,
+                        d.pointer.clone(),
+                        format!(
+                            "duplicate key; the value at line {} replaces the one at line {}",
+                            d.last.line, d.first.line
+                        ),
+                    )
+                    .at(Some(d.last)),
+                );
+            }
+            Some(Source {
+                value: p.value,
+                spans: p.spans,
+            })
+        }
+        Err(e) => {
+            report.push(
+                Diagnostic::new(
+                    Severity::Error,
+                    path,
+                    e.pointer.clone(),
+                    format!("malformed JSON: {}", e.message),
+                )
+                .at(Some(e.pos)),
+            );
+            None
+        }
+    }
+}
+
+/// Schema-validates, normalizes and deserializes one document. Returns `None` after errors.
+fn typed<T: DeserializeOwned>(
+    kind: SchemaKind,
+    path: &Path,
+    src: &mut Source,
+    report: &mut Report,
+    normalize: impl FnOnce(&mut Value, &SpanIndex) -> Vec<Diagnostic>,
+) -> Option<T> {
+    let findings = schema::validate(kind, &src.value, path, &src.spans);
+    let schema_errors = findings.iter().any(|d| d.severity == Severity::Error);
+    findings.into_iter().for_each(|d| report.push(d));
+    if schema_errors {
+        return None;
+    }
+    let notes = normalize(&mut src.value, &src.spans);
+    let norm_errors = notes.iter().any(|d| d.severity == Severity::Error);
+    notes.into_iter().for_each(|d| report.push(d));
+    if norm_errors {
+        return None;
+    }
+    match serde_path_to_error::deserialize::<_, T>(&src.value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let pointer = serde_path_to_pointer(&e.path().to_string());
+            report.push(
+                Diagnostic::new(
+                    Severity::Error,
+                    path,
+                    pointer.clone(),
+                    e.inner().to_string(),
+                )
+                .at(src.spans.locate_value(&pointer)),
+            );
+            None
+        }
+    }
+}
+
+/// `lxc_configs.101.dependencies[0]` → `/lxc_configs/101/dependencies/0`.
+fn serde_path_to_pointer(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    let mut out = String::new();
+    for seg in path.split('.') {
+        let (name, rest) = seg.split_once('[').unwrap_or((seg, ""));
+        if !name.is_empty() {
+            out.push('/');
+            out.push_str(&json::escape_token(name));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            out.push('/');
+            out.push_str(idx.trim_end_matches(']'));
+        }
+    }
+    out
+}
+
+/// Loads everything from `location` and checks it. Never acts on the host.
+pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
+    let mut report = Report::default();
+    let mut spans: HashMap<PathBuf, SpanIndex> = HashMap::new();
+
+    let host_path = location.host_file.clone();
+    let Some(mut host_src) = read_json(&host_path, &mut report, true) else {
+        report.sort();
+        return Loaded {
+            config: None,
+            report,
+            files: None,
+        };
+    };
+    let host_era = era::host_era(&host_src.value);
+    let host: Option<HostConfig> = typed(
+        SchemaKind::Hypervisor,
+        &host_path,
+        &mut host_src,
+        &mut report,
+        |v, s| normalize::host(v, &host_path, s),
+    );
+    spans.insert(host_path.clone(), host_src.spans);
+    let Some(host) = host else {
+        report.sort();
+        return Loaded {
+            config: None,
+            report,
+            files: None,
+        };
+    };
+    let files = location.files(&host.core_paths);
+    let explicit_lxc = host.core_paths.lxc_config_file.is_some();
+    let explicit_vm = host.core_paths.vm_config_file.is_some();
+
+    let (lxc, lxc_era) = match read_json(&files.lxc, &mut report, explicit_lxc) {
+        Some(mut src) => {
+            let era = era::lxc_era(&src.value);
+            let era_for_norm = era.clone();
+            let path = files.lxc.clone();
+            let v: Option<LxcFile> =
+                typed(SchemaKind::Lxc, &path, &mut src, &mut report, |v, s| {
+                    normalize::lxc(v, &era_for_norm, &path, s)
+                });
+            spans.insert(files.lxc.clone(), src.spans);
+            (v, era)
+        }
+        None => {
+            if !explicit_lxc && !files.lxc.exists() {
+                report.push(Diagnostic::new(
+                    Severity::Note,
+                    &files.lxc,
+                    "",
+                    "no LXC configuration file; no containers are defined",
+                ));
+            }
+            (Some(LxcFile::default()), Era::Current)
+        }
+    };
+    let (vm, vm_era) = match read_json(&files.vm, &mut report, explicit_vm) {
+        Some(mut src) => {
+            let era = era::vm_era(&src.value);
+            let path = files.vm.clone();
+            let v: Option<VmFile> = typed(SchemaKind::Vm, &path, &mut src, &mut report, |v, s| {
+                normalize::vm(v, &path, s)
+            });
+            spans.insert(files.vm.clone(), src.spans);
+            (v, era)
+        }
+        None => {
+            if !explicit_vm && !files.vm.exists() {
+                report.push(Diagnostic::new(
+                    Severity::Note,
+                    &files.vm,
+                    "",
+                    "no VM configuration file; no VMs are defined",
+                ));
+            }
+            (Some(VmFile::default()), Era::Current)
+        }
+    };
+    let stacks_catalogue = match read_json(
+        &files.stacks_config,
+        &mut report,
+        host.core_paths.stacks_config_file.is_some(),
+    ) {
+        Some(mut src) => {
+            let v: Option<StacksFile> = typed(
+                SchemaKind::Stacks,
+                &files.stacks_config,
+                &mut src,
+                &mut report,
+                |_, _| Vec::new(),
+            );
+            spans.insert(files.stacks_config.clone(), src.spans);
+            v
+        }
+        None => None,
+    };
+    let stacks = discover_stacks(&files.stacks_dir, &mut report, &mut spans);
+
+    for (path, e) in [
+        (&host_path, &host_era),
+        (&files.lxc, &lxc_era),
+        (&files.vm, &vm_era),
+    ] {
+        if let Era::Legacy { markers } = e {
+            for m in markers {
+                let pos = spans.get(path).and_then(|s| s.locate(&m.pointer));
+                report.push(
+                    Diagnostic::new(Severity::Warning, path, m.pointer.clone(), format!("legacy configuration: {}", m.reason))
+                        .at(pos)
+                        .hint("the file is read for inspection; commands that change the host refuse it unless --allow-legacy is given"),
+                );
+            }
+        }
+    }
+
+    let (Some(lxc), Some(vm)) = (lxc, vm) else {
+        report.sort();
+        return Loaded {
+            config: None,
+            report,
+            files: Some(files),
+        };
+    };
+    if report.has_errors() {
+        report.sort();
+        return Loaded {
+            config: None,
+            report,
+            files: Some(files),
+        };
+    }
+
+    let inputs = semantic::Inputs {
+        host: &host,
+        lxc: &lxc,
+        vm: &vm,
+        stacks: &stacks,
+        files: &files,
+        spans: &spans,
+        app_script_dirs: opts.app_script_dirs.clone(),
+        setup_scripts_dir: opts.setup_scripts_dir.clone(),
+    };
+    report.extend(semantic::check(&inputs));
+    report.sort();
+    if report.has_errors() {
+        return Loaded {
+            config: None,
+            report,
+            files: Some(files),
+        };
+    }
+    let config = Config {
+        location: location.clone(),
+        files: files.clone(),
+        host,
+        lxc,
+        vm,
+        stacks_catalogue,
+        stacks,
+        eras: Eras {
+            host: host_era,
+            lxc: lxc_era,
+            vm: vm_era,
+        },
+    };
+    Loaded {
+        config: Some(config),
+        report,
+        files: Some(files),
+    }
+}
+
+/// Finds `stacks/<name>/` directories holding both `docker-compose.yml` and `phoenix.json`.
+fn discover_stacks(
+    dir: &Path,
+    report: &mut Report,
+    spans: &mut HashMap<PathBuf, SpanIndex>,
+) -> BTreeMap<String, Stack> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let manifest = d.join(phoenix_paths::config_files::STACK_MANIFEST);
+        let compose = d.join(phoenix_paths::config_files::STACK_COMPOSE);
+        match (manifest.is_file(), compose.is_file()) {
+            (true, true) => {}
+            (false, false) => continue,
+            (m, _) => {
+                let missing = if m { &compose } else { &manifest };
+                report.push(Diagnostic::new(
+                    Severity::Warning,
+                    missing,
+                    "",
+                    format!(
+                        "stack {name:?} is incomplete ({} is missing) and is skipped",
+                        missing.display()
+                    ),
+                ));
+                continue;
+            }
+        }
+        let Some(mut src) = read_json(&manifest, report, true) else {
+            continue;
+        };
+        let m: Option<StackManifest> = typed(
+            SchemaKind::StackManifest,
+            &manifest,
+            &mut src,
+            report,
+            |_, _| Vec::new(),
+        );
+        spans.insert(manifest.clone(), src.spans);
+        if let Some(m) = m {
+            out.insert(
+                name.clone(),
+                Stack {
+                    name,
+                    dir: d,
+                    manifest: m,
+                },
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_paths_become_pointers() {
+        assert_eq!(
+            serde_path_to_pointer("lxc_configs.101.dependencies[0]"),
+            "/lxc_configs/101/dependencies/0"
+        );
+        assert_eq!(
+            serde_path_to_pointer("vms[2].firewall.rules[10].port"),
+            "/vms/2/firewall/rules/10/port"
+        );
+        assert_eq!(serde_path_to_pointer("."), "");
+    }
+}

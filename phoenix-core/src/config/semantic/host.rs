@@ -1,0 +1,226 @@
+//! Checks of the host file: addresses, pools, datasets, exports, secrets, users.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::Checker;
+use super::net::check_rules;
+use crate::config::formats;
+use crate::ids::GuestId;
+
+pub(super) fn check_host(c: &mut Checker<'_>) {
+    let file = c.inp.files.host.clone();
+    let h = c.inp.host;
+    if let Some(i) = &h.network.interfaces {
+        if let Some(a) = &i.address {
+            if let Err(e) = formats::ipv4_cidr(a) {
+                c.err(
+                    &file,
+                    "/network/interfaces/address",
+                    format!("host address {e}"),
+                );
+            }
+        }
+        if let Some(g) = &i.gateway {
+            if let Err(e) = formats::ipv4(g) {
+                c.err(
+                    &file,
+                    "/network/interfaces/gateway",
+                    format!("host gateway {e}"),
+                );
+            }
+        }
+        for (n, ns) in i.dns_nameservers.items().iter().enumerate() {
+            if ns.parse::<std::net::IpAddr>().is_err() {
+                c.err(
+                    &file,
+                    &format!("/network/interfaces/dns_nameservers/{n}"),
+                    format!("nameserver {ns:?} is not an IP address"),
+                );
+            }
+        }
+    }
+    for (k, v) in [
+        ("nfs_server", &h.network.nfs_server),
+        ("portainer_server_ip", &h.network.portainer_server_ip),
+        ("fallback_dns", &h.network.fallback_dns),
+    ] {
+        if let Some(v) = v {
+            if let Err(e) = formats::ipv4(v) {
+                c.err(&file, &format!("/network/{k}"), e);
+            }
+        }
+    }
+    if let Some(s) = &h.network.default_subnet {
+        if let Err(e) = formats::ipv4_cidr(s) {
+            c.err(&file, "/network/default_subnet", e);
+        }
+    }
+    if let Some(hn) = &h.network.hostname {
+        if let Err(e) = formats::dns_name(hn) {
+            c.err(&file, "/network/hostname", e);
+        }
+    }
+    let pools: BTreeSet<&str> = h.zfs.pools.iter().map(|p| p.name.as_str()).collect();
+    let mut seen_pools = BTreeSet::new();
+    for (i, p) in h.zfs.pools.iter().enumerate() {
+        if !seen_pools.insert(p.name.as_str()) {
+            c.err(
+                &file,
+                &format!("/zfs/pools/{i}/name"),
+                format!("pool {:?} is defined twice", p.name),
+            );
+        }
+        let min = match p
+            .raid_level
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("mirror") => 2,
+            Some("raidz1") => 3,
+            Some("raidz2") => 4,
+            Some("raidz3") => 5,
+            _ => 1,
+        };
+        if p.disks.len() < min {
+            c.err(
+                &file,
+                &format!("/zfs/pools/{i}/disks"),
+                format!(
+                    "pool {:?} ({}) needs at least {min} disks, has {}",
+                    p.name,
+                    p.raid_level.as_deref().unwrap_or("single"),
+                    p.disks.len()
+                ),
+            );
+        }
+    }
+    let mut all_disks: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in h.zfs.pools.iter().enumerate() {
+        for (j, d) in p.disks.iter().enumerate() {
+            if let Some(prev) = all_disks.insert(d.as_str(), i) {
+                c.err(
+                    &file,
+                    &format!("/zfs/pools/{i}/disks/{j}"),
+                    format!("disk {d} is used twice (also in /zfs/pools/{prev})"),
+                );
+            }
+        }
+    }
+    let mut datasets = BTreeSet::new();
+    for (i, d) in h.zfs.datasets.iter().enumerate() {
+        if !pools.contains(d.pool.as_str()) {
+            c.warn(
+                &file,
+                &format!("/zfs/datasets/{i}/pool"),
+                format!(
+                    "dataset {:?} is on pool {:?}, which zfs.pools does not define",
+                    d.name, d.pool
+                ),
+            )
+            .hint = Some("setup creates datasets only on existing pools".to_string());
+        }
+        if !datasets.insert(format!("{}/{}", d.pool, d.name)) {
+            c.err(
+                &file,
+                &format!("/zfs/datasets/{i}"),
+                format!("dataset {}/{} is defined twice", d.pool, d.name),
+            );
+        }
+    }
+    for (i, e) in h.nfs.exports.iter().enumerate() {
+        for (j, cl) in e.clients.iter().enumerate() {
+            let ok = cl == "*"
+                || formats::ipv4(cl).is_ok()
+                || formats::ipv4_cidr(cl).is_ok()
+                || formats::dns_name(cl.trim_start_matches("*.")).is_ok();
+            if !ok {
+                c.err(
+                    &file,
+                    &format!("/nfs/exports/{i}/clients/{j}"),
+                    format!("NFS client {cl:?} is not an address, network or host name"),
+                );
+            }
+        }
+        if e.options.iter().any(|o| o == "no_root_squash") {
+            c.note(
+                &file,
+                &format!("/nfs/exports/{i}/options"),
+                format!(
+                    "export {} uses no_root_squash: root on a client is root on the export",
+                    e.path
+                ),
+            );
+        }
+    }
+    if let Some(fw) = &h.firewall {
+        check_rules(
+            c,
+            &file,
+            "/firewall/global_firewall_rules",
+            None,
+            &fw.global_firewall_rules,
+        );
+    }
+    if let Some(api) = &h.portainer_api {
+        if api.admin_password.as_deref().is_some_and(|p| !p.is_empty()) {
+            let d = c.warn(
+                &file,
+                "/portainer_api/admin_password",
+                "the Portainer admin password is stored inline in the config".to_string(),
+            );
+            d.hint = Some(
+                "move it to a root-only file (mode 0600) and name it in \"admin_password_file\""
+                    .to_string(),
+            );
+        }
+        if api.admin_password.is_some() && api.admin_password_file.is_some() {
+            c.note(
+                &file,
+                "/portainer_api/admin_password",
+                "admin_password_file takes precedence over the inline admin_password".to_string(),
+            );
+        }
+    }
+    if let Some(u) = &h.users {
+        if u.password_hash
+            .as_deref()
+            .is_some_and(|p| !p.is_empty() && p != "NOT_SET")
+        {
+            c.warn(
+                &file,
+                "/users/password_hash",
+                "the admin password hash is stored inline in the config".to_string(),
+            )
+            .hint = Some(
+                "move it to a root-only file and name it in \"password_hash_file\"".to_string(),
+            );
+        }
+        if let Some(n) = &u.username {
+            let ok = n
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                && n.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                })
+                && n.len() <= 32;
+            if !ok {
+                c.err(
+                    &file,
+                    "/users/username",
+                    format!("{n:?} is not a valid user name (lowercase letters, digits, _ and -)"),
+                );
+            }
+        }
+    }
+    for (name, vol) in &h.shared_volumes {
+        for ctid in vol.mounts.keys() {
+            if let Ok(id) = ctid.parse::<GuestId>() {
+                if !c.guests.contains_key(&id) {
+                    c.note(&file, &format!("/shared_volumes/{name}/mounts/{ctid}"), format!("shared volume {name:?} names guest {id}, which is not configured (not used by phoenix)"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Phoenix Hypervisor's core library: everything the binaries share.
+//!
+//! - [`config`]: the typed configuration, tolerant loading, schema and semantic checks;
+//! - [`graph`]: one dependency graph over containers and VMs, orders, closures, the scheduler;
+//! - [`cmd`]: the one runner for external commands and host file writes (dry-run aware);
+//! - [`paths`]: the install and host layout (`PHOENIX_ROOT`, `PHOENIX_SYSROOT`);
+//! - [`log`], [`lock`], [`exit`], [`cli`]: logging, locks, exit statuses and shared flags.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod exit;
+pub mod graph;
+pub mod ids;
+pub mod lock;
+pub mod log;
+
+pub use phoenix_paths as paths;

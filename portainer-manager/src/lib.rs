@@ -1,0 +1,150 @@
+//! `portainer-manager sync all | sync stack <name> to <vmid> [--reset-portainer] [--yes]`.
+//!
+//! This build parses the command line, loads and checks the configuration (exit 2 when it is
+//! invalid, when the stack or VM is unknown, or when the target is malformed) and reports
+//! that syncing is not available yet: it arrives with issue #7.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use phoenix_core::cli::{GlobalOpts, guest_arg, load_config, not_available};
+use phoenix_core::config::Config;
+use phoenix_core::exit::{EXIT_CODES_HELP, Exit};
+use phoenix_core::ids::GuestKind;
+use phoenix_core::paths::Layout;
+
+const PROGRAM: &str = phoenix_core::paths::binaries::PORTAINER_MANAGER;
+
+/// Synchronise Portainer, Traefik and Nginx with the inventory.
+#[derive(Parser, Debug)]
+#[command(name = "portainer-manager", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do
+    #[command(subcommand)]
+    pub verb: Verb,
+    /// Global flags
+    #[command(flatten)]
+    pub global: GlobalOpts,
+}
+
+/// Every verb.
+#[derive(Subcommand, Debug)]
+pub enum Verb {
+    /// `sync all`, or `sync stack NAME to VMID`
+    Sync {
+        /// Reset Portainer's data first (asks unless --yes)
+        #[arg(long)]
+        reset_portainer: bool,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+        /// `all` or `stack NAME to VMID`
+        #[arg(required = true, num_args = 1..=4, value_name = "WHAT")]
+        what: Vec<String>,
+    },
+}
+
+/// What `sync` was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncTarget {
+    /// Everything.
+    All,
+    /// One stack onto one VM.
+    Stack {
+        /// Stack name.
+        name: String,
+        /// VM ID as typed.
+        vmid: String,
+    },
+}
+
+/// Parses the words after `sync`.
+pub fn parse_target(words: &[String]) -> Result<SyncTarget, String> {
+    match words {
+        [all] if all == "all" => Ok(SyncTarget::All),
+        [stack, name, to, vmid] if stack == "stack" && to == "to" => Ok(SyncTarget::Stack {
+            name: name.clone(),
+            vmid: vmid.clone(),
+        }),
+        _ => Err(format!(
+            "invalid sync target `{}`: expected `all` or `stack NAME to VMID`",
+            words.join(" ")
+        )),
+    }
+}
+
+fn check_target(cfg: &Config, target: &SyncTarget) -> Result<(), Exit> {
+    if let SyncTarget::Stack { name, vmid } = target {
+        guest_arg(cfg, vmid, GuestKind::Vm)?;
+        if !cfg.stacks.contains_key(name) {
+            let known: Vec<&str> = cfg.stacks.keys().map(String::as_str).collect();
+            eprintln!(
+                "error: unknown stack {name:?} (in {}: {})",
+                cfg.files.stacks_dir.display(),
+                known.join(", ")
+            );
+            return Err(Exit::Invalid);
+        }
+    }
+    Ok(())
+}
+
+/// Entry point shared by `main.rs` and in-process tests.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let Verb::Sync { what, .. } = &cli.verb;
+    let target = match parse_target(what) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Invalid.into();
+        }
+    };
+    let layout = Layout::from_env();
+    cli.global.init_logging(PROGRAM, &layout);
+    let exit = match load_config(&cli.global, &layout, true) {
+        Ok((cfg, _)) => match check_target(&cfg, &target) {
+            Ok(()) => not_available(
+                PROGRAM,
+                "sync",
+                "issue #7 (Portainer, Traefik and Nginx sync)",
+            ),
+            Err(e) => e,
+        },
+        Err(exit) => exit,
+    };
+    exit.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sync_targets() {
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(parse_target(&w("all")), Ok(SyncTarget::All));
+        assert_eq!(
+            parse_target(&w("stack qdrant_service to 1002")),
+            Ok(SyncTarget::Stack {
+                name: "qdrant_service".into(),
+                vmid: "1002".into()
+            })
+        );
+        assert!(parse_target(&w("stack qdrant_service 1002")).is_err());
+        assert!(parse_target(&w("everything")).is_err());
+    }
+}
