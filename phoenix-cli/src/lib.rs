@@ -32,10 +32,7 @@ use run::Launcher;
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match args::parse(args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
+        Err(e) => return phoenix_core::cli::clap_exit(&e),
     };
     let layout = Layout::from_env();
     cli.global.init_logging(binaries::CLI, &layout);

@@ -92,12 +92,9 @@ fn check_target(cfg: &Config, target: &SyncTarget) -> Result<(), Exit> {
 
 /// Entry point shared by `main.rs` and in-process tests.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let cli: Cli = match phoenix_core::cli::parse(args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
+        Err(code) => return code,
     };
     let Verb::Sync { what, .. } = &cli.verb;
     let target = match parse_target(what) {

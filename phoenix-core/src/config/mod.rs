@@ -181,6 +181,54 @@ impl<'a> Guest<'a> {
             Guest::Vm(_, v) => v.features.items(),
         }
     }
+
+    /// The net0 MAC address, when configured.
+    pub fn mac_address(&self) -> Option<&'a str> {
+        match self {
+            Guest::Lxc(_, c) => c.mac_address.as_deref(),
+            Guest::Vm(_, v) => v.mac_address.as_deref(),
+        }
+    }
+
+    /// The net0 `ip` setting as written.
+    pub fn ip(&self) -> Option<&'a str> {
+        match self {
+            Guest::Lxc(_, c) => c.network_config.as_ref().and_then(|n| n.ip.as_deref()),
+            Guest::Vm(_, v) => v.network_config.as_ref().and_then(|n| n.ip.as_deref()),
+        }
+    }
+
+    /// The guest firewall block.
+    pub fn firewall(&self) -> Option<&'a guest::Firewall> {
+        match self {
+            Guest::Lxc(_, c) => c.firewall.as_ref(),
+            Guest::Vm(_, v) => v.firewall.as_ref(),
+        }
+    }
+
+    /// The storage of the root disk as written (VMs fall back to `vm_defaults` elsewhere).
+    pub fn storage_pool(&self) -> Option<&'a str> {
+        match self {
+            Guest::Lxc(_, c) => c.storage_pool.as_deref(),
+            Guest::Vm(_, v) => v.storage_pool.as_deref(),
+        }
+    }
+
+    /// Whether it starts at host boot (`onboot`).
+    pub fn start_at_boot(&self) -> bool {
+        match self {
+            Guest::Lxc(_, c) => c.start_at_boot == Some(true),
+            Guest::Vm(_, v) => v.start_at_boot == Some(true),
+        }
+    }
+
+    /// The key naming its clone source.
+    pub fn clone_key(&self) -> &'static str {
+        match self {
+            Guest::Lxc(..) => "clone_from_ctid",
+            Guest::Vm(..) => "clone_from_vmid",
+        }
+    }
 }
 
 impl Config {

@@ -3,22 +3,18 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use super::net::{check_firewall, check_nic, check_rules};
-use super::{Checker, lxc_ptr, storage_warning, vm_ptr};
+use super::net::{Nic, check_nic, check_rules};
+use super::{Checker, Site, find, sites};
+use crate::config::Guest;
 use crate::config::formats;
 use crate::config::json::child;
 use crate::config::lxc::Container;
-use crate::ids::{GuestId, GuestKind};
+use crate::config::vm::Vm;
+use crate::ids::GuestId;
 
-pub(super) fn check_lxc(c: &mut Checker<'_>) {
-    let file = c.inp.files.lxc.clone();
+/// Runs the per-guest checks over every guest.
+pub(super) fn check_guests(c: &mut Checker<'_>) {
     let storages = c.inp.host.storage_ids();
-    let has_template_source = c
-        .inp
-        .lxc
-        .lxc_configs
-        .values()
-        .any(|ct| ct.is_template() || ct.template_snapshot_name.is_some());
     let app_dirs_exist = c.inp.app_script_dirs.iter().any(|d| d.is_dir());
     if !app_dirs_exist
         && c.inp
@@ -33,6 +29,7 @@ pub(super) fn check_lxc(c: &mut Checker<'_>) {
             .iter()
             .map(|d| d.display().to_string())
             .collect();
+        let file = c.inp.files.lxc.clone();
         c.note(
             &file,
             "",
@@ -42,174 +39,275 @@ pub(super) fn check_lxc(c: &mut Checker<'_>) {
             ),
         );
     }
-    for (key, ct) in &c.inp.lxc.lxc_configs {
-        let Ok(id) = key.parse::<GuestId>() else {
-            continue;
-        };
-        let base = lxc_ptr(key);
-        let at = |k: &str| child(&base, k);
+    if let Some(pool) = &c.inp.vm.vm_defaults.storage_pool {
+        if !storages.contains(pool) {
+            let (file, host) = (c.inp.files.vm.clone(), c.inp.files.host.clone());
+            c.warn(
+                &file,
+                "/vm_defaults/storage_pool",
+                format!("storage {pool:?} is not defined by the host config"),
+            )
+            .hint = Some(format!(
+                "define it through zfs.datasets or proxmox_storage_ids in {}",
+                host.display()
+            ));
+        }
+    }
+    for site in sites(c.inp) {
+        check_common(c, &site, &storages);
+        match site.guest {
+            Guest::Lxc(_, ct) => check_container(c, &site, ct, &storages, app_dirs_exist),
+            Guest::Vm(_, vm) => check_vm(c, &site, vm),
+        }
+    }
+}
 
-        if let Err(e) = formats::dns_name(&ct.name) {
-            c.err(&file, &at("name"), format!("container {id}: {e}"))
-                .guest = Some(id);
+/// What every guest has: a host name, net0's MAC, a firewall, a root storage, features, and
+/// a boot order that fits its dependencies.
+fn check_common(c: &mut Checker<'_>, site: &Site<'_>, storages: &[String]) {
+    let (id, g) = (site.id, site.guest);
+    if let Err(e) = formats::dns_name(g.name()) {
+        c.guest_err(site, "name", format!("guest {id}: {e}"));
+    }
+    if let Some(mac) = g.mac_address() {
+        if let Err(e) = formats::mac(mac) {
+            c.guest_err(site, "mac_address", e);
         }
-        if let Some(net) = &ct.network_config {
-            check_nic(
-                c,
-                &file,
-                &at("network_config"),
-                id,
-                net.ip.as_deref(),
-                net.gw.as_deref(),
-                net.nameservers.items(),
+    }
+    if let Some(fw) = g.firewall() {
+        check_rules(
+            c,
+            &site.file,
+            &child(&site.at("firewall"), "rules"),
+            Some(id),
+            &fw.rules,
+        );
+    }
+    if let Some(pool) = g.storage_pool() {
+        if !storages.iter().any(|s| s == pool) {
+            storage_warning(c, site, &site.at("storage_pool"), pool);
+        }
+    }
+    check_features(c, site);
+    if g.start_at_boot() {
+        check_boot_order(c, site);
+    }
+}
+
+fn storage_warning(c: &mut Checker<'_>, site: &Site<'_>, ptr: &str, pool: &str) {
+    let host = c.inp.files.host.clone();
+    let d = c.warn(
+        &site.file,
+        ptr,
+        format!(
+            "storage {pool:?} of guest {} is not defined by the host config",
+            site.id
+        ),
+    );
+    d.hint = Some(format!(
+        "define it through zfs.datasets or proxmox_storage_ids in {}, or make sure it exists on the host",
+        host.display()
+    ));
+    d.guest = Some(site.id);
+}
+
+fn check_container(
+    c: &mut Checker<'_>,
+    site: &Site<'_>,
+    ct: &Container,
+    storages: &[String],
+    app_dirs_exist: bool,
+) {
+    let id = site.id;
+    for key in ["network_config", "secondary_network_config"] {
+        let net = if key == "network_config" {
+            &ct.network_config
+        } else {
+            &ct.secondary_network_config
+        };
+        if let Some(net) = net {
+            let nic = Nic {
+                ip: net.ip.as_deref(),
+                gw: net.gw.as_deref(),
+                nameservers: net.nameservers.items(),
+                nameserver_key: "nameservers",
+            };
+            check_nic(c, site, key, &nic);
+        }
+    }
+    if let Some(g) = &ct.gpu_assignment {
+        if let Err(e) = formats::gpu_assignment(g) {
+            c.guest_err(site, "gpu_assignment", e);
+        }
+    }
+    for (i, p) in ct.ports.iter().enumerate() {
+        if let Err(e) = formats::port_mapping(p) {
+            c.guest_err(site, &format!("ports/{i}"), e);
+        }
+    }
+    check_mounts(c, site, ct);
+    for (i, m) in ct.id_maps.iter().enumerate() {
+        if u64::from(m.container_id) + u64::from(m.size) > 65536 && ct.unprivileged != Some(false) {
+            c.guest_warn(
+                site,
+                &format!("id_maps/{i}"),
+                format!(
+                    "container {id}: id map ends above 65535, beyond the default unprivileged range"
+                ),
             );
         }
-        if let Some(net) = &ct.secondary_network_config {
-            check_nic(
-                c,
-                &file,
-                &at("secondary_network_config"),
-                id,
-                net.ip.as_deref(),
-                net.gw.as_deref(),
-                net.nameservers.items(),
+    }
+    for (i, v) in ct.zfs_volumes.iter().enumerate() {
+        if !storages.contains(&v.pool) {
+            storage_warning(c, site, &site.at(&format!("zfs_volumes/{i}/pool")), &v.pool);
+        }
+    }
+    if ct.clone_from_ctid.is_none() && ct.template.is_none() && ct.template_file.is_none() {
+        let any_source = c
+            .inp
+            .lxc
+            .lxc_configs
+            .values()
+            .any(|o| o.is_template() || o.template_snapshot_name.is_some());
+        if any_source {
+            c.note(&site.file, &site.base, format!("container {id} names no clone source or OS template; a template will be chosen by its features")).guest = Some(id);
+        } else {
+            let msg = format!(
+                "container {id} has nothing to be created from: no clone_from_ctid, no template, and no template container to choose"
             );
+            let d = c.err(&site.file, &site.base, msg);
+            d.hint = Some("add \"clone_from_ctid\" or \"template\"".to_string());
+            d.guest = Some(id);
         }
-        if let Some(mac) = &ct.mac_address {
-            if let Err(e) = formats::mac(mac) {
-                c.err(&file, &at("mac_address"), e).guest = Some(id);
-            }
-        }
-        if let Some(g) = &ct.gpu_assignment {
-            if let Err(e) = formats::gpu_assignment(g) {
-                c.err(&file, &at("gpu_assignment"), e).guest = Some(id);
-            }
-        }
-        for (i, p) in ct.ports.iter().enumerate() {
-            if let Err(e) = formats::port_mapping(p) {
-                c.err(&file, &child(&at("ports"), &i.to_string()), e).guest = Some(id);
-            }
-        }
-        if let Some(fw) = &ct.firewall {
-            check_firewall(c, &file, &at("firewall"), Some(id), fw);
-        }
-        check_mounts(c, &file, &base, id, ct);
-        for (i, m) in ct.id_maps.iter().enumerate() {
-            if u64::from(m.container_id) + u64::from(m.size) > 65536
-                && ct.unprivileged != Some(false)
-            {
-                c.warn(&file, &child(&at("id_maps"), &i.to_string()), format!("container {id}: id map ends above 65535, beyond the default unprivileged range")).guest = Some(id);
-            }
-        }
-        if let Some(pool) = &ct.storage_pool {
-            if !storages.contains(pool) {
-                storage_warning(c, &file, &at("storage_pool"), id, pool);
-            }
-        }
-        for (i, v) in ct.zfs_volumes.iter().enumerate() {
-            if !storages.contains(&v.pool) {
-                storage_warning(
-                    c,
-                    &file,
-                    &child(&child(&at("zfs_volumes"), &i.to_string()), "pool"),
-                    id,
-                    &v.pool,
-                );
-            }
-        }
-        let creates = ct.clone_from_ctid.is_none();
-        if creates && ct.template.is_none() && ct.template_file.is_none() {
-            if has_template_source {
-                c.note(&file, &base, format!("container {id} names no clone source or OS template; a template will be chosen by its features")).guest = Some(id);
-            } else {
-                let d = c.err(&file, &base, format!("container {id} has nothing to be created from: no clone_from_ctid, no template, and no template container to choose"));
-                d.hint = Some("add \"clone_from_ctid\" or \"template\"".to_string());
-                d.guest = Some(id);
-            }
-        }
-        if ct.is_template() && ct.template_snapshot_name.is_some() {
-            c.note(&file, &at("template_snapshot_name"), format!("container {id} becomes a Proxmox template, which cannot take snapshots; clones of it are linked clones and need no snapshot")).guest = Some(id);
-        }
-        if let Some(script) = ct.application_script.as_ref().filter(|_| app_dirs_exist) {
-            let found = c
+    }
+    if ct.is_template() && ct.template_snapshot_name.is_some() {
+        let msg = format!(
+            "container {id} becomes a Proxmox template, which cannot take snapshots; clones of it are linked clones and need no snapshot"
+        );
+        c.note(&site.file, &site.at("template_snapshot_name"), msg)
+            .guest = Some(id);
+    }
+    if let Some(script) = ct.application_script.as_ref().filter(|_| app_dirs_exist) {
+        if !c
+            .inp
+            .app_script_dirs
+            .iter()
+            .any(|d| d.join(script).is_file())
+        {
+            let dirs: Vec<String> = c
                 .inp
                 .app_script_dirs
                 .iter()
-                .any(|d| d.join(script).is_file());
-            if !found {
-                let dirs: Vec<String> = c
-                    .inp
-                    .app_script_dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect();
-                let d = c.warn(
-                    &file,
-                    &at("application_script"),
-                    format!(
-                        "application script {script:?} of container {id} not found in {}",
-                        dirs.join(", ")
-                    ),
-                );
-                d.hint = Some(format!(
-                    "converging {id} will fail at its application-script step until the script exists"
-                ));
-                d.guest = Some(id);
-            }
-        }
-        check_features(c, &file, &at("features"), id, GuestKind::Lxc, &ct.features);
-        if ct.start_at_boot == Some(true) {
-            check_boot_order(
-                c,
-                &file,
-                &base,
-                id,
-                ct.boot_order,
-                &ct.dependencies.iter().map(|d| d.0).collect::<Vec<_>>(),
+                .map(|d| d.display().to_string())
+                .collect();
+            let d = c.guest_warn(
+                site,
+                "application_script",
+                format!(
+                    "application script {script:?} of container {id} not found in {}",
+                    dirs.join(", ")
+                ),
             );
+            d.hint = Some(format!(
+                "converging {id} will fail at its application-script step until the script exists"
+            ));
         }
     }
 }
 
-pub(super) fn check_features(
-    c: &mut Checker<'_>,
-    file: &Path,
-    ptr: &str,
-    id: GuestId,
-    kind: GuestKind,
-    features: &[String],
-) {
-    let mut seen = BTreeSet::new();
-    for (i, f) in features.iter().enumerate() {
-        let p = child(ptr, &i.to_string());
-        if !seen.insert(f.as_str()) {
-            c.warn(
-                file,
-                &p,
-                format!("feature {f:?} is listed twice for guest {id}"),
-            )
-            .guest = Some(id);
+fn check_vm(c: &mut Checker<'_>, site: &Site<'_>, vm: &Vm) {
+    let id = site.id;
+    if let Some(net) = &vm.network_config {
+        let nic = Nic {
+            ip: net.ip.as_deref(),
+            gw: net.gw.as_deref(),
+            nameservers: net.nameserver.items(),
+            nameserver_key: "nameserver",
+        };
+        check_nic(c, site, "network_config", &nic);
+    }
+    if vm.is_template() && vm.clone_from_vmid.is_none() && vm.template_image.is_none() {
+        let msg =
+            format!("VM template {id} needs \"template_image\" (the cloud image it is built from)");
+        c.err(&site.file, &site.base, msg).guest = Some(id);
+    }
+    if !vm.is_template() && vm.clone_from_vmid.is_none() {
+        let msg = format!(
+            "VM {id} has nothing to be created from: set \"clone_from_vmid\" (or make it a template with \"template_image\")"
+        );
+        c.err(&site.file, &site.base, msg).guest = Some(id);
+    }
+    let mut mounts = BTreeSet::new();
+    for (j, v) in vm.volumes.iter().enumerate() {
+        if !mounts.insert(v.mount_point.trim_end_matches('/').to_string()) {
+            c.guest_err(
+                site,
+                &format!("volumes/{j}/mount_point"),
+                format!("VM {id} mounts two volumes at {:?}", v.mount_point),
+            );
         }
-        if let Some(dir) = &c.inp.setup_scripts_dir {
-            let kind_dir = dir.join(kind.as_str());
-            let script = kind_dir.join(format!("{f}.sh"));
-            if installers_present(&kind_dir) && !script.is_file() {
-                let d = c.warn(
-                    file,
-                    &p,
+        if let Some(s) = &v.server {
+            if s.parse::<std::net::IpAddr>().is_err() && formats::dns_name(s).is_err() {
+                c.guest_err(
+                    site,
+                    &format!("volumes/{j}/server"),
+                    format!("VM {id}: NFS server {s:?} is not an address or host name"),
+                );
+            }
+        }
+    }
+    for (j, s) in vm.docker_stacks.iter().enumerate() {
+        check_stack_ref(
+            c,
+            &site.file,
+            &site.at(&format!("docker_stacks/{j}")),
+            id,
+            s.name(),
+            s.environment(),
+        );
+    }
+    if !vm.docker_stacks.is_empty() && vm.portainer_role.as_deref().is_none_or(|r| r == "none") {
+        c.guest_warn(site, "docker_stacks", format!("VM {id} has docker_stacks but no Portainer role (agent or primary); they cannot be deployed"));
+    }
+}
+
+/// Features listed twice, or without an installer (checked where installers are installed).
+fn check_features(c: &mut Checker<'_>, site: &Site<'_>) {
+    let mut seen = BTreeSet::new();
+    let kind_dir = c
+        .inp
+        .setup_scripts_dir
+        .as_ref()
+        .map(|d| d.join(site.kind().as_str()));
+    let installed = kind_dir.as_deref().is_some_and(installers_present);
+    for (i, f) in site.guest.features().iter().enumerate() {
+        let key = format!("features/{i}");
+        if !seen.insert(f.as_str()) {
+            c.guest_warn(
+                site,
+                &key,
+                format!("feature {f:?} is listed twice for guest {}", site.id),
+            );
+        }
+        if let (true, Some(dir)) = (installed, &kind_dir) {
+            let script = dir.join(format!("{f}.sh"));
+            if !script.is_file() {
+                c.guest_warn(
+                    site,
+                    &key,
                     format!(
-                        "no installer for feature {f:?} of guest {id} ({} is missing)",
+                        "no installer for feature {f:?} of guest {} ({} is missing)",
+                        site.id,
                         script.display()
                     ),
                 );
-                d.guest = Some(id);
             }
         }
     }
 }
 
-/// Whether installers are installed in `dir` (any `*.sh`); features are checked only then.
-pub(super) fn installers_present(dir: &Path) -> bool {
+/// Whether installers are installed in `dir` (any `*.sh`).
+fn installers_present(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|rd| {
         rd.filter_map(Result::ok)
             .any(|e| e.path().extension().is_some_and(|x| x == "sh"))
@@ -217,218 +315,63 @@ pub(super) fn installers_present(dir: &Path) -> bool {
 }
 
 /// A guest that starts at host boot should not depend on one that starts later, or never.
-pub(super) fn check_boot_order(
-    c: &mut Checker<'_>,
-    file: &Path,
-    base: &str,
-    id: GuestId,
-    order: Option<u32>,
-    deps: &[GuestId],
-) {
-    let mine = order.unwrap_or(crate::graph::DEFAULT_BOOT_ORDER);
-    for d in deps {
-        match boot_of(c, *d) {
-            Some((false, _)) => {
-                let w = c.warn(
-                    file,
-                    &child(base, "dependencies"),
-                    format!("guest {id} starts at host boot but depends on {d}, which does not"),
-                );
-                w.hint = Some(format!("set \"start_at_boot\": true on {d}"));
-                w.guest = Some(id);
-            }
-            Some((true, theirs)) if theirs > mine => {
-                let w = c.warn(file, &child(base, "boot_order"), format!("guest {id} (boot order {mine}) depends on {d} (boot order {theirs}), which starts later at host boot"));
-                w.hint = Some(format!("give {id} a boot_order above {theirs}"));
-                w.guest = Some(id);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// `(start_at_boot, boot_order)` of a non-template guest.
-pub(super) fn boot_of(c: &Checker<'_>, id: GuestId) -> Option<(bool, u32)> {
+fn check_boot_order(c: &mut Checker<'_>, site: &Site<'_>) {
     let default = crate::graph::DEFAULT_BOOT_ORDER;
-    if let Some(ct) = c.inp.lxc.lxc_configs.get(&id.to_string()) {
-        return (!ct.is_template()).then(|| {
-            (
-                ct.start_at_boot == Some(true),
-                ct.boot_order.unwrap_or(default),
-            )
-        });
-    }
-    c.inp
-        .vm
-        .vms
-        .iter()
-        .find(|v| v.vmid.map(|r| r.0) == Some(id))
-        .and_then(|v| {
-            (!v.is_template()).then(|| {
-                (
-                    v.start_at_boot == Some(true),
-                    v.boot_order.unwrap_or(default),
-                )
-            })
-        })
-}
-
-pub(super) fn check_mounts(
-    c: &mut Checker<'_>,
-    file: &Path,
-    base: &str,
-    id: GuestId,
-    ct: &Container,
-) {
-    let mut by_path: HashMap<String, String> = HashMap::new();
-    let mut check = |c: &mut Checker<'_>, ptr: String, path: &str| {
-        let key = path.trim_end_matches('/').to_string();
-        if let Some(prev) = by_path.get(&key) {
-            let d = c.err(
-                file,
-                &ptr,
-                format!("container {id} mounts two volumes at {path:?} (also {prev})"),
-            );
-            d.guest = Some(id);
-        } else {
-            by_path.insert(key, ptr);
-        }
-    };
-    for (i, m) in ct.mount_points.iter().enumerate() {
-        let ptr = child(
-            &child(&child(base, "mount_points"), &i.to_string()),
-            "container_path",
-        );
-        check(c, ptr, &m.container_path);
-    }
-    for (i, v) in ct.zfs_volumes.iter().enumerate() {
-        let ptr = child(
-            &child(&child(base, "zfs_volumes"), &i.to_string()),
-            "mount_point",
-        );
-        check(c, ptr, &v.mount_point);
-    }
-}
-
-pub(super) fn check_vms(c: &mut Checker<'_>) {
-    let file = c.inp.files.vm.clone();
-    let storages = c.inp.host.storage_ids();
-    if let Some(pool) = &c.inp.vm.vm_defaults.storage_pool {
-        if !storages.contains(pool) {
-            let host = c.inp.files.host.clone();
-            c.warn(
-                &file,
-                "/vm_defaults/storage_pool",
-                format!("storage {pool:?} is not defined by the host config"),
-            )
-            .hint = Some(format!("define it in {}", host.display()));
-        }
-    }
-    for (i, vm) in c.inp.vm.vms.iter().enumerate() {
-        let base = vm_ptr(i);
-        let at = |k: &str| child(&base, k);
-        let Some(id) = vm.vmid.map(|r| r.0) else {
+    let (id, mine) = (site.id, site.guest.boot_order().unwrap_or(default));
+    for d in site.guest.dependencies() {
+        let Some(dep) = find(c.inp, d).filter(|g| !g.is_template()) else {
             continue;
         };
-        if let Err(e) = formats::dns_name(&vm.name) {
-            c.err(&file, &at("name"), format!("VM {id}: {e}")).guest = Some(id);
-        }
-        if let Some(net) = &vm.network_config {
-            check_nic(
-                c,
-                &file,
-                &at("network_config"),
-                id,
-                net.ip.as_deref(),
-                net.gw.as_deref(),
-                net.nameserver.items(),
+        let theirs = dep.boot_order().unwrap_or(default);
+        if !dep.start_at_boot() {
+            let w = c.guest_warn(
+                site,
+                "dependencies",
+                format!("guest {id} starts at host boot but depends on {d}, which does not"),
             );
-        }
-        if let Some(mac) = &vm.mac_address {
-            if let Err(e) = formats::mac(mac) {
-                c.err(&file, &at("mac_address"), e).guest = Some(id);
-            }
-        }
-        if let Some(fw) = &vm.firewall {
-            check_firewall(c, &file, &at("firewall"), Some(id), fw);
-        }
-        if vm.is_template() && vm.clone_from_vmid.is_none() && vm.template_image.is_none() {
-            let d = c.err(
-                &file,
-                &base,
-                format!(
-                    "VM template {id} needs \"template_image\" (the cloud image it is built from)"
-                ),
-            );
-            d.guest = Some(id);
-        }
-        if !vm.is_template() && vm.clone_from_vmid.is_none() {
-            let d = c.err(&file, &base, format!("VM {id} has nothing to be created from: set \"clone_from_vmid\" (or make it a template with \"template_image\")"));
-            d.guest = Some(id);
-        }
-        if let Some(pool) = &vm.storage_pool {
-            if !storages.contains(pool) {
-                storage_warning(c, &file, &at("storage_pool"), id, pool);
-            }
-        }
-        let mut mounts = BTreeSet::new();
-        for (j, v) in vm.volumes.iter().enumerate() {
-            let vp = child(&at("volumes"), &j.to_string());
-            if !mounts.insert(v.mount_point.trim_end_matches('/').to_string()) {
-                c.err(
-                    &file,
-                    &child(&vp, "mount_point"),
-                    format!("VM {id} mounts two volumes at {:?}", v.mount_point),
-                )
-                .guest = Some(id);
-            }
-            if let Some(s) = &v.server {
-                if s.parse::<std::net::IpAddr>().is_err() && formats::dns_name(s).is_err() {
-                    c.err(
-                        &file,
-                        &child(&vp, "server"),
-                        format!("VM {id}: NFS server {s:?} is not an address or host name"),
-                    )
-                    .guest = Some(id);
-                }
-            }
-        }
-        for (j, s) in vm.docker_stacks.iter().enumerate() {
-            check_stack_ref(
-                c,
-                &file,
-                &child(&at("docker_stacks"), &j.to_string()),
-                id,
-                s.name(),
-                s.environment(),
-            );
-        }
-        if !vm.docker_stacks.is_empty() && vm.portainer_role.as_deref().is_none_or(|r| r == "none")
-        {
-            c.warn(&file, &at("docker_stacks"), format!("VM {id} has docker_stacks but no Portainer role (agent or primary); they cannot be deployed")).guest = Some(id);
-        }
-        check_features(
-            c,
-            &file,
-            &at("features"),
-            id,
-            GuestKind::Vm,
-            vm.features.items(),
-        );
-        if vm.start_at_boot == Some(true) {
-            check_boot_order(
-                c,
-                &file,
-                &base,
-                id,
-                vm.boot_order,
-                &vm.dependencies.iter().map(|d| d.0).collect::<Vec<_>>(),
-            );
+            w.hint = Some(format!("set \"start_at_boot\": true on {d}"));
+        } else if theirs > mine {
+            let w = c.guest_warn(site, "boot_order", format!("guest {id} (boot order {mine}) depends on {d} (boot order {theirs}), which starts later at host boot"));
+            w.hint = Some(format!("give {id} a boot_order above {theirs}"));
         }
     }
 }
 
-pub(super) fn check_stack_ref(
+/// Two volumes (bind mounts or storage volumes) at one path inside a container.
+fn check_mounts(c: &mut Checker<'_>, site: &Site<'_>, ct: &Container) {
+    let mut by_path: HashMap<String, String> = HashMap::new();
+    let paths = ct
+        .mount_points
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            (
+                format!("mount_points/{i}/container_path"),
+                &m.container_path,
+            )
+        })
+        .chain(
+            ct.zfs_volumes
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("zfs_volumes/{i}/mount_point"), &v.mount_point)),
+        );
+    for (key, path) in paths {
+        let norm = path.trim_end_matches('/').to_string();
+        let ptr = site.at(&key);
+        if let Some(prev) = by_path.get(&norm) {
+            let msg = format!(
+                "container {} mounts two volumes at {path:?} (also {prev})",
+                site.id
+            );
+            c.guest_err(site, &key, msg);
+        } else {
+            by_path.insert(norm, ptr);
+        }
+    }
+}
+
+fn check_stack_ref(
     c: &mut Checker<'_>,
     file: &Path,
     ptr: &str,

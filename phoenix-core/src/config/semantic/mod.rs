@@ -2,9 +2,15 @@
 //! address formats, referenced files. Pure apart from `Path::exists` probes of the files a
 //! config names (scripts, stacks).
 
+mod guests;
+mod host;
+mod net;
+mod refs;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::Guest;
 use super::diag::{Diagnostic, Report, Severity};
 use super::host::HostConfig;
 use super::json::{SpanIndex, child};
@@ -13,11 +19,6 @@ use super::lxc::LxcFile;
 use super::stacks::Stack;
 use super::vm::VmFile;
 use crate::ids::{GuestId, GuestKind};
-
-mod guests;
-mod host;
-mod net;
-mod refs;
 
 /// Everything the checks read.
 pub struct Inputs<'a> {
@@ -35,11 +36,66 @@ pub struct Inputs<'a> {
     pub spans: &'a HashMap<PathBuf, SpanIndex>,
     /// Directories searched for `application_script` (in order).
     pub app_script_dirs: Vec<PathBuf>,
-    /// Directories holding feature installers (`<dir>/lxc/<f>.sh`, `<dir>/vm/<f>.sh`).
+    /// Directory holding feature installers (`<dir>/lxc/<f>.sh`, `<dir>/vm/<f>.sh`).
     pub setup_scripts_dir: Option<PathBuf>,
 }
 
-/// A guest as the checks see it: where it is written and what it references.
+/// A guest and where it is written.
+struct Site<'a> {
+    id: GuestId,
+    file: PathBuf,
+    base: String,
+    guest: Guest<'a>,
+}
+
+impl Site<'_> {
+    /// Pointer below the guest: `key` is a relative pointer such as `ports/0` (its tokens
+    /// are the schema's key names and indices, which need no escaping).
+    fn at(&self, key: &str) -> String {
+        format!("{}/{key}", self.base)
+    }
+
+    fn kind(&self) -> GuestKind {
+        self.guest.kind()
+    }
+}
+
+/// Every guest whose ID parses, in file order (containers, then VMs).
+fn sites<'a>(inp: &Inputs<'a>) -> Vec<Site<'a>> {
+    let lxc = inp.lxc.lxc_configs.iter().filter_map(|(key, ct)| {
+        let id = key.parse::<GuestId>().ok()?;
+        Some(Site {
+            id,
+            file: inp.files.lxc.clone(),
+            base: child("/lxc_configs", key),
+            guest: Guest::Lxc(id, ct),
+        })
+    });
+    let vms = inp.vm.vms.iter().enumerate().filter_map(|(i, vm)| {
+        let id = vm.vmid?.0;
+        Some(Site {
+            id,
+            file: inp.files.vm.clone(),
+            base: child("/vms", &i.to_string()),
+            guest: Guest::Vm(id, vm),
+        })
+    });
+    lxc.chain(vms).collect()
+}
+
+/// A guest by ID, first definition wins (duplicates are reported by `refs`).
+fn find<'a>(inp: &Inputs<'a>, id: GuestId) -> Option<Guest<'a>> {
+    if let Some(ct) = inp.lxc.lxc_configs.get(&id.to_string()) {
+        return Some(Guest::Lxc(id, ct));
+    }
+    inp.vm
+        .vms
+        .iter()
+        .find(|v| v.vmid.map(|r| r.0) == Some(id))
+        .map(|v| Guest::Vm(id, v))
+}
+
+/// Where the first definition of each ID is.
 struct Entry {
     kind: GuestKind,
     file: PathBuf,
@@ -73,6 +129,20 @@ impl Checker<'_> {
     fn note(&mut self, file: &Path, pointer: &str, msg: String) -> &mut Diagnostic {
         self.diag(Severity::Note, file, pointer, msg)
     }
+
+    /// An error about a guest.
+    fn guest_err(&mut self, site: &Site<'_>, key: &str, msg: String) -> &mut Diagnostic {
+        let d = self.err(&site.file, &site.at(key), msg);
+        d.guest = Some(site.id);
+        d
+    }
+
+    /// A warning about a guest.
+    fn guest_warn(&mut self, site: &Site<'_>, key: &str, msg: String) -> &mut Diagnostic {
+        let d = self.warn(&site.file, &site.at(key), msg);
+        d.guest = Some(site.id);
+        d
+    }
 }
 
 /// Runs every cross-value check and returns the findings.
@@ -85,19 +155,10 @@ pub fn check(inp: &Inputs<'_>) -> Report {
     refs::index_guests(&mut c);
     refs::check_references(&mut c);
     refs::check_cycles(&mut c);
-    guests::check_lxc(&mut c);
-    guests::check_vms(&mut c);
+    guests::check_guests(&mut c);
     net::check_unique_addresses(&mut c);
     host::check_host(&mut c);
     c.report
-}
-
-fn lxc_ptr(key: &str) -> String {
-    child("/lxc_configs", key)
-}
-
-fn vm_ptr(i: usize) -> String {
-    child("/vms", &i.to_string())
 }
 
 fn file_name(p: &Path) -> String {
@@ -105,18 +166,4 @@ fn file_name(p: &Path) -> String {
         || p.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-fn storage_warning(c: &mut Checker<'_>, file: &Path, ptr: &str, id: GuestId, pool: &str) {
-    let host = c.inp.files.host.clone();
-    let d = c.warn(
-        file,
-        ptr,
-        format!("storage {pool:?} of guest {id} is not defined by the host config"),
-    );
-    d.hint = Some(format!(
-        "define it through zfs.datasets or proxmox_storage_ids in {}, or make sure it exists on the host",
-        host.display()
-    ));
-    d.guest = Some(id);
 }

@@ -2,25 +2,29 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{Checker, lxc_ptr, vm_ptr};
+use super::{Checker, Site, sites};
 use crate::config::diag::Diagnostic;
 use crate::config::formats::{self, IpSetting};
-use crate::config::guest::{Firewall, FirewallRule};
+use crate::config::guest::FirewallRule;
 use crate::config::json::child;
 use crate::ids::GuestId;
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn check_nic(
-    c: &mut Checker<'_>,
-    file: &Path,
-    ptr: &str,
-    id: GuestId,
-    ip: Option<&str>,
-    gw: Option<&str>,
-    nameservers: &[String],
-) {
+/// A NIC as written: its `ip`, `gw` and resolvers, and the key the resolvers are under.
+pub(super) struct Nic<'a> {
+    pub(super) ip: Option<&'a str>,
+    pub(super) gw: Option<&'a str>,
+    pub(super) nameservers: &'a [String],
+    pub(super) nameserver_key: &'static str,
+}
+
+/// Address, gateway and resolvers of one NIC (`key` is its object, e.g. `network_config`).
+pub(super) fn check_nic(c: &mut Checker<'_>, site: &Site<'_>, key: &str, nic: &Nic<'_>) {
+    let (file, id) = (site.file.as_path(), site.id);
+    let ptr = site.at(key);
+    let ptr = ptr.as_str();
+    let (ip, gw) = (nic.ip, nic.gw);
     let ip_setting = match ip.map(formats::ip_setting) {
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
@@ -68,12 +72,8 @@ pub(super) fn check_nic(
             _ => {}
         }
     }
-    let ns_ptr = if file == c.inp.files.vm {
-        child(ptr, "nameserver")
-    } else {
-        child(ptr, "nameservers")
-    };
-    for ns in nameservers {
+    let ns_ptr = child(ptr, nic.nameserver_key);
+    for ns in nic.nameservers {
         if ns.parse::<std::net::IpAddr>().is_err() {
             c.err(
                 file,
@@ -83,16 +83,6 @@ pub(super) fn check_nic(
             .guest = Some(id);
         }
     }
-}
-
-pub(super) fn check_firewall(
-    c: &mut Checker<'_>,
-    file: &Path,
-    ptr: &str,
-    guest: Option<GuestId>,
-    fw: &Firewall,
-) {
-    check_rules(c, file, &child(ptr, "rules"), guest, &fw.rules);
 }
 
 pub(super) fn check_rules(
@@ -142,77 +132,35 @@ pub(super) fn check_rules(
     }
 }
 
+/// MAC addresses must be unique (error); static addresses should be (warning).
 pub(super) fn check_unique_addresses(c: &mut Checker<'_>) {
-    let mut macs: HashMap<String, (PathBuf, String, GuestId)> = HashMap::new();
-    let mut ips: HashMap<Ipv4Addr, (GuestId, PathBuf)> = HashMap::new();
-    struct Addr {
-        id: GuestId,
-        file: PathBuf,
-        base: String,
-        mac: Option<String>,
-        ip: Option<String>,
-    }
-    let mut entries: Vec<Addr> = Vec::new();
-    for (key, ct) in &c.inp.lxc.lxc_configs {
-        let Ok(id) = key.parse::<GuestId>() else {
-            continue;
-        };
-        let ip = ct.network_config.as_ref().and_then(|n| n.ip.clone());
-        entries.push(Addr {
-            id,
-            file: c.inp.files.lxc.clone(),
-            base: lxc_ptr(key),
-            mac: ct.mac_address.clone(),
-            ip,
-        });
-    }
-    for (i, vm) in c.inp.vm.vms.iter().enumerate() {
-        let Some(id) = vm.vmid.map(|r| r.0) else {
-            continue;
-        };
-        let ip = vm.network_config.as_ref().and_then(|n| n.ip.clone());
-        entries.push(Addr {
-            id,
-            file: c.inp.files.vm.clone(),
-            base: vm_ptr(i),
-            mac: vm.mac_address.clone(),
-            ip,
-        });
-    }
-    for Addr {
-        id,
-        file,
-        base,
-        mac,
-        ip,
-    } in entries
-    {
-        if let Some(mac) = mac {
-            let norm = mac.to_ascii_lowercase();
-            if let Some((_, _, other)) = macs.get(&norm) {
-                let other = *other;
-                c.err(
-                    &file,
-                    &child(&base, "mac_address"),
-                    format!("guest {id} uses MAC address {mac}, already used by guest {other}"),
-                )
-                .guest = Some(id);
-            } else {
-                macs.insert(norm, (file.clone(), base.clone(), id));
+    let mut macs: HashMap<String, GuestId> = HashMap::new();
+    let mut ips: HashMap<Ipv4Addr, GuestId> = HashMap::new();
+    for site in sites(c.inp) {
+        let id = site.id;
+        if let Some(mac) = site.guest.mac_address() {
+            match macs.get(&mac.to_ascii_lowercase()) {
+                Some(other) => {
+                    let msg =
+                        format!("guest {id} uses MAC address {mac}, already used by guest {other}");
+                    c.guest_err(&site, "mac_address", msg);
+                }
+                None => {
+                    macs.insert(mac.to_ascii_lowercase(), id);
+                }
             }
         }
-        if let Some(Ok(IpSetting::Static(addr, _))) = ip.as_deref().map(formats::ip_setting) {
-            if let Some((other, _)) = ips.get(&addr) {
-                let other = *other;
-                let d = c.warn(
-                    &file,
-                    &child(&child(&base, "network_config"), "ip"),
-                    format!("guest {id} uses address {addr}, already used by guest {other}"),
-                );
-                d.hint = Some("only one of them can run at a time".to_string());
-                d.guest = Some(id);
-            } else {
-                ips.insert(addr, (id, file.clone()));
+        if let Some(Ok(IpSetting::Static(addr, _))) = site.guest.ip().map(formats::ip_setting) {
+            match ips.get(&addr) {
+                Some(other) => {
+                    let msg =
+                        format!("guest {id} uses address {addr}, already used by guest {other}");
+                    let d = c.guest_warn(&site, "network_config/ip", msg);
+                    d.hint = Some("only one of them can run at a time".to_string());
+                }
+                None => {
+                    ips.insert(addr, id);
+                }
             }
         }
     }

@@ -1,8 +1,13 @@
 //! Command-line pieces shared by every binary.
 
+pub mod guest;
+
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args};
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Args, Parser};
 
 use crate::config::{self, ConfigLocation, LoadOptions, Loaded};
 use crate::exit::Exit;
@@ -156,4 +161,16 @@ pub fn guest_arg(
             Err(Exit::Invalid)
         }
     }
+}
+
+/// Parses argv with clap; on `--help`/`--version` or a usage error prints clap's output and
+/// returns the status to exit with (0, or 2 for usage errors).
+pub fn parse<T: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|e| clap_exit(&e))
+}
+
+/// Prints a clap error (or help) and returns its exit status.
+pub fn clap_exit(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

@@ -1,0 +1,50 @@
+//! `hypervisor-manager` as a process: configuration checked first, no pretend success.
+
+use std::path::Path;
+
+use phoenix_core::cmd::{Cmd, CmdError, Runner};
+
+fn run(args: &[&str], config: &Path) -> (i32, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cmd = Cmd::read(env!("CARGO_BIN_EXE_hypervisor-manager"))
+        .args(args)
+        .args(["--config".as_ref(), config.as_os_str()])
+        .env("PHOENIX_ROOT", tmp.path())
+        .env("PHOENIX_SYSROOT", tmp.path())
+        .env("PHOENIX_CONFIG_DIR", "");
+    match Runner::system(false).run(&cmd) {
+        Ok(out) => (0, out.stderr_str()),
+        Err(CmdError::Failed { code, stderr, .. }) => (code.unwrap_or(-1), stderr),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn etc() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc")
+}
+
+#[test]
+fn setup_is_not_available_yet_and_says_so() {
+    let (code, err) = run(&["setup", "--dry-run", "--step", "zfs"], &etc());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("hypervisor-manager setup: not available yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_host_file_may_be_named_directly() {
+    let (code, err) = run(&["setup"], &etc().join("phoenix_hypervisor_config.json"));
+    assert_eq!(code, 1, "{err}");
+    let (code, err) = run(&["setup"], &etc().join("missing.json"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing.json"), "{err}");
+}
+
+#[test]
+fn unknown_steps_are_usage_errors() {
+    let (code, err) = run(&["setup", "--step", "everything"], &etc());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid value 'everything'"), "{err}");
+}

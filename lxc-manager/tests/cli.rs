@@ -1,0 +1,54 @@
+//! `lxc-manager` as a process: it checks its configuration and target before anything, and
+//! never pretends a verb it does not have yet succeeded.
+
+use std::path::Path;
+
+use phoenix_core::cmd::{Cmd, CmdError, Runner};
+
+/// Runs the binary with a throwaway root and system root; returns (exit code, stderr).
+fn run(args: &[&str]) -> (i32, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
+    let cmd = Cmd::read(env!("CARGO_BIN_EXE_lxc-manager"))
+        .args(args)
+        .args(["--config".as_ref(), etc.as_os_str()])
+        .env("PHOENIX_ROOT", tmp.path())
+        .env("PHOENIX_SYSROOT", tmp.path())
+        .env("PHOENIX_CONFIG_DIR", "");
+    match Runner::system(false).run(&cmd) {
+        Ok(out) => (0, out.stderr_str()),
+        Err(CmdError::Failed { code, stderr, .. }) => (code.unwrap_or(-1), stderr),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn verbs_not_yet_available_fail_loudly() {
+    let (code, err) = run(&["converge", "101"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("lxc-manager converge: not available yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_target_must_be_a_configured_container() {
+    let (code, err) = run(&["start", "1001"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("guest 1001 is a VM, not a lxc guest"), "{err}");
+    let (code, err) = run(&["start", "4242"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("guest 4242 is not defined in"), "{err}");
+    let (code, err) = run(&["start", "web"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("\"web\" is not a guest ID"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, err) = run(&["frobnicate", "101"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = run(&["create"]);
+    assert_eq!(code, 2, "{err}");
+}

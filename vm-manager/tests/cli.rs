@@ -1,0 +1,57 @@
+//! `vm-manager` as a process: it checks its configuration and target before anything, and
+//! never pretends a verb it does not have yet succeeded.
+
+use std::path::Path;
+
+use phoenix_core::cmd::{Cmd, CmdError, Runner};
+
+/// Runs the binary with a throwaway root and system root; returns (exit code, stderr).
+fn run(args: &[&str]) -> (i32, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
+    let cmd = Cmd::read(env!("CARGO_BIN_EXE_vm-manager"))
+        .args(args)
+        .args(["--config".as_ref(), etc.as_os_str()])
+        .env("PHOENIX_ROOT", tmp.path())
+        .env("PHOENIX_SYSROOT", tmp.path())
+        .env("PHOENIX_CONFIG_DIR", "");
+    match Runner::system(false).run(&cmd) {
+        Ok(out) => (0, out.stderr_str()),
+        Err(CmdError::Failed { code, stderr, .. }) => (code.unwrap_or(-1), stderr),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn verbs_not_yet_available_fail_loudly() {
+    let (code, err) = run(&["converge", "1001"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("vm-manager converge: not available yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_target_must_be_a_configured_vm() {
+    let (code, err) = run(&["start", "101"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("guest 101 is a container, not a vm guest"),
+        "{err}"
+    );
+    let (code, err) = run(&["start", "4242"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("guest 4242 is not defined in"), "{err}");
+    let (code, err) = run(&["start", "web"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("\"web\" is not a guest ID"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, err) = run(&["frobnicate", "1001"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, err) = run(&["create"]);
+    assert_eq!(code, 2, "{err}");
+}
