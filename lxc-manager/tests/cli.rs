@@ -36,7 +36,7 @@ fn verbs_not_yet_available_fail_loudly() {
 fn the_target_must_be_a_configured_container() {
     let (code, err) = run(&["start", "1001"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("guest 1001 is a VM, not a lxc guest"), "{err}");
+    assert!(err.contains("guest 1001 is a VM, not a container"), "{err}");
     let (code, err) = run(&["start", "4242"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("guest 4242 is not defined in"), "{err}");

@@ -36,10 +36,7 @@ fn verbs_not_yet_available_fail_loudly() {
 fn the_target_must_be_a_configured_vm() {
     let (code, err) = run(&["start", "101"]);
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("guest 101 is a container, not a vm guest"),
-        "{err}"
-    );
+    assert!(err.contains("guest 101 is a container, not a VM"), "{err}");
     let (code, err) = run(&["start", "4242"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("guest 4242 is not defined in"), "{err}");

@@ -141,14 +141,18 @@ pub fn guest_arg(
     match cfg.guest(id) {
         Some(g) if g.kind() == kind => Ok(id),
         Some(g) => {
-            let mgr = g.kind().manager();
-            eprintln!(
-                "error: guest {id} is a {}, not a {kind} guest\n\nhint: use {mgr}, or `phoenix <verb> {id}`",
-                if g.kind() == crate::ids::GuestKind::Vm {
+            let noun = |k: crate::ids::GuestKind| {
+                if k == crate::ids::GuestKind::Vm {
                     "VM"
                 } else {
                     "container"
                 }
+            };
+            eprintln!(
+                "error: guest {id} is a {}, not a {}\n\nhint: use {}, or `phoenix <verb> {id}`",
+                noun(g.kind()),
+                noun(kind),
+                g.kind().manager()
             );
             Err(Exit::Invalid)
         }

@@ -180,6 +180,26 @@ fn check_container(
             d.guest = Some(id);
         }
     }
+    if let (Some(src), Some(mine)) = (ct.clone_from_ctid, ct.unprivileged) {
+        let theirs = c
+            .inp
+            .lxc
+            .lxc_configs
+            .get(&src.0.to_string())
+            .and_then(|s| s.unprivileged);
+        if theirs.is_some_and(|t| t != mine) {
+            let what = |u: bool| if u { "unprivileged" } else { "privileged" };
+            let msg = format!(
+                "container {id} is {} but its clone source {} is {}; a clone keeps its source's privilege level",
+                what(mine),
+                src.0,
+                what(!mine)
+            );
+            c.guest_warn(site, "unprivileged", msg).hint = Some(format!(
+                "make them agree, or create {id} from an OS template"
+            ));
+        }
+    }
     if ct.is_template() && ct.template_snapshot_name.is_some() {
         let msg = format!(
             "container {id} becomes a Proxmox template, which cannot take snapshots; clones of it are linked clones and need no snapshot"
