@@ -34,6 +34,8 @@ fn the_shipped_reference_configuration_loads_without_errors() {
     assert_eq!(cfg.lxc.lxc_configs.len(), 12);
     assert_eq!(cfg.vm.vms.len(), 3);
     assert_eq!(cfg.stacks.len(), 3);
+    assert_eq!(cfg.certificates.len(), 3);
+    assert!(cfg.certificates[1].sans.is_empty());
     assert!(!cfg.eras.any_legacy());
     // Known findings of the shipped files, each a real problem worth telling an operator.
     let warnings: Vec<_> = loaded.report.of(Severity::Warning).collect();
@@ -50,5 +52,51 @@ fn the_shipped_reference_configuration_loads_without_errors() {
         for d in g.dependencies().into_iter().chain(g.clone_source()) {
             assert!(pos(d) < pos(g.id()), "{d} must come before {}", g.id());
         }
+    }
+}
+
+#[test]
+fn the_project_schemas_accept_every_reference_file() {
+    use phoenix_core::config::json;
+    use phoenix_core::config::schema::{self, SchemaKind};
+    let Some(dir) = reference_dir() else { return };
+    let mut files = vec![
+        (
+            dir.join("etc/phoenix_hypervisor_config.json"),
+            SchemaKind::Hypervisor,
+        ),
+        (dir.join("etc/phoenix_lxc_configs.json"), SchemaKind::Lxc),
+        (dir.join("etc/phoenix_vm_configs.json"), SchemaKind::Vm),
+        (
+            dir.join("etc/phoenix_stacks_config.json"),
+            SchemaKind::Stacks,
+        ),
+        (
+            dir.join("etc/certificate-manifest.json"),
+            SchemaKind::CertificateManifest,
+        ),
+    ];
+    for e in std::fs::read_dir(dir.join("stacks")).unwrap() {
+        files.push((
+            e.unwrap().path().join("phoenix.json"),
+            SchemaKind::StackManifest,
+        ));
+    }
+    for (path, kind) in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = json::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let findings = schema::validate(kind, &parsed.value, &path, &parsed.spans);
+        let errors: Vec<String> = findings
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} is rejected by {}:\n{}",
+            path.display(),
+            kind.file_name(),
+            errors.join("\n")
+        );
     }
 }

@@ -37,6 +37,8 @@ pub mod config_files {
     pub const STACKS: &str = "phoenix_stacks_config.json";
     /// Per-stack manifest inside `stacks/<name>/`.
     pub const STACK_MANIFEST: &str = "phoenix.json";
+    /// Certificates kept renewed by the host (optional).
+    pub const CERTIFICATES: &str = "certificate-manifest.json";
     /// Per-stack compose file inside `stacks/<name>/`.
     pub const STACK_COMPOSE: &str = "docker-compose.yml";
 }

@@ -613,8 +613,12 @@ mod tests {
         }
 
         fn string(&mut self) -> String {
-            let alphabet = ['a', 'Z', '0', ' ', '"', '\\', '/', '~', '\n', '\t', '\u{1}', 'é', '😀', '\u{2028}'];
-            (0..self.next() % 6).map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize]).collect()
+            let alphabet = [
+                'a', 'Z', '0', ' ', '"', '\\', '/', '~', '\n', '\t', '\u{1}', 'é', '😀', '\u{2028}',
+            ];
+            (0..self.next() % 6)
+                .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize])
+                .collect()
         }
 
         fn value(&mut self, depth: u32) -> Value {
@@ -624,8 +628,16 @@ mod tests {
                 2 => Value::from(self.next() as i64 >> (self.next() % 60)),
                 3 => Value::from((self.next() % 100_000) as f64 / 7.0),
                 4 => Value::String(self.string()),
-                5 => Value::Array((0..self.next() % 4).map(|_| self.value(depth + 1)).collect()),
-                _ => Value::Object((0..self.next() % 4).map(|_| (self.string(), self.value(depth + 1))).collect()),
+                5 => Value::Array(
+                    (0..self.next() % 4)
+                        .map(|_| self.value(depth + 1))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..self.next() % 4)
+                        .map(|_| (self.string(), self.value(depth + 1)))
+                        .collect(),
+                ),
             }
         }
     }
@@ -635,7 +647,10 @@ mod tests {
         let mut g = Gen(0x9E37_79B9_7F4A_7C15);
         for _ in 0..2000 {
             let v = g.value(0);
-            for text in [serde_json::to_string(&v).unwrap(), serde_json::to_string_pretty(&v).unwrap()] {
+            for text in [
+                serde_json::to_string(&v).unwrap(),
+                serde_json::to_string_pretty(&v).unwrap(),
+            ] {
                 let p = parse(&text).unwrap_or_else(|e| panic!("{e} in {text}"));
                 assert_eq!(p.value, v, "{text}");
                 assert!(p.duplicates.is_empty());
@@ -643,8 +658,13 @@ mod tests {
                 fn walk(v: &Value, ptr: String, spans: &SpanIndex) {
                     assert!(spans.get(&ptr).is_some(), "no span for {ptr:?}");
                     match v {
-                        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, child(&ptr, &i.to_string()), spans)),
-                        Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, child(&ptr, k), spans)),
+                        Value::Array(a) => a
+                            .iter()
+                            .enumerate()
+                            .for_each(|(i, x)| walk(x, child(&ptr, &i.to_string()), spans)),
+                        Value::Object(m) => {
+                            m.iter().for_each(|(k, x)| walk(x, child(&ptr, k), spans))
+                        }
                         _ => {}
                     }
                 }

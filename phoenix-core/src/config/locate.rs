@@ -85,6 +85,7 @@ impl ConfigLocation {
             stacks_config: self
                 .core_path_or(core.stacks_config_file.as_deref(), config_files::STACKS),
             stacks_dir: normalize_dots(&stacks_dir),
+            certificates: self.dir.join(config_files::CERTIFICATES),
         }
     }
 
@@ -151,6 +152,8 @@ pub struct ConfigFiles {
     pub stacks_config: PathBuf,
     /// Directory of `stacks/<name>/`.
     pub stacks_dir: PathBuf,
+    /// Certificate manifest (optional).
+    pub certificates: PathBuf,
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //! [`load`] never runs a command and never writes. If the returned [`Report`] has errors,
 //! [`Loaded::config`] is `None` and callers exit with status 2.
 
+pub mod certs;
 pub mod de;
 pub mod diag;
 pub mod era;
@@ -88,6 +89,8 @@ pub struct Config {
     pub stacks_catalogue: Option<StacksFile>,
     /// Stacks found in the stacks directory, by name.
     pub stacks: BTreeMap<String, Stack>,
+    /// Certificates from `certificate-manifest.json` (empty when absent).
+    pub certificates: Vec<certs::Certificate>,
     /// Eras.
     pub eras: Eras,
 }
@@ -527,6 +530,20 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         None => None,
     };
     let stacks = discover_stacks(&files.stacks_dir, &mut report, &mut spans);
+    let certificates = match read_json(&files.certificates, &mut report, false) {
+        Some(mut src) => {
+            let v: Option<Vec<certs::Certificate>> = typed(
+                SchemaKind::CertificateManifest,
+                &files.certificates,
+                &mut src,
+                &mut report,
+                |_, _| Vec::new(),
+            );
+            spans.insert(files.certificates.clone(), src.spans);
+            v.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
 
     for (path, e) in [
         (&host_path, &host_era),
@@ -589,6 +606,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         vm,
         stacks_catalogue,
         stacks,
+        certificates,
         eras: Eras {
             host: host_era,
             lxc: lxc_era,

@@ -29,16 +29,19 @@ pub enum SchemaKind {
     Stacks,
     /// `stacks/<name>/phoenix.json`.
     StackManifest,
+    /// `certificate-manifest.json`.
+    CertificateManifest,
 }
 
 impl SchemaKind {
     /// Every kind.
-    pub const ALL: [SchemaKind; 5] = [
+    pub const ALL: [SchemaKind; 6] = [
         SchemaKind::Hypervisor,
         SchemaKind::Lxc,
         SchemaKind::Vm,
         SchemaKind::Stacks,
         SchemaKind::StackManifest,
+        SchemaKind::CertificateManifest,
     ];
 
     /// File name of the schema in `etc/`.
@@ -49,6 +52,7 @@ impl SchemaKind {
             SchemaKind::Vm => "phoenix_vm_configs.schema.json",
             SchemaKind::Stacks => "phoenix_stacks_config.schema.json",
             SchemaKind::StackManifest => "phoenix_stack_manifest.schema.json",
+            SchemaKind::CertificateManifest => "certificate-manifest.schema.json",
         }
     }
 
@@ -64,6 +68,9 @@ impl SchemaKind {
             SchemaKind::StackManifest => {
                 include_str!("../../../etc/phoenix_stack_manifest.schema.json")
             }
+            SchemaKind::CertificateManifest => {
+                include_str!("../../../etc/certificate-manifest.schema.json")
+            }
         }
     }
 
@@ -78,7 +85,7 @@ struct Compiled {
 }
 
 fn compiled(kind: SchemaKind) -> &'static Compiled {
-    static CELLS: [OnceLock<Compiled>; 5] = [const { OnceLock::new() }; 5];
+    static CELLS: [OnceLock<Compiled>; 6] = [const { OnceLock::new() }; 6];
     CELLS[kind.index()].get_or_init(|| {
         // The schemas are part of the binary and covered by tests; failing here is a build bug.
         let schema: Value = serde_json::from_str(kind.source())
