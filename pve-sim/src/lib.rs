@@ -1,15 +1,60 @@
-//! The Proxmox VE simulator: one multi-call binary installed as `pct`, `qm`, `pvesm`,
-//! `pvesh`, `zfs` and `zpool` in a test's `bin/`, keeping its state under `$PHOENIX_SYSROOT`.
+//! `pve-sim`: a strict Proxmox VE simulator to test and demo against.
 //!
-//! This build only knows its tool names; the simulator itself arrives with issue #3. Every
-//! invocation fails loudly so nothing can mistake it for a working Proxmox.
+//! One multi-call binary answers as `pct`, `qm`, `pvesm`, `pvesh`, `pveam`, `zfs` and
+//! `zpool` (install links with `pve-sim install <bin-dir>`), keeping a whole simulated host
+//! under `$PHOENIX_SYSROOT` (see [`root`]). Each invocation:
+//!
+//! 1. takes the host's state lock, loads the state and the knobs ([`knobs`]);
+//! 2. fails on purpose when an injected fault matches, or runs the tool, which refuses what
+//!    real Proxmox refuses (with Proxmox's text and a non-zero exit) and otherwise updates the
+//!    real-format files (`/etc/pve/...`) and the bookkeeping (`var/lib/pve-sim/state.json`);
+//! 3. advances the simulated clock by the operation's cost, appends one JSON line to the
+//!    audit log, releases the lock;
+//! 4. sleeps `cost × time_scale` wall seconds (holding the storage lock Proxmox would hold),
+//!    then prints and exits.
+//!
+//! `pve-sim init|state|install|fault|rule|audit` manage the simulated host itself.
+
+pub mod admin;
+pub mod args;
+pub mod clock;
+pub mod conf;
+pub mod firewall;
+pub mod guestfs;
+pub mod knobs;
+pub mod outcome;
+pub mod propstr;
+pub mod root;
+pub mod state;
+pub mod storage;
+pub mod tools;
+pub mod zfs;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// The tools this binary will answer as.
-pub const TOOLS: [&str; 6] = ["pct", "qm", "pvesm", "pvesh", "zfs", "zpool"];
+use knobs::Knobs;
+use outcome::{DIE, Effect, Outcome};
+use root::SimRoot;
+use state::State;
+
+/// The tools this binary answers as.
+pub const TOOLS: [&str; 7] = ["pct", "qm", "pvesm", "pvesh", "pveam", "zfs", "zpool"];
+
+/// Everything a tool needs while it runs.
+pub struct Ctx {
+    /// The simulated host.
+    pub root: SimRoot,
+    /// Loaded state (saved after the command when it changed something).
+    pub state: State,
+    /// Knobs.
+    pub knobs: Knobs,
+    /// Guest command rules.
+    pub rules: Vec<knobs::Rule>,
+}
 
 /// The name the binary was invoked as (`pct` through a link), or `pve-sim`.
 pub fn invoked_as(argv0: &OsString) -> String {
@@ -21,23 +66,209 @@ pub fn invoked_as(argv0: &OsString) -> String {
 
 /// Entry point.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let mut args = args.into_iter();
+    let args: Vec<OsString> = args.into_iter().collect();
     let name = args
-        .next()
-        .map_or_else(|| "pve-sim".to_string(), |a| invoked_as(&a));
-    eprintln!(
-        "{name}: the Proxmox simulator is not available yet in this build (arrives with issue #3)"
-    );
-    ExitCode::from(1)
+        .first()
+        .map_or_else(|| "pve-sim".to_string(), invoked_as);
+    let rest: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if TOOLS.contains(&name.as_str()) {
+        return run_tool(&name, &rest);
+    }
+    match rest.first().map(String::as_str) {
+        Some(t) if TOOLS.contains(&t) => run_tool(t, &rest[1..]),
+        _ => admin::main(&rest),
+    }
+}
+
+/// The subcommand and object a command line names, for faults and the audit log.
+pub fn describe(tool: &str, args: &[String]) -> (String, String) {
+    let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let first = pos.first().map_or(String::new(), |s| s.to_string());
+    match (tool, first.as_str()) {
+        ("qm", "guest" | "agent" | "cloudinit" | "disk") => {
+            // `qm guest exec 101`, `qm agent 101 ping`, `qm cloudinit update 101`
+            let (sub, id) = match first.as_str() {
+                "agent" => (
+                    format!("agent {}", pos.get(2).map_or("", |s| s.as_str())),
+                    pos.get(1),
+                ),
+                _ => (
+                    format!("{first} {}", pos.get(1).map_or("", |s| s.as_str())),
+                    pos.get(2),
+                ),
+            };
+            (
+                sub.trim().to_string(),
+                id.map_or(String::new(), |s| s.to_string()),
+            )
+        }
+        _ => (first, pos.get(1).map_or(String::new(), |s| s.to_string())),
+    }
+}
+
+fn run_tool(tool: &str, args: &[String]) -> ExitCode {
+    match run_tool_inner(tool, args) {
+        Ok(o) => {
+            let _ = std::io::stdout().write_all(o.stdout.as_bytes());
+            let _ = std::io::stderr().write_all(o.stderr.as_bytes());
+            ExitCode::from(u8::try_from(o.code).unwrap_or(1))
+        }
+        Err(e) => {
+            eprintln!("{tool} (pve-sim): {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
+    let root = SimRoot::from_env()?;
+    if !root.initialised() {
+        anyhow::bail!(
+            "the simulated host at {} is not initialised; run `pve-sim init` first",
+            root.sysroot().display()
+        );
+    }
+    let (sub, id) = describe(tool, args);
+    let lock = root.lock()?;
+    let mut state = State::load(&root)?;
+    let knobs = Knobs::load(&root);
+    let rules = knobs::rules(&root);
+    state.seq += 1;
+    let seq = state.seq;
+    let started = state.clock_ms;
+
+    // Injected faults fail a call without touching the host.
+    let mut fault_hit = None;
+    for (i, f) in knobs::faults(&root).iter().enumerate() {
+        let matches =
+            f.tool == tool && (f.sub.is_empty() || f.sub == sub) && (f.id.is_empty() || f.id == id);
+        if !matches {
+            continue;
+        }
+        let n = state.fault_hits.entry(i).or_insert(0);
+        *n += 1;
+        let nth = f.nth.max(1);
+        if *n == nth || (f.always && *n > nth) {
+            fault_hit = Some(f.clone());
+            break;
+        }
+    }
+    let mut ctx = Ctx {
+        root: root.clone(),
+        state,
+        knobs,
+        rules,
+    };
+    let outcome = match &fault_hit {
+        Some(f) => {
+            let mut msg = if f.message.is_empty() {
+                format!("injected fault in `{tool} {sub}`")
+            } else {
+                f.message.clone()
+            };
+            if !msg.ends_with('\n') {
+                msg.push('\n');
+            }
+            Outcome {
+                code: f.exit.unwrap_or(DIE),
+                stderr: msg,
+                ..Outcome::ok(Effect::Read)
+            }
+        }
+        None => tools::dispatch(tool, &mut ctx, args),
+    };
+    let secs = if outcome.secs > 0.0 {
+        outcome.secs
+    } else {
+        ctx.knobs.cost("read")
+    };
+    ctx.state.clock_ms += (secs * 1000.0).round() as u64;
+    ctx.state.save(&ctx.root)?;
+    audit(
+        &ctx.root,
+        seq,
+        started,
+        tool,
+        args,
+        &outcome,
+        fault_hit.is_some(),
+        secs,
+    )?;
+    drop(lock);
+
+    let wall = secs * ctx.knobs.time_scale;
+    if wall > 0.0 {
+        let _storage_lock = match &outcome.storage {
+            Some(s) => Some(ctx.root.named_lock(&format!("storage-{s}"))?),
+            None => None,
+        };
+        std::thread::sleep(Duration::from_secs_f64(wall));
+    }
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    root: &SimRoot,
+    seq: u64,
+    clock_ms: u64,
+    tool: &str,
+    args: &[String],
+    o: &Outcome,
+    fault: bool,
+    secs: f64,
+) -> anyhow::Result<()> {
+    let line = serde_json::json!({
+        "seq": seq,
+        "clock": clock_ms as f64 / 1000.0,
+        "tool": tool,
+        "argv": args,
+        "effect": o.effect,
+        "exit": o.code,
+        "refused": o.refused,
+        "fault": fault,
+        "secs": secs,
+        "guest": o.guest,
+    });
+    let path = root.data_file("audit.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    f.write_all(format!("{line}\n").as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
     #[test]
-    fn knows_its_names() {
+    fn describes_subcommands_and_objects() {
+        assert_eq!(
+            describe("pct", &v(&["start", "101"])),
+            ("start".into(), "101".into())
+        );
+        assert_eq!(
+            describe("qm", &v(&["guest", "exec", "1001", "--", "ls"])),
+            ("guest exec".into(), "1001".into())
+        );
+        assert_eq!(
+            describe("qm", &v(&["agent", "1001", "ping"])),
+            ("agent ping".into(), "1001".into())
+        );
+        assert_eq!(
+            describe("pct", &v(&["set", "101", "--memory", "4096"])),
+            ("set".into(), "101".into())
+        );
         assert_eq!(invoked_as(&OsString::from("/tmp/t/bin/pct")), "pct");
-        assert!(TOOLS.contains(&"zpool"));
     }
 }

@@ -1,0 +1,994 @@
+//! `pve-sim` itself: set up, inspect and steer the simulated host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::knobs::{self, Fault, Knobs, Rule};
+use crate::root::{SimRoot, write_atomic};
+use crate::state::{Disk, DsKind, Pool, State};
+use crate::storage::{Storage, StorageCfg};
+
+/// `pve-sim --help`.
+pub const HELP: &str = "\
+pve-sim: a strict Proxmox VE simulator to test and demo against
+
+USAGE:
+    pve-sim <COMMAND> [ARGS]
+    pct|qm|pvesm|pvesh|pveam|zfs|zpool ...     (through the links `pve-sim install` makes)
+    pve-sim <tool> ...                         (the same, without links)
+
+Everything lives under $PHOENIX_SYSROOT (required, never `/`): real-format files where Proxmox
+keeps them (etc/pve/lxc/<id>.conf, etc/pve/qemu-server/<id>.conf, etc/pve/firewall/<id>.fw,
+etc/pve/storage.cfg, dataset mount points, storage directories) and the simulator's own
+bookkeeping in var/lib/pve-sim/ (state.json, config.json, faults.json, rules.json, audit.jsonl).
+
+COMMANDS:
+    init [--node NAME] [--from-config DIR] [--bare] [--gpus N] [--force]
+        Create a fresh host: the installer's rpool, storages `local` (dir) and `local-zfs`
+        (zfspool), a system disk, the standard container template. With --from-config, also the
+        pools, datasets and storages of DIR/phoenix_hypervisor_config.json (the host after
+        `setup`), its pool disks, and the templates and cloud images the LXC and VM configs
+        name. --bare creates the config's disks but no pools, datasets or storages (for
+        testing `setup` itself). --gpus N adds /dev/nvidia* devices and an nvidia-smi answer.
+    state [--json]
+        Print the host: guests with status and snapshots, storages, pools and datasets.
+    install <BIN_DIR>
+        Link pct, qm, pvesm, pvesh, pveam, zfs and zpool in BIN_DIR to this binary.
+    config [--strict 0|1] [--time-scale F] [--cost OP=SECS]... [--vm-boot-secs N]
+           [--ct-boot-secs N]
+        Show or change the knobs (var/lib/pve-sim/config.json). PVE_SIM_STRICT and
+        PVE_SIM_TIME_SCALE override them per process. Time scale 0 (the default) never
+        sleeps; 0.01 sleeps 1/100 of each operation's simulated duration.
+    fault add --tool T [--sub S] [--id ID] [--nth N] [--always] [--message M] [--exit CODE]
+    fault list | fault clear
+        Fail the Nth call matching tool+subcommand(+object), once or from then on, with a
+        message (stderr) and exit status (default 255). The host is not touched.
+    rule add --match GLOB [--guest ID] [--exit CODE] [--stdout S] [--stderr S] [--secs F]
+             [--file PATH=CONTENT]...
+    rule list | rule clear
+        Script what a command run inside a guest (pct exec, qm guest exec) does: first rule
+        whose glob matches the command line wins. Without a rule, file probes (test, cat,
+        mkdir, rm, touch, chmod, grep, echo, sh -c of those) act on the guest's file tree and
+        anything else succeeds silently.
+    audit [--summary]
+        Print the audit log: one JSON line per tool invocation (seq, simulated clock, tool,
+        argv, effect read|mutate, exit, refused, fault, secs, guest). --summary counts
+        invocations, mutations, refusals and simulated seconds per tool.
+
+COST MODEL (simulated seconds; override with `config --cost`):
+";
+
+/// Entry for the admin commands.
+pub fn main(args: &[String]) -> ExitCode {
+    match run(args) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pve-sim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn help() -> String {
+    let mut s = HELP.to_string();
+    for (k, v) in knobs::DEFAULT_COSTS {
+        s.push_str(&format!("    {k:<28} {v}\n"));
+    }
+    s
+}
+
+fn run(args: &[String]) -> anyhow::Result<String> {
+    let Some(cmd) = args.first().map(String::as_str) else {
+        return Ok(help());
+    };
+    let rest = &args[1..];
+    match cmd {
+        "-h" | "--help" | "help" => Ok(help()),
+        "init" => init(rest),
+        "state" => state(rest),
+        "install" => install(rest),
+        "config" => config(rest),
+        "fault" => fault(rest),
+        "rule" => rule(rest),
+        "audit" => audit(rest),
+        other => bail!("unknown command `{other}`; see `pve-sim --help`"),
+    }
+}
+
+/// `--key value` pairs and flags.
+struct Flags {
+    values: Vec<(String, String)>,
+    flags: Vec<String>,
+    positional: Vec<String>,
+}
+
+impl Flags {
+    fn parse(args: &[String], with_value: &[&str], flags: &[&str]) -> anyhow::Result<Self> {
+        let mut f = Flags {
+            values: Vec::new(),
+            flags: Vec::new(),
+            positional: Vec::new(),
+        };
+        let mut i = 0;
+        while i < args.len() {
+            let a = &args[i];
+            if let Some(name) = a.strip_prefix("--") {
+                let (name, inline) = match name.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (name, None),
+                };
+                if flags.contains(&name) {
+                    f.flags.push(name.to_string());
+                } else if with_value.contains(&name) {
+                    let v = match inline {
+                        Some(v) => v,
+                        None => {
+                            i += 1;
+                            args.get(i)
+                                .cloned()
+                                .with_context(|| format!("--{name} needs a value"))?
+                        }
+                    };
+                    f.values.push((name.to_string(), v));
+                } else {
+                    bail!("unknown option --{name}");
+                }
+            } else {
+                f.positional.push(a.clone());
+            }
+            i += 1;
+        }
+        Ok(f)
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn has(&self, k: &str) -> bool {
+        self.flags.iter().any(|f| f == k)
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(f: &Flags, k: &str) -> anyhow::Result<Option<T>> {
+    f.get(k)
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| anyhow::anyhow!("--{k}: `{v}` is not a number"))
+        })
+        .transpose()
+}
+
+// ---------------------------------------------------------------------------------------
+// init
+
+const TIB: u64 = 1 << 40;
+
+/// The disk size a device name suggests (`…_2TB_…` → 2 TB), else 1 TiB.
+fn disk_size_from_name(name: &str) -> u64 {
+    for part in name.split(['_', '-']) {
+        let up = part.to_ascii_uppercase();
+        for (suffix, mult) in [("TB", 1_000_000_000_000u64), ("GB", 1_000_000_000)] {
+            if let Some(n) = up.strip_suffix(suffix).and_then(|n| n.parse::<u64>().ok()) {
+                return n * mult;
+            }
+        }
+    }
+    TIB
+}
+
+fn add_disk(st: &mut State, root: &SimRoot, path: &str, size: u64) -> anyhow::Result<()> {
+    let transport = if path.contains("nvme") {
+        "nvme"
+    } else {
+        "sata"
+    };
+    st.disks.insert(
+        path.to_string(),
+        Disk {
+            size,
+            transport: transport.into(),
+            ..Disk::default()
+        },
+    );
+    let host = root.host(path);
+    if let Some(p) = host.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+    }
+    std::fs::write(&host, b"")
+        .with_context(|| format!("cannot create device node {}", host.display()))?;
+    Ok(())
+}
+
+fn create_pool(
+    st: &mut State,
+    root: &SimRoot,
+    name: &str,
+    layout: &str,
+    disks: &[String],
+    fs_props: BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let sizes: Vec<u64> = disks
+        .iter()
+        .map(|d| st.disks.get(d).map_or(TIB, |x| x.size))
+        .collect();
+    let min = sizes.iter().copied().min().unwrap_or(0);
+    let size = match layout {
+        "mirror" => min,
+        "raidz1" => min * (sizes.len() as u64).saturating_sub(1),
+        _ => sizes.iter().sum(),
+    };
+    st.zfs.pools.insert(
+        name.to_string(),
+        Pool {
+            layout: layout.to_string(),
+            disks: disks.to_vec(),
+            props: BTreeMap::from([("autotrim".to_string(), "on".to_string())]),
+            size,
+        },
+    );
+    st.zfs_create(root, name, DsKind::Filesystem, fs_props)
+        .map_err(anyhow::Error::msg)?;
+    for d in disks {
+        if let Some(x) = st.disks.get_mut(d) {
+            x.signature = Some("zfs_member".into());
+            x.label = Some(name.to_string());
+            x.partitions = true;
+        }
+    }
+    Ok(())
+}
+
+fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+/// A template tarball stand-in.
+fn write_template(path: &Path, name: &str) -> anyhow::Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
+    }
+    std::fs::write(path, format!("pve-sim template {name}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))
+}
+
+fn init(args: &[String]) -> anyhow::Result<String> {
+    let f = Flags::parse(args, &["node", "from-config", "gpus"], &["bare", "force"])?;
+    let root = SimRoot::from_env()?;
+    if root.initialised() && !f.has("force") {
+        bail!(
+            "{} already holds a simulated host; use --force to start over",
+            root.sysroot().display()
+        );
+    }
+    if f.has("force") {
+        for d in [root.host("/etc/pve"), root.data()] {
+            if d.exists() {
+                std::fs::remove_dir_all(&d)
+                    .with_context(|| format!("cannot remove {}", d.display()))?;
+            }
+        }
+    }
+    let node = f.get("node").unwrap_or("pve").to_string();
+    if node.is_empty() || !node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        bail!("--node `{node}` is not a valid host name");
+    }
+    // /etc/pve, with the node directory and the `lxc`/`qemu-server` links of a real node.
+    let node_dir = root.host(format!("/etc/pve/nodes/{node}"));
+    for d in ["lxc", "qemu-server"] {
+        std::fs::create_dir_all(node_dir.join(d))
+            .with_context(|| format!("cannot create {}", node_dir.display()))?;
+        let link = root.host(format!("/etc/pve/{d}"));
+        if !link.exists() {
+            std::os::unix::fs::symlink(format!("nodes/{node}/{d}"), &link)
+                .with_context(|| format!("cannot link {}", link.display()))?;
+        }
+    }
+    let local = root.host("/etc/pve/local");
+    if !local.exists() {
+        std::os::unix::fs::symlink(format!("nodes/{node}"), &local)
+            .with_context(|| format!("cannot link {}", local.display()))?;
+    }
+    std::fs::create_dir_all(root.host("/etc/pve/firewall"))?;
+    std::fs::create_dir_all(root.data())?;
+
+    let mut st = State {
+        node: node.clone(),
+        clock_ms: crate::clock::EPOCH_START * 1000,
+        next_pid: 1000,
+        ..State::default()
+    };
+    // The installer's layout.
+    add_disk(&mut st, &root, "/dev/sda", 500_000_000_000)?;
+    create_pool(
+        &mut st,
+        &root,
+        "rpool",
+        "stripe",
+        &["/dev/sda".to_string()],
+        props(&[("compression", "on"), ("atime", "on"), ("relatime", "on")]),
+    )?;
+    st.zfs_create(&root, "rpool/ROOT", DsKind::Filesystem, BTreeMap::new())
+        .map_err(anyhow::Error::msg)?;
+    st.zfs_create(
+        &root,
+        "rpool/ROOT/pve-1",
+        DsKind::Filesystem,
+        props(&[("mountpoint", "/")]),
+    )
+    .map_err(anyhow::Error::msg)?;
+    st.zfs_create(&root, "rpool/data", DsKind::Filesystem, BTreeMap::new())
+        .map_err(anyhow::Error::msg)?;
+    st.zfs_create(
+        &root,
+        "rpool/var-lib-vz",
+        DsKind::Filesystem,
+        props(&[("mountpoint", "/var/lib/vz")]),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut cfg = StorageCfg::parse(
+        "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nzfspool: local-zfs\n\tpool rpool/data\n\tsparse\n\tcontent images,rootdir\n",
+    );
+    for sub in [
+        "template/cache",
+        "template/iso",
+        "dump",
+        "snippets",
+        "images",
+    ] {
+        std::fs::create_dir_all(root.host("/var/lib/vz").join(sub))?;
+    }
+    let standard = "ubuntu-24.04-standard_24.04-2_amd64.tar.zst";
+    write_template(
+        &root.host(format!("/var/lib/vz/template/cache/{standard}")),
+        standard,
+    )?;
+    let mut report = vec![
+        format!("node {node}"),
+        "pool rpool (stripe of /dev/sda)".to_string(),
+        "storages local, local-zfs".to_string(),
+    ];
+
+    if let Some(n) = parse_num::<u32>(&f, "gpus")? {
+        for i in 0..n {
+            write_template(&root.host(format!("/dev/nvidia{i}")), "device")?;
+        }
+        for d in [
+            "/dev/nvidiactl",
+            "/dev/nvidia-uvm",
+            "/dev/nvidia-uvm-tools",
+            "/dev/nvidia-modeset",
+        ] {
+            write_template(&root.host(d), "device")?;
+        }
+        st.facts.insert("gpus".into(), n.to_string());
+        report.push(format!("{n} GPU(s)"));
+    }
+
+    if let Some(dir) = f.get("from-config") {
+        let dir = PathBuf::from(dir);
+        let host = read_json(&dir.join(phoenix_paths::config_files::HYPERVISOR))?;
+        let pools = host
+            .pointer("/zfs/pools")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for p in &pools {
+            let name = p
+                .get("name")
+                .and_then(Value::as_str)
+                .context("a zfs pool without `name`")?;
+            let disks: Vec<String> = p
+                .get("disks")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for d in &disks {
+                add_disk(&mut st, &root, d, disk_size_from_name(d))?;
+            }
+            if f.has("bare") {
+                continue;
+            }
+            let layout = match p.get("raid_level").and_then(Value::as_str).unwrap_or("") {
+                "mirror" => "mirror",
+                "RAIDZ1" | "raidz1" => "raidz1",
+                _ => "stripe",
+            };
+            create_pool(
+                &mut st,
+                &root,
+                name,
+                layout,
+                &disks,
+                props(&[("compression", "lz4"), ("atime", "off")]),
+            )?;
+            report.push(format!("pool {name} ({layout} of {})", disks.join(", ")));
+        }
+        if !f.has("bare") {
+            let ids = host
+                .get("proxmox_storage_ids")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let datasets = host
+                .pointer("/zfs/datasets")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut added = Vec::new();
+            for d in &datasets {
+                let (Some(name), Some(pool)) = (
+                    d.get("name").and_then(Value::as_str),
+                    d.get("pool").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                let full = format!("{pool}/{name}");
+                let mut p = props(&[("mountpoint", &format!("/{full}"))]);
+                for kv in d
+                    .get("properties")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        p.insert(k.to_string(), v.to_string());
+                    }
+                }
+                if st.zfs.pools.contains_key(pool) && !st.zfs.datasets.contains_key(&full) {
+                    st.zfs_create(&root, &full, DsKind::Filesystem, p)
+                        .map_err(anyhow::Error::msg)?;
+                }
+                let key = format!("{pool}_{}", name.replace('-', "_"));
+                let id = ids
+                    .get(&key)
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("{pool}-{name}"), str::to_string);
+                let content = d
+                    .get("proxmox_content_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("none")
+                    .to_string();
+                let storage = match d.get("proxmox_storage_type").and_then(Value::as_str) {
+                    Some("zfspool") => Storage {
+                        kind: "zfspool".into(),
+                        id: id.clone(),
+                        props: vec![
+                            ("pool".into(), full.clone()),
+                            ("content".into(), content),
+                            ("mountpoint".into(), format!("/{full}")),
+                        ],
+                    },
+                    Some("dir") => {
+                        for sub in [
+                            "template/cache",
+                            "template/iso",
+                            "dump",
+                            "snippets",
+                            "images",
+                        ] {
+                            std::fs::create_dir_all(root.host(format!("/{full}/{sub}")))?;
+                        }
+                        Storage {
+                            kind: "dir".into(),
+                            id: id.clone(),
+                            props: vec![
+                                ("path".into(), format!("/{full}")),
+                                ("content".into(), content),
+                                ("shared".into(), "1".into()),
+                            ],
+                        }
+                    }
+                    _ => continue,
+                };
+                if cfg.get(&id).is_none() {
+                    cfg.entries.push(storage);
+                    added.push(id);
+                }
+            }
+            if !added.is_empty() {
+                report.push(format!("storages {}", added.join(", ")));
+            }
+        }
+        // Templates and images the guest configs name.
+        if let Ok(lxc) = read_json(&dir.join(phoenix_paths::config_files::LXC)) {
+            let vztmpl_dir = cfg
+                .entries
+                .iter()
+                .filter(|s| s.has_content("vztmpl"))
+                .filter_map(|s| s.path())
+                .next_back()
+                .unwrap_or("/var/lib/vz")
+                .to_string();
+            let mut done = Vec::new();
+            for c in lxc
+                .get("lxc_configs")
+                .and_then(Value::as_object)
+                .map(|m| m.values().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                let Some(t) = c.get("template").and_then(Value::as_str) else {
+                    continue;
+                };
+                let file = t.rsplit('/').next().unwrap_or(t);
+                let path = if t.starts_with('/') {
+                    root.host(t)
+                } else {
+                    root.host(format!("{vztmpl_dir}/template/cache/{file}"))
+                };
+                if !done.contains(&path) {
+                    write_template(&path, file)?;
+                    done.push(path);
+                }
+            }
+            if !done.is_empty() {
+                report.push(format!("{} container template(s)", done.len()));
+            }
+        }
+        if let Ok(vm) = read_json(&dir.join(phoenix_paths::config_files::VM)) {
+            let images = root.data().join("images");
+            std::fs::create_dir_all(&images)?;
+            for v in vm
+                .get("vms")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                if let Some(img) = v
+                    .get("template_image")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                {
+                    std::fs::write(
+                        images.join(img),
+                        format!("pve-sim disk image, virtual size {}\n", 3584 * (1u64 << 20)),
+                    )
+                    .with_context(|| format!("cannot write image {img}"))?;
+                    report.push(format!("cloud image {img} in {}", images.display()));
+                }
+            }
+        }
+    }
+    cfg.save(&root)?;
+    st.save(&root)?;
+    write_atomic(
+        &root.data_file("config.json"),
+        serde_json::to_string_pretty(&Knobs::default())?.as_bytes(),
+    )?;
+    for f in ["faults.json", "rules.json"] {
+        write_atomic(&root.data_file(f), b"[]")?;
+    }
+    std::fs::write(root.data_file("audit.jsonl"), b"")?;
+    Ok(format!(
+        "initialised a simulated Proxmox host at {}: {}\n",
+        root.sysroot().display(),
+        report.join("; ")
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// state
+
+fn state(args: &[String]) -> anyhow::Result<String> {
+    let f = Flags::parse(args, &[], &["json"])?;
+    let root = SimRoot::from_env()?;
+    let st = State::load(&root)?;
+    if f.has("json") {
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&st)?));
+    }
+    let cfg = StorageCfg::load(&root);
+    let mut out = format!(
+        "node {}  clock {}  invocations {}\n",
+        st.node,
+        crate::clock::format(st.now()),
+        st.seq
+    );
+    out.push_str("\nguests:\n");
+    let mut any = false;
+    for (flavor, dir, kind) in [
+        (crate::conf::Flavor::Lxc, "/etc/pve/lxc", "ct"),
+        (crate::conf::Flavor::Qemu, "/etc/pve/qemu-server", "vm"),
+    ] {
+        let mut ids: Vec<u32> = std::fs::read_dir(root.host(dir))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .strip_suffix(".conf")
+                            .and_then(|n| n.parse().ok())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        for id in ids {
+            any = true;
+            let text =
+                std::fs::read_to_string(root.host(format!("{dir}/{id}.conf"))).unwrap_or_default();
+            let conf = crate::conf::GuestConf::parse(&text, flavor);
+            let name = conf
+                .main
+                .get(if kind == "ct" { "hostname" } else { "name" })
+                .unwrap_or("-");
+            let status = if st.running(id) { "running" } else { "stopped" };
+            let mut extra = Vec::new();
+            if conf.main.get("template") == Some("1") {
+                extra.push("template".to_string());
+            }
+            if let Some(l) = conf.main.get("lock") {
+                extra.push(format!("lock={l}"));
+            }
+            if !conf.pending.keys.is_empty() {
+                extra.push(format!(
+                    "pending: {}",
+                    conf.pending
+                        .keys
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+            if !conf.snapshots.is_empty() {
+                extra.push(format!(
+                    "snapshots: {}",
+                    conf.snapshots
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if root.firewall(id).is_file() {
+                extra.push("firewall".into());
+            }
+            out.push_str(&format!(
+                "  {id:<6} {kind}  {status:<8} {name:<24} {}\n",
+                extra.join("  ")
+            ));
+        }
+    }
+    if !any {
+        out.push_str("  (none)\n");
+    }
+    out.push_str("\nstorages:\n");
+    for s in &cfg.entries {
+        let at = s.pool().or(s.path()).or(s.get("server")).unwrap_or("-");
+        let state = if s.disabled() { "disabled" } else { "enabled" };
+        out.push_str(&format!(
+            "  {:<28} {:<8} {:<9} {:<32} {}\n",
+            s.id,
+            s.kind,
+            state,
+            at,
+            s.content().join(",")
+        ));
+    }
+    out.push_str("\nzfs:\n");
+    for (name, p) in &st.zfs.pools {
+        let used = st.zfs_used_total(&root, name);
+        out.push_str(&format!(
+            "  pool {name}: {} of {}, {} used\n",
+            p.layout,
+            p.disks.join(" "),
+            crate::tools::zfs::nicenum_bytes(used)
+        ));
+    }
+    for (name, d) in &st.zfs.datasets {
+        if !name.contains('/') {
+            continue;
+        }
+        let kind = if d.kind == DsKind::Volume {
+            "volume"
+        } else {
+            "fs"
+        };
+        let mut extra: Vec<String> = d
+            .props
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "quota" | "refquota" | "volsize" | "mountpoint"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if let Some(o) = &d.origin {
+            extra.push(format!("origin={o}"));
+        }
+        let snaps: Vec<String> = st
+            .zfs_snapshots_of(name)
+            .into_iter()
+            .map(|s| s.split('@').nth(1).unwrap_or("").to_string())
+            .collect();
+        if !snaps.is_empty() {
+            extra.push(format!("@{}", snaps.join(",@")));
+        }
+        out.push_str(&format!("  {name:<48} {kind:<6} {}\n", extra.join(" ")));
+    }
+    let free: Vec<&String> = st
+        .disks
+        .iter()
+        .filter(|(_, d)| d.signature.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    if !free.is_empty() {
+        out.push_str(&format!(
+            "\nunused disks: {}\n",
+            free.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// install, config, fault, rule, audit
+
+fn install(args: &[String]) -> anyhow::Result<String> {
+    let [dir] = args else {
+        bail!("usage: pve-sim install <BIN_DIR>")
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let exe = std::env::current_exe().context("cannot locate the pve-sim binary")?;
+    for t in crate::TOOLS {
+        let link = dir.join(t);
+        if link.symlink_metadata().is_ok() {
+            std::fs::remove_file(&link)
+                .with_context(|| format!("cannot replace {}", link.display()))?;
+        }
+        std::os::unix::fs::symlink(&exe, &link)
+            .with_context(|| format!("cannot link {}", link.display()))?;
+    }
+    Ok(format!(
+        "linked {} in {}\n",
+        crate::TOOLS.join(", "),
+        dir.display()
+    ))
+}
+
+fn config(args: &[String]) -> anyhow::Result<String> {
+    let f = Flags::parse(
+        args,
+        &[
+            "strict",
+            "time-scale",
+            "cost",
+            "vm-boot-secs",
+            "ct-boot-secs",
+        ],
+        &[],
+    )?;
+    let root = SimRoot::from_env()?;
+    let path = root.data_file("config.json");
+    let mut k: Knobs = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if let Some(s) = f.get("strict") {
+        k.strict = !matches!(s, "0" | "false" | "no" | "off");
+    }
+    if let Some(t) = parse_num::<f64>(&f, "time-scale")? {
+        if t < 0.0 {
+            bail!("--time-scale must not be negative");
+        }
+        k.time_scale = t;
+    }
+    if let Some(n) = parse_num(&f, "vm-boot-secs")? {
+        k.vm_boot_secs = n;
+    }
+    if let Some(n) = parse_num(&f, "ct-boot-secs")? {
+        k.ct_boot_secs = n;
+    }
+    for c in f.all("cost") {
+        let (op, secs) = c
+            .split_once('=')
+            .with_context(|| format!("--cost `{c}`: expected OP=SECS"))?;
+        if !knobs::DEFAULT_COSTS.iter().any(|(k, _)| *k == op) {
+            bail!("--cost: unknown operation `{op}` (see `pve-sim --help`)");
+        }
+        k.costs.insert(
+            op.to_string(),
+            secs.parse()
+                .with_context(|| format!("--cost `{c}`: not a number"))?,
+        );
+    }
+    let text = serde_json::to_string_pretty(&k)?;
+    if !f.values.is_empty() {
+        write_atomic(&path, text.as_bytes())?;
+    }
+    Ok(format!("{text}\n"))
+}
+
+fn load_list<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn fault(args: &[String]) -> anyhow::Result<String> {
+    let root = SimRoot::from_env()?;
+    let path = root.data_file("faults.json");
+    match args.first().map(String::as_str) {
+        Some("add") => {
+            let f = Flags::parse(
+                &args[1..],
+                &["tool", "sub", "id", "nth", "message", "exit"],
+                &["always"],
+            )?;
+            let tool = f.get("tool").context("fault add needs --tool")?.to_string();
+            if !crate::TOOLS.contains(&tool.as_str()) {
+                bail!("--tool `{tool}` is not one of {}", crate::TOOLS.join(", "));
+            }
+            let fault = Fault {
+                tool,
+                sub: f.get("sub").unwrap_or("").to_string(),
+                id: f.get("id").unwrap_or("").to_string(),
+                nth: parse_num(&f, "nth")?.unwrap_or(1),
+                always: f.has("always"),
+                message: f.get("message").unwrap_or("").to_string(),
+                exit: parse_num(&f, "exit")?,
+            };
+            let mut list: Vec<Fault> = load_list(&path);
+            list.push(fault);
+            write_atomic(&path, serde_json::to_string_pretty(&list)?.as_bytes())?;
+            Ok(format!("{} fault(s)\n", list.len()))
+        }
+        Some("clear") => {
+            write_atomic(&path, b"[]")?;
+            let mut st = State::load(&root)?;
+            st.fault_hits.clear();
+            st.save(&root)?;
+            Ok(String::new())
+        }
+        Some("list") | None => Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&load_list::<Fault>(&path))?
+        )),
+        Some(other) => bail!("unknown fault command `{other}` (add, list, clear)"),
+    }
+}
+
+fn rule(args: &[String]) -> anyhow::Result<String> {
+    let root = SimRoot::from_env()?;
+    let path = root.data_file("rules.json");
+    match args.first().map(String::as_str) {
+        Some("add") => {
+            let f = Flags::parse(
+                &args[1..],
+                &["match", "guest", "exit", "stdout", "stderr", "secs", "file"],
+                &[],
+            )?;
+            let mut files = BTreeMap::new();
+            for kv in f.all("file") {
+                let (p, c) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--file `{kv}`: expected PATH=CONTENT"))?;
+                files.insert(p.to_string(), c.to_string());
+            }
+            let r = Rule {
+                guest: parse_num(&f, "guest")?,
+                pattern: f
+                    .get("match")
+                    .context("rule add needs --match")?
+                    .to_string(),
+                exit: parse_num(&f, "exit")?.unwrap_or(0),
+                stdout: f.get("stdout").unwrap_or("").to_string(),
+                stderr: f.get("stderr").unwrap_or("").to_string(),
+                secs: parse_num(&f, "secs")?.unwrap_or(0.0),
+                files,
+            };
+            let mut list: Vec<Rule> = load_list(&path);
+            list.push(r);
+            write_atomic(&path, serde_json::to_string_pretty(&list)?.as_bytes())?;
+            Ok(format!("{} rule(s)\n", list.len()))
+        }
+        Some("clear") => {
+            write_atomic(&path, b"[]")?;
+            Ok(String::new())
+        }
+        Some("list") | None => Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&load_list::<Rule>(&path))?
+        )),
+        Some(other) => bail!("unknown rule command `{other}` (add, list, clear)"),
+    }
+}
+
+fn audit(args: &[String]) -> anyhow::Result<String> {
+    let f = Flags::parse(args, &[], &["summary"])?;
+    let root = SimRoot::from_env()?;
+    let text = std::fs::read_to_string(root.data_file("audit.jsonl")).unwrap_or_default();
+    if !f.has("summary") {
+        return Ok(text);
+    }
+    #[derive(Default)]
+    struct Row {
+        calls: u64,
+        mutating: u64,
+        refused: u64,
+        faults: u64,
+        secs: f64,
+    }
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value =
+            serde_json::from_str(line).with_context(|| format!("bad audit line: {line}"))?;
+        let tool = v
+            .get("tool")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        for key in [tool, "total".to_string()] {
+            let r = rows.entry(key).or_default();
+            r.calls += 1;
+            r.mutating += u64::from(v.get("effect").and_then(Value::as_str) == Some("mutate"));
+            r.refused += u64::from(v.get("refused").and_then(Value::as_bool) == Some(true));
+            r.faults += u64::from(v.get("fault").and_then(Value::as_bool) == Some(true));
+            r.secs += v.get("secs").and_then(Value::as_f64).unwrap_or(0.0);
+        }
+    }
+    let mut out = format!(
+        "{:<8} {:>7} {:>9} {:>8} {:>7} {:>12}\n",
+        "TOOL", "CALLS", "MUTATING", "REFUSED", "FAULTS", "SIM-SECONDS"
+    );
+    let total = rows.remove("total");
+    let total_key = "total".to_string();
+    for (k, r) in rows.iter().chain(total.iter().map(|t| (&total_key, t))) {
+        out.push_str(&format!(
+            "{:<8} {:>7} {:>9} {:>8} {:>7} {:>12.2}\n",
+            k, r.calls, r.mutating, r.refused, r.faults, r.secs
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_sizes_from_model_names() {
+        assert_eq!(
+            disk_size_from_name(
+                "/dev/disk/by-id/nvme-Samsung_SSD_990_EVO_Plus_2TB_S7U6NJ0Y320880M"
+            ),
+            2_000_000_000_000
+        );
+        assert_eq!(disk_size_from_name("/dev/sdb"), TIB);
+    }
+}

@@ -1,0 +1,746 @@
+//! A guest's file tree and a small interpreter for the commands managers run inside guests.
+//!
+//! The tree is a real directory on the host (a container's rootfs dataset mount point, or
+//! `var/lib/pve-sim/vmfs/<vmid>/` for a VM), with bind mounts mapped to their host
+//! directories, so `pct push`/`pull` and probes such as `test -f`, `cat`, `mkdir -p` behave.
+//! `sh -c`/`bash -c` scripts made of simple commands joined by `;`, `&&`, `||` and `|`, with
+//! `>`/`>>` redirections, are interpreted. Any other command consults the rules
+//! (`rules.json`); without a matching rule it succeeds silently and counts as a change.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::knobs::{Rule, glob};
+
+/// A guest's file system: the root directory plus mounts (guest path → host directory).
+#[derive(Clone, Debug)]
+pub struct GuestFs {
+    /// Host directory holding `/`.
+    pub root: PathBuf,
+    /// Extra mounts, guest path → host directory.
+    pub mounts: Vec<(String, PathBuf)>,
+}
+
+/// What a command inside the guest did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Exec {
+    /// Exit status.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Whether it may have changed the guest.
+    pub mutates: bool,
+    /// Simulated duration (from rules).
+    pub secs: f64,
+}
+
+impl GuestFs {
+    /// The host path of a guest path (absolute or relative to `/`), never outside the tree.
+    pub fn host_path(&self, guest: &str) -> PathBuf {
+        let norm = normalize(guest);
+        let mut best: Option<(&str, &PathBuf)> = None;
+        for (mp, dir) in &self.mounts {
+            let m = mp.trim_end_matches('/');
+            if (norm == m || norm.starts_with(&format!("{m}/")))
+                && best.is_none_or(|(b, _)| m.len() > b.len())
+            {
+                best = Some((m, dir));
+            }
+        }
+        let (base, rest) = match best {
+            Some((m, dir)) => (dir.clone(), norm[m.len()..].to_string()),
+            None => (self.root.clone(), norm.clone()),
+        };
+        let mut out = base;
+        for c in Path::new(&rest).components() {
+            if let Component::Normal(p) = c {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Runs `argv` inside the guest.
+    pub fn exec(&self, argv: &[String], rules: &[Rule], guest: u32) -> Exec {
+        let line = argv.join(" ");
+        if let Some(r) = rules
+            .iter()
+            .find(|r| r.guest.is_none_or(|g| g == guest) && glob(&r.pattern, &line))
+        {
+            return Exec {
+                code: r.exit,
+                stdout: r.stdout.clone(),
+                stderr: r.stderr.clone(),
+                mutates: true,
+                secs: r.secs,
+            };
+        }
+        match argv.first().map(String::as_str) {
+            Some("sh" | "bash" | "/bin/sh" | "/bin/bash" | "/usr/bin/bash" | "/usr/bin/sh")
+                if argv.get(1).map(String::as_str) == Some("-c") =>
+            {
+                let script = argv.get(2).cloned().unwrap_or_default();
+                self.script(&script, rules, guest)
+            }
+            _ => self.simple(argv, "", rules, guest),
+        }
+    }
+
+    /// Interprets a script of simple commands.
+    fn script(&self, script: &str, rules: &[Rule], guest: u32) -> Exec {
+        let tokens = match tokenize(script) {
+            Ok(t) => t,
+            Err(e) => {
+                return Exec {
+                    code: 2,
+                    stderr: format!("sh: 1: {e}\n"),
+                    ..Exec::default()
+                };
+            }
+        };
+        let mut total = Exec::default();
+        let mut last = 0;
+        let mut skip = false;
+        let mut pipeline: Vec<Vec<String>> = vec![Vec::new()];
+        let run_pipeline = |pipeline: &mut Vec<Vec<String>>, total: &mut Exec| -> i32 {
+            let mut input = String::new();
+            let mut code = 0;
+            let n = pipeline.len();
+            for (i, cmd) in pipeline.drain(..).enumerate() {
+                if cmd.is_empty() {
+                    continue;
+                }
+                let (argv, redirect) = split_redirect(&cmd);
+                let mut r = self.simple(&argv, &input, rules, guest);
+                if let Some((append, target)) = redirect {
+                    let path = self.host_path(&target);
+                    let write = if append {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&path)
+                            .and_then(|mut f| {
+                                std::io::Write::write_all(&mut f, r.stdout.as_bytes())
+                            })
+                    } else {
+                        std::fs::write(&path, r.stdout.as_bytes())
+                    };
+                    if let Err(e) = write {
+                        r.code = 2;
+                        r.stderr.push_str(&format!(
+                            "sh: 1: cannot create {target}: {}\n",
+                            io_reason(&e)
+                        ));
+                    }
+                    r.stdout.clear();
+                    r.mutates = true;
+                }
+                total.mutates |= r.mutates;
+                total.secs += r.secs;
+                total.stderr.push_str(&r.stderr);
+                if i + 1 == n {
+                    total.stdout.push_str(&r.stdout);
+                } else {
+                    input = r.stdout;
+                }
+                code = r.code;
+            }
+            pipeline.push(Vec::new());
+            code
+        };
+        for t in tokens {
+            match t {
+                Token::Word(w) => {
+                    if !skip {
+                        pipeline.last_mut().expect("never empty").push(w);
+                    }
+                }
+                Token::Pipe => {
+                    if !skip {
+                        pipeline.push(Vec::new());
+                    }
+                }
+                Token::Seq | Token::And | Token::Or => {
+                    if !skip {
+                        last = run_pipeline(&mut pipeline, &mut total);
+                    }
+                    pipeline = vec![Vec::new()];
+                    skip = match t {
+                        Token::And => last != 0,
+                        Token::Or => last == 0,
+                        _ => false,
+                    };
+                }
+            }
+        }
+        if !skip && pipeline.iter().any(|c| !c.is_empty()) {
+            last = run_pipeline(&mut pipeline, &mut total);
+        }
+        total.code = last;
+        total
+    }
+
+    /// One simple command with `input` as its stdin.
+    fn simple(&self, argv: &[String], input: &str, rules: &[Rule], guest: u32) -> Exec {
+        let line = argv.join(" ");
+        if let Some(r) = rules
+            .iter()
+            .find(|r| r.guest.is_none_or(|g| g == guest) && glob(&r.pattern, &line))
+        {
+            return Exec {
+                code: r.exit,
+                stdout: r.stdout.clone(),
+                stderr: r.stderr.clone(),
+                mutates: true,
+                secs: r.secs,
+            };
+        }
+        let Some(cmd) = argv.first() else {
+            return Exec::default();
+        };
+        let name = cmd.rsplit('/').next().unwrap_or(cmd);
+        let args = &argv[1..];
+        let ok = |stdout: String| Exec {
+            stdout,
+            ..Exec::default()
+        };
+        let fail = |code: i32, stderr: String| Exec {
+            code,
+            stderr,
+            ..Exec::default()
+        };
+        match name {
+            "true" | ":" => ok(String::new()),
+            "false" => fail(1, String::new()),
+            "echo" => {
+                let (newline, words) = match args.first().map(String::as_str) {
+                    Some("-n") => (false, &args[1..]),
+                    _ => (true, args),
+                };
+                ok(format!(
+                    "{}{}",
+                    words.join(" "),
+                    if newline { "\n" } else { "" }
+                ))
+            }
+            "printf" => ok(args
+                .first()
+                .map(|f| f.replace("\\n", "\n"))
+                .unwrap_or_default()),
+            "test" | "[" => {
+                let a: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| *a != "]")
+                    .collect();
+                let r = match a.as_slice() {
+                    [op, p] => {
+                        let h = self.host_path(p);
+                        match *op {
+                            "-e" => h.exists(),
+                            "-f" => h.is_file(),
+                            "-d" => h.is_dir(),
+                            "-s" => std::fs::metadata(&h).is_ok_and(|m| m.len() > 0),
+                            "-x" => std::fs::metadata(&h)
+                                .is_ok_and(|m| m.permissions().mode() & 0o111 != 0),
+                            "-L" | "-h" => std::fs::symlink_metadata(&h)
+                                .is_ok_and(|m| m.file_type().is_symlink()),
+                            "-n" => !p.is_empty(),
+                            "-z" => p.is_empty(),
+                            _ => false,
+                        }
+                    }
+                    [x, "=", y] => x == y,
+                    [x, "!=", y] => x != y,
+                    _ => false,
+                };
+                if r {
+                    ok(String::new())
+                } else {
+                    fail(1, String::new())
+                }
+            }
+            "cat" => {
+                if args.is_empty() {
+                    return ok(input.to_string());
+                }
+                let mut out = String::new();
+                for p in args {
+                    match std::fs::read_to_string(self.host_path(p)) {
+                        Ok(t) => out.push_str(&t),
+                        Err(e) => {
+                            return Exec {
+                                code: 1,
+                                stdout: out,
+                                stderr: format!("cat: {p}: {}\n", io_reason(&e)),
+                                ..Exec::default()
+                            };
+                        }
+                    }
+                }
+                ok(out)
+            }
+            "head" | "tail" => ok(input.to_string()),
+            "ls" => {
+                let p = args
+                    .iter()
+                    .find(|a| !a.starts_with('-'))
+                    .map_or("/", String::as_str);
+                match std::fs::read_dir(self.host_path(p)) {
+                    Ok(rd) => {
+                        let names: BTreeSet<String> = rd
+                            .filter_map(Result::ok)
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect();
+                        ok(names.into_iter().map(|n| n + "\n").collect())
+                    }
+                    Err(e) => fail(2, format!("ls: cannot access '{p}': {}\n", io_reason(&e))),
+                }
+            }
+            "grep" => {
+                let mut quiet = false;
+                let mut whole = false;
+                let mut rest = Vec::new();
+                for a in args {
+                    if a.starts_with('-') && a.len() > 1 {
+                        quiet |= a.contains('q');
+                        whole |= a.contains('x');
+                    } else {
+                        rest.push(a.as_str());
+                    }
+                }
+                let Some(pattern) = rest.first() else {
+                    return fail(2, "grep: no pattern\n".into());
+                };
+                let text = match rest.get(1) {
+                    Some(f) => match std::fs::read_to_string(self.host_path(f)) {
+                        Ok(t) => t,
+                        Err(e) => return fail(2, format!("grep: {f}: {}\n", io_reason(&e))),
+                    },
+                    None => input.to_string(),
+                };
+                let hits: Vec<&str> = text
+                    .lines()
+                    .filter(|l| {
+                        if whole {
+                            l == pattern
+                        } else {
+                            l.contains(pattern)
+                        }
+                    })
+                    .collect();
+                match (hits.is_empty(), quiet) {
+                    (true, _) => fail(1, String::new()),
+                    (false, true) => ok(String::new()),
+                    (false, false) => ok(hits.iter().map(|l| format!("{l}\n")).collect()),
+                }
+            }
+            "mkdir" => {
+                let parents = args.iter().any(|a| a.starts_with('-') && a.contains('p'));
+                let mut r = Exec {
+                    mutates: true,
+                    ..Exec::default()
+                };
+                for p in args.iter().filter(|a| !a.starts_with('-')) {
+                    let h = self.host_path(p);
+                    let res = if parents {
+                        std::fs::create_dir_all(&h)
+                    } else {
+                        std::fs::create_dir(&h)
+                    };
+                    if let Err(e) = res {
+                        if !(parents && h.is_dir()) {
+                            r.code = 1;
+                            r.stderr.push_str(&format!(
+                                "mkdir: cannot create directory '{p}': {}\n",
+                                io_reason(&e)
+                            ));
+                        }
+                    }
+                }
+                r
+            }
+            "rm" => {
+                let force = args.iter().any(|a| a.starts_with('-') && a.contains('f'));
+                let mut r = Exec {
+                    mutates: true,
+                    ..Exec::default()
+                };
+                for p in args.iter().filter(|a| !a.starts_with('-')) {
+                    let h = self.host_path(p);
+                    let res = if h.is_dir() {
+                        std::fs::remove_dir_all(&h)
+                    } else {
+                        std::fs::remove_file(&h)
+                    };
+                    if let Err(e) = res {
+                        if !force {
+                            r.code = 1;
+                            r.stderr
+                                .push_str(&format!("rm: cannot remove '{p}': {}\n", io_reason(&e)));
+                        }
+                    }
+                }
+                r
+            }
+            "touch" => {
+                let mut r = Exec {
+                    mutates: true,
+                    ..Exec::default()
+                };
+                for p in args.iter().filter(|a| !a.starts_with('-')) {
+                    let h = self.host_path(p);
+                    if let Err(e) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&h)
+                    {
+                        r.code = 1;
+                        r.stderr
+                            .push_str(&format!("touch: cannot touch '{p}': {}\n", io_reason(&e)));
+                    }
+                }
+                r
+            }
+            "chmod" => {
+                let words: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+                let Some((mode, files)) = words.split_first() else {
+                    return fail(1, "chmod: missing operand\n".into());
+                };
+                let mut r = Exec {
+                    mutates: true,
+                    ..Exec::default()
+                };
+                for p in files {
+                    let h = self.host_path(p);
+                    let res = std::fs::metadata(&h).and_then(|m| {
+                        let new = chmod_mode(mode, m.permissions().mode())
+                            .ok_or_else(|| std::io::Error::other("invalid mode"))?;
+                        std::fs::set_permissions(&h, std::fs::Permissions::from_mode(new))
+                    });
+                    if let Err(e) = res {
+                        r.code = 1;
+                        r.stderr
+                            .push_str(&format!("chmod: cannot access '{p}': {}\n", io_reason(&e)));
+                    }
+                }
+                r
+            }
+            "chown" | "ln" | "systemctl" | "apt-get" | "apt" | "dpkg" | "useradd" | "usermod" => {
+                Exec {
+                    mutates: !matches!(
+                        args.first().map(String::as_str),
+                        Some("is-active" | "is-enabled" | "status")
+                    ),
+                    ..Exec::default()
+                }
+            }
+            "hostname" | "uname" | "id" | "whoami" | "uptime" | "sleep" | "command" | "which"
+            | "stat" | "sha256sum" | "wc" | "readlink" | "mount" | "df" | "ps" | "env" => {
+                ok(String::new())
+            }
+            _ => Exec {
+                mutates: true,
+                ..Exec::default()
+            },
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory",
+        std::io::ErrorKind::AlreadyExists => "File exists",
+        std::io::ErrorKind::PermissionDenied => "Permission denied",
+        std::io::ErrorKind::DirectoryNotEmpty => "Directory not empty",
+        _ => "Input/output error",
+    }
+}
+
+/// Applies `chmod` syntax (`755`, `+x`, `u+x`, `go-w`) to `old`.
+fn chmod_mode(spec: &str, old: u32) -> Option<u32> {
+    if spec.bytes().all(|b| b.is_ascii_digit()) {
+        return u32::from_str_radix(spec, 8).ok();
+    }
+    let mut mode = old & 0o7777;
+    for clause in spec.split(',') {
+        let op_at = clause.find(['+', '-', '='])?;
+        let (who, rest) = clause.split_at(op_at);
+        let (op, perms) = rest.split_at(1);
+        let mut mask = 0;
+        let who = if who.is_empty() { "a" } else { who };
+        for w in who.chars() {
+            mask |= match w {
+                'u' => 0o700,
+                'g' => 0o070,
+                'o' => 0o007,
+                'a' => 0o777,
+                _ => return None,
+            };
+        }
+        let mut bits = 0;
+        for p in perms.chars() {
+            bits |= match p {
+                'r' => 0o444,
+                'w' => 0o222,
+                'x' => 0o111,
+                _ => return None,
+            };
+        }
+        bits &= mask;
+        match op {
+            "+" => mode |= bits,
+            "-" => mode &= !bits,
+            _ => mode = (mode & !mask) | bits,
+        }
+    }
+    Some(mode)
+}
+
+/// `/a/./b/../c` → `/a/c`.
+fn normalize(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Seq,
+    And,
+    Or,
+    Pipe,
+}
+
+/// Splits a shell command line into words and operators, honouring quotes.
+fn tokenize(s: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut has = false;
+    let mut chars = s.chars().peekable();
+    let flush = |cur: &mut String, has: &mut bool, out: &mut Vec<Token>| {
+        if *has {
+            out.push(Token::Word(std::mem::take(cur)));
+            *has = false;
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                has = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err("Syntax error: Unterminated quoted string".into()),
+                    }
+                }
+            }
+            '"' => {
+                has = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => {
+                            if let Some(x) = chars.next() {
+                                if !matches!(x, '"' | '\\' | '$' | '`') {
+                                    cur.push('\\');
+                                }
+                                cur.push(x);
+                            }
+                        }
+                        Some(x) => cur.push(x),
+                        None => return Err("Syntax error: Unterminated quoted string".into()),
+                    }
+                }
+            }
+            '\\' => {
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                    has = true;
+                }
+            }
+            ' ' | '\t' | '\n' => flush(&mut cur, &mut has, &mut out),
+            ';' => {
+                flush(&mut cur, &mut has, &mut out);
+                out.push(Token::Seq);
+            }
+            '&' if chars.peek() == Some(&'&') => {
+                chars.next();
+                flush(&mut cur, &mut has, &mut out);
+                out.push(Token::And);
+            }
+            '|' if chars.peek() == Some(&'|') => {
+                chars.next();
+                flush(&mut cur, &mut has, &mut out);
+                out.push(Token::Or);
+            }
+            '|' => {
+                flush(&mut cur, &mut has, &mut out);
+                out.push(Token::Pipe);
+            }
+            '>' => {
+                flush(&mut cur, &mut has, &mut out);
+                if chars.peek() == Some(&'>') {
+                    chars.next();
+                    out.push(Token::Word(">>".into()));
+                } else {
+                    out.push(Token::Word(">".into()));
+                }
+            }
+            c => {
+                cur.push(c);
+                has = true;
+            }
+        }
+    }
+    flush(&mut cur, &mut has, &mut out);
+    Ok(out)
+}
+
+/// Splits `cmd > file` / `cmd >> file`.
+fn split_redirect(cmd: &[String]) -> (Vec<String>, Option<(bool, String)>) {
+    if let Some(i) = cmd.iter().position(|w| w == ">" || w == ">>") {
+        let target = cmd.get(i + 1).cloned().unwrap_or_default();
+        return (cmd[..i].to_vec(), Some((cmd[i] == ">>", target)));
+    }
+    (cmd.to_vec(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fs() -> (tempfile::TempDir, GuestFs) {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let bind = d.path().join("bind");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&bind).unwrap();
+        let g = GuestFs {
+            root,
+            mounts: vec![("/etc/nginx/ssl".into(), bind)],
+        };
+        (d, g)
+    }
+
+    fn run(g: &GuestFs, args: &[&str]) -> Exec {
+        g.exec(
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &[],
+            101,
+        )
+    }
+
+    #[test]
+    fn probes_see_the_tree() {
+        let (_d, g) = fs();
+        assert_eq!(run(&g, &["test", "-d", "/etc"]).code, 0);
+        assert_eq!(run(&g, &["test", "-f", "/etc/x"]).code, 1);
+        let m = run(&g, &["mkdir", "-p", "/opt/phoenix/features"]);
+        assert!(m.mutates && m.code == 0);
+        assert_eq!(run(&g, &["test", "-d", "/opt/phoenix/features"]).code, 0);
+        let c = run(&g, &["cat", "/nope"]);
+        assert_eq!(
+            (c.code, c.stderr.as_str()),
+            (1, "cat: /nope: No such file or directory\n")
+        );
+    }
+
+    #[test]
+    fn scripts_with_operators_and_redirections() {
+        let (_d, g) = fs();
+        let line = "nfs:/x /mnt nfs defaults 0 0";
+        let script = format!("grep -qxF '{line}' /etc/fstab || echo '{line}' >> /etc/fstab");
+        assert_eq!(run(&g, &["/bin/bash", "-c", &script]).code, 0);
+        assert_eq!(run(&g, &["/bin/bash", "-c", &script]).code, 0);
+        assert_eq!(
+            std::fs::read_to_string(g.host_path("/etc/fstab")).unwrap(),
+            format!("{line}\n")
+        );
+        let r = run(
+            &g,
+            &[
+                "sh",
+                "-c",
+                "test -f /etc/fstab && cat /etc/fstab | grep -q nfs && echo yes",
+            ],
+        );
+        assert_eq!((r.code, r.stdout.as_str()), (0, "yes\n"));
+        let r = run(&g, &["sh", "-c", "false; echo after"]);
+        assert_eq!(r.stdout, "after\n");
+        let r = run(&g, &["sh", "-c", "false && echo never"]);
+        assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+    }
+
+    #[test]
+    fn bind_mounts_map_to_host_directories() {
+        let (d, g) = fs();
+        run(&g, &["touch", "/etc/nginx/ssl/cert.pem"]);
+        assert!(d.path().join("bind/cert.pem").is_file());
+        assert_eq!(
+            g.host_path("/../../etc/nginx/ssl/../x"),
+            g.root.join("etc/nginx/x")
+        );
+    }
+
+    #[test]
+    fn chmod_and_executable_tests() {
+        let (_d, g) = fs();
+        run(&g, &["touch", "/setup.sh"]);
+        assert_eq!(run(&g, &["test", "-x", "/setup.sh"]).code, 1);
+        run(&g, &["chmod", "+x", "/setup.sh"]);
+        assert_eq!(run(&g, &["test", "-x", "/setup.sh"]).code, 0);
+        assert_eq!(chmod_mode("750", 0), Some(0o750));
+        assert_eq!(chmod_mode("go-w", 0o666), Some(0o644));
+        assert_eq!(chmod_mode("u=rwx", 0o644), Some(0o744));
+    }
+
+    #[test]
+    fn rules_script_other_commands() {
+        let (_d, g) = fs();
+        let rules = vec![Rule {
+            guest: Some(101),
+            pattern: "nvidia-smi*".into(),
+            exit: 0,
+            stdout: "580.76.05\n".into(),
+            ..Rule::default()
+        }];
+        let r = g.exec(
+            &["nvidia-smi".into(), "--query-gpu=driver_version".into()],
+            &rules,
+            101,
+        );
+        assert_eq!(r.stdout, "580.76.05\n");
+        let other = g.exec(&["nvidia-smi".into()], &rules, 102);
+        assert_eq!((other.code, other.stdout.as_str()), (0, ""));
+        let failing = vec![Rule {
+            pattern: "*install_docker*".into(),
+            exit: 100,
+            stderr: "E: broken\n".into(),
+            ..Rule::default()
+        }];
+        let r = g.exec(
+            &[
+                "sh".into(),
+                "-c".into(),
+                "mkdir -p /x && /tmp/install_docker.sh".into(),
+            ],
+            &failing,
+            7,
+        );
+        assert_eq!((r.code, r.stderr.as_str()), (100, "E: broken\n"));
+    }
+}

@@ -1,0 +1,1011 @@
+//! `pvesm` (pve-storage): `status`, `list`, `alloc`, `free`, `add`, `set`, `remove`, `path`,
+//! `scan zfs`, over `/etc/pve/storage.cfg` and the simulated ZFS pools and directories.
+
+use std::path::Path;
+
+use crate::Ctx;
+use crate::args::Kind;
+use crate::outcome::{Effect, Outcome};
+use crate::state::DsKind;
+use crate::storage::{Storage, StorageCfg, TYPES, optional_keys, parse_volname, split_volid};
+use crate::tools::{check, die, param_error, parse_opts, positionals, resolve};
+use crate::zfs::{parse_size, tree_size};
+
+const COMMANDS: &[(&str, &str)] = &[
+    ("add", "<type> <storage> [OPTIONS]"),
+    ("alloc", "<storage> <vmid> <filename> <size> [OPTIONS]"),
+    ("free", "<volume> [OPTIONS]"),
+    ("list", "<storage> [OPTIONS]"),
+    ("path", "<volume>"),
+    ("remove", "<storage>"),
+    ("scan", "zfs"),
+    ("set", "<storage> [OPTIONS]"),
+    ("status", " [OPTIONS]"),
+];
+
+fn usage(cmd: &str) -> String {
+    let u = COMMANDS
+        .iter()
+        .find(|(c, _)| *c == cmd)
+        .map_or("", |(_, u)| u);
+    format!("pvesm {cmd} {u}")
+}
+
+/// Every option a storage type can take (the union schema of `pvesm add`).
+const STORAGE_OPTS: &[(&str, Kind)] = &[
+    ("blocksize", Kind::Value),
+    ("bwlimit", Kind::Value),
+    ("content", Kind::Value),
+    ("content-dirs", Kind::Value),
+    ("create-base-path", Kind::Bool),
+    ("create-subdirs", Kind::Bool),
+    ("disable", Kind::Bool),
+    ("export", Kind::Value),
+    ("format", Kind::Value),
+    ("is_mountpoint", Kind::Value),
+    ("max-protected-backups", Kind::Value),
+    ("mkdir", Kind::Bool),
+    ("mountpoint", Kind::Value),
+    ("nodes", Kind::Value),
+    ("options", Kind::Value),
+    ("path", Kind::Value),
+    ("pool", Kind::Value),
+    ("preallocation", Kind::Value),
+    ("prune-backups", Kind::Value),
+    ("server", Kind::Value),
+    ("shared", Kind::Bool),
+    ("sparse", Kind::Bool),
+];
+
+/// All storage types Proxmox knows (for the enumeration message).
+const ALL_TYPES: &[&str] = &[
+    "btrfs",
+    "cephfs",
+    "cifs",
+    "dir",
+    "esxi",
+    "glusterfs",
+    "iscsi",
+    "iscsidirect",
+    "lvm",
+    "lvmthin",
+    "nfs",
+    "pbs",
+    "rbd",
+    "zfs",
+    "zfspool",
+];
+
+/// Content types per storage type.
+fn content_types(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "zfspool" => &["images", "rootdir"],
+        _ => &[
+            "backup", "images", "import", "iso", "rootdir", "snippets", "vztmpl",
+        ],
+    }
+}
+
+/// Runs `pvesm <args>`.
+pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
+    let cmd = match resolve("pvesm", args.first().map(String::as_str), COMMANDS) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let rest = &args[1..];
+    let r = match cmd {
+        "status" => status(ctx, rest),
+        "list" => list(ctx, rest),
+        "alloc" => alloc(ctx, rest),
+        "free" => free(ctx, rest),
+        "add" => add(ctx, rest),
+        "set" => set(ctx, rest),
+        "remove" => remove(ctx, rest),
+        "path" => path(ctx, rest),
+        "scan" => scan(ctx, rest),
+        other => Err(die(format!("pvesm {other}: not simulated"))),
+    };
+    let mut o = r.unwrap_or_else(|o| o);
+    if o.effect == Effect::Mutate && o.secs == 0.0 {
+        o.secs = ctx.knobs.cost("pvesm.write");
+    }
+    o
+}
+
+type R = Result<Outcome, Outcome>;
+
+/// `(total, used, avail, active)` of a storage in bytes, or a warning.
+fn usage_of(ctx: &Ctx, st: &Storage) -> Result<(u64, u64, u64), String> {
+    match st.kind.as_str() {
+        "zfspool" => {
+            let pool = st.pool().unwrap_or_default();
+            if !ctx.state.zfs.datasets.contains_key(pool) {
+                return Err(format!(
+                    "zfs error: cannot open '{pool}': dataset does not exist"
+                ));
+            }
+            let used = ctx.state.zfs_used_total(&ctx.root, pool);
+            let avail = ctx.state.zfs_available(&ctx.root, pool);
+            Ok((used + avail, used, avail))
+        }
+        _ => {
+            let p = st.path().unwrap_or("/");
+            let host = ctx.root.host(p);
+            if !host.is_dir() {
+                return Err(format!(
+                    "unable to activate storage '{}' - directory '{p}' does not exist",
+                    st.id
+                ));
+            }
+            // The file system holding the path: a mounted dataset, or the root file system.
+            let mut best: Option<(usize, String)> = None;
+            for ds in ctx.state.zfs.datasets.keys() {
+                if let Some(dir) = ctx.state.zfs_mount_dir(&ctx.root, ds) {
+                    if host.starts_with(&dir)
+                        && best
+                            .as_ref()
+                            .is_none_or(|(l, _)| dir.as_os_str().len() > *l)
+                    {
+                        best = Some((dir.as_os_str().len(), ds.clone()));
+                    }
+                }
+            }
+            if st.kind == "nfs" {
+                let total: u64 = ctx
+                    .state
+                    .facts
+                    .get("nfs_size")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1 << 40);
+                let used = tree_size(&host).min(total);
+                return Ok((total, used, total - used));
+            }
+            match best {
+                Some((_, ds)) => {
+                    let used = ctx.state.zfs_used(&ctx.root, &ds);
+                    let avail = ctx.state.zfs_available(&ctx.root, &ds);
+                    Ok((used + avail, used, avail))
+                }
+                None => {
+                    let total: u64 = ctx
+                        .state
+                        .facts
+                        .get("rootfs_size")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(100 << 30);
+                    let used = ((2u64 << 30) + tree_size(&host)).min(total);
+                    Ok((total, used, total - used))
+                }
+            }
+        }
+    }
+}
+
+/// `pvesm status [--storage] [--content] [--enabled]`.
+fn status(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("status");
+    let p = parse_opts(
+        args,
+        &[
+            ("storage", Kind::Value),
+            ("content", Kind::Value),
+            ("enabled", Kind::Bool),
+            ("target", Kind::Value),
+            ("format", Kind::Bool),
+        ],
+        &|_| None,
+        &u,
+    )?;
+    positionals(&p, 0, &u)?;
+    let cfg = StorageCfg::load(&ctx.root);
+    if let Some(s) = p.get("storage") {
+        if cfg.get(s).is_none() {
+            return Err(param_error(
+                &[("storage".into(), "No such storage.\n".into())],
+                &u,
+            ));
+        }
+    }
+    let mut rows: Vec<&Storage> = cfg
+        .entries
+        .iter()
+        .filter(|s| p.get("storage").is_none_or(|x| x == s.id))
+        .filter(|s| p.get("content").is_none_or(|c| s.has_content(c)))
+        .filter(|s| !(p.flag("enabled") && s.disabled()))
+        .collect();
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    let maxlen = cfg
+        .entries
+        .iter()
+        .filter(|s| rows.iter().any(|r| r.id == s.id))
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut out = format!(
+        "{:<maxlen$} {:>10} {:>10} {:>15} {:>15} {:>15} {:>8}\n",
+        "Name", "Type", "Status", "Total", "Used", "Available", "%"
+    );
+    let mut stderr = String::new();
+    for s in rows {
+        let (mut total, mut used, mut avail, mut active) = (0, 0, 0, "inactive");
+        if !s.disabled() {
+            match usage_of(ctx, s) {
+                Ok((t, u, a)) => {
+                    (total, used, avail, active) = (t, u, a, "active");
+                }
+                Err(w) => stderr.push_str(&format!("{w}\n")),
+            }
+        }
+        let per = if s.disabled() {
+            format!("{:>8}", "N/A")
+        } else {
+            let v = if total > 0 {
+                used as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            format!("{v:>7.2}%")
+        };
+        let active = if s.disabled() { "disabled" } else { active };
+        out.push_str(&format!(
+            "{:<maxlen$} {:>10} {:>10} {:>15} {:>15} {:>15} {per}\n",
+            s.id,
+            s.kind,
+            active,
+            total / 1024,
+            used / 1024,
+            avail / 1024
+        ));
+    }
+    Ok(Outcome {
+        stderr,
+        ..Outcome::read(out)
+    })
+}
+
+/// One volume as `pvesm list` reports it.
+#[derive(Clone, Debug)]
+struct Vol {
+    volid: String,
+    format: String,
+    content: String,
+    size: u64,
+    vmid: Option<u32>,
+}
+
+fn is_ct(ctx: &Ctx, vmid: u32) -> bool {
+    ctx.root.lxc_conf(vmid).exists()
+}
+
+/// The volumes on a storage.
+fn volumes(ctx: &Ctx, st: &Storage) -> Vec<Vol> {
+    let mut v = Vec::new();
+    match st.kind.as_str() {
+        "zfspool" => {
+            let pool = st.pool().unwrap_or_default();
+            let prefix = format!("{pool}/");
+            for (name, d) in &ctx.state.zfs.datasets {
+                let Some(child) = name.strip_prefix(&prefix).filter(|c| !c.contains('/')) else {
+                    continue;
+                };
+                let Some(vn) = parse_volname(child) else {
+                    continue;
+                };
+                let base = d
+                    .origin
+                    .as_deref()
+                    .and_then(|o| o.split('@').next())
+                    .and_then(|b| b.strip_prefix(&prefix))
+                    .filter(|b| b.starts_with("base-") || b.starts_with("basevol-"));
+                let volname = match base {
+                    Some(b) => format!("{b}/{child}"),
+                    None => child.to_string(),
+                };
+                let (format, size) = match d.kind {
+                    DsKind::Volume => (
+                        "raw",
+                        d.props
+                            .get("volsize")
+                            .and_then(|s| parse_size(s))
+                            .unwrap_or(0),
+                    ),
+                    DsKind::Filesystem => (
+                        "subvol",
+                        d.props
+                            .get("refquota")
+                            .and_then(|s| parse_size(s))
+                            .unwrap_or(0),
+                    ),
+                };
+                let content = if d.kind == DsKind::Filesystem || is_ct(ctx, vn.vmid) {
+                    "rootdir"
+                } else {
+                    "images"
+                };
+                v.push(Vol {
+                    volid: format!("{}:{volname}", st.id),
+                    format: format.into(),
+                    content: content.into(),
+                    size,
+                    vmid: Some(vn.vmid),
+                });
+            }
+        }
+        _ => {
+            let base = ctx.root.host(st.path().unwrap_or("/nonexistent"));
+            let files = |sub: &str| -> Vec<(String, u64)> {
+                std::fs::read_dir(base.join(sub))
+                    .map(|rd| {
+                        rd.filter_map(Result::ok)
+                            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                            .map(|e| {
+                                (
+                                    e.file_name().to_string_lossy().into_owned(),
+                                    e.metadata().map(|m| m.len()).unwrap_or(0),
+                                )
+                            })
+                            .filter(|(n, _)| !n.ends_with(".size") && !n.starts_with('.'))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            if st.has_content("vztmpl") {
+                for (n, size) in files("template/cache") {
+                    let ext = [".tar.zst", ".tar.gz", ".tar.xz", ".tar.bz2"]
+                        .iter()
+                        .find(|e| n.ends_with(*e));
+                    let Some(ext) = ext else { continue };
+                    let format = format!("t{}", &ext[5..]).replace("tgz", "tgz");
+                    let format = match ext.trim_start_matches(".tar.") {
+                        "zst" => "tzst".to_string(),
+                        "gz" => "tgz".to_string(),
+                        "xz" => "txz".to_string(),
+                        "bz2" => "tbz2".to_string(),
+                        _ => format,
+                    };
+                    v.push(Vol {
+                        volid: format!("{}:vztmpl/{n}", st.id),
+                        format,
+                        content: "vztmpl".into(),
+                        size,
+                        vmid: None,
+                    });
+                }
+            }
+            if st.has_content("iso") {
+                for (n, size) in files("template/iso")
+                    .into_iter()
+                    .filter(|(n, _)| n.ends_with(".iso") || n.ends_with(".img"))
+                {
+                    v.push(Vol {
+                        volid: format!("{}:iso/{n}", st.id),
+                        format: "iso".into(),
+                        content: "iso".into(),
+                        size,
+                        vmid: None,
+                    });
+                }
+            }
+            if st.has_content("snippets") {
+                for (n, size) in files("snippets") {
+                    v.push(Vol {
+                        volid: format!("{}:snippets/{n}", st.id),
+                        format: "snippet".into(),
+                        content: "snippets".into(),
+                        size,
+                        vmid: None,
+                    });
+                }
+            }
+            if st.has_content("import") {
+                for (n, size) in files("import") {
+                    let format = n.rsplit('.').next().unwrap_or("raw").to_string();
+                    v.push(Vol {
+                        volid: format!("{}:import/{n}", st.id),
+                        format,
+                        content: "import".into(),
+                        size,
+                        vmid: None,
+                    });
+                }
+            }
+            if st.has_content("backup") {
+                for (n, size) in files("dump") {
+                    let vmid = n.split('-').nth(2).and_then(|x| x.parse().ok());
+                    let format = n.split_once('.').map_or("raw", |(_, e)| e).to_string();
+                    v.push(Vol {
+                        volid: format!("{}:backup/{n}", st.id),
+                        format,
+                        content: "backup".into(),
+                        size,
+                        vmid,
+                    });
+                }
+            }
+            if st.has_content("images") || st.has_content("rootdir") {
+                let images = base.join("images");
+                let dirs = std::fs::read_dir(&images)
+                    .map(|rd| rd.filter_map(Result::ok).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                for d in dirs {
+                    let Ok(vmid) = d.file_name().to_string_lossy().parse::<u32>() else {
+                        continue;
+                    };
+                    for e in std::fs::read_dir(d.path())
+                        .map(|rd| rd.filter_map(Result::ok).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                    {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        if n.ends_with(".size") || n.starts_with('.') {
+                            continue;
+                        }
+                        let format = n.rsplit('.').next().unwrap_or("raw").to_string();
+                        if !matches!(format.as_str(), "raw" | "qcow2" | "vmdk" | "subvol") {
+                            continue;
+                        }
+                        let volid = format!("{}:{vmid}/{n}", st.id);
+                        let size = if format == "subvol" {
+                            0
+                        } else {
+                            ctx.state
+                                .volume_size(
+                                    &ctx.root,
+                                    &StorageCfg {
+                                        entries: vec![st.clone()],
+                                    },
+                                    &volid,
+                                )
+                                .unwrap_or(0)
+                        };
+                        let content = if format == "subvol" || is_ct(ctx, vmid) {
+                            "rootdir"
+                        } else {
+                            "images"
+                        };
+                        if !st.has_content(content) {
+                            continue;
+                        }
+                        v.push(Vol {
+                            volid,
+                            format,
+                            content: content.into(),
+                            size,
+                            vmid: Some(vmid),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    v.sort_by_key(|x| x.volid.to_ascii_lowercase());
+    v
+}
+
+/// `pvesm list <storage> [--content] [--vmid]`.
+fn list(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("list");
+    let p = parse_opts(
+        args,
+        &[("content", Kind::Value), ("vmid", Kind::Value)],
+        &|_| None,
+        &u,
+    )?;
+    positionals(&p, 1, &u)?;
+    let sid = &p.positional[0];
+    let cfg = StorageCfg::load(&ctx.root);
+    let Some(st) = cfg.get(sid) else {
+        return Err(die(format!("storage '{sid}' does not exist")));
+    };
+    let vmid = match p.get("vmid") {
+        Some(v) => Some(check::vmid(v).map_err(|e| param_error(&[("vmid".into(), e)], &u))?),
+        None => None,
+    };
+    let list: Vec<Vol> = volumes(ctx, st)
+        .into_iter()
+        .filter(|v| p.get("content").is_none_or(|c| v.content == c))
+        .filter(|v| vmid.is_none_or(|id| v.vmid == Some(id)))
+        .collect();
+    let maxname = list.iter().map(|v| v.volid.len()).max().unwrap_or(0);
+    let maxsize = list.iter().map(|v| v.size).max().unwrap_or(0);
+    let sw = maxsize.to_string().len();
+    let base = |a: &str, b: &str, c: &str, d: &str| format!("{a:<maxname$} {b:<7} {c:<9} {d:>sw$}");
+    let mut out = format!("{} VMID\n", base("Volid", "Format", "Type", "Size"));
+    for v in list.iter().filter(|v| v.vmid.is_some()) {
+        out.push_str(&format!(
+            "{} {}\n",
+            base(&v.volid, &v.format, &v.content, &v.size.to_string()),
+            v.vmid.unwrap_or(0)
+        ));
+    }
+    let mut rest: Vec<&Vol> = list.iter().filter(|v| v.vmid.is_none()).collect();
+    rest.sort_by(|a, b| a.format.cmp(&b.format));
+    for v in rest {
+        out.push_str(&format!(
+            "{}\n",
+            base(&v.volid, &v.format, &v.content, &v.size.to_string())
+        ));
+    }
+    Ok(Outcome::read(out))
+}
+
+/// `pvesm alloc <storage> <vmid> <filename> <size> [--format]` (size in KiB, or M/G).
+fn alloc(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("alloc");
+    let p = parse_opts(args, &[("format", Kind::Value)], &|_| None, &u)?;
+    positionals(&p, 4, &u)?;
+    let (sid, vmid_s, name, size_s) = (
+        &p.positional[0],
+        &p.positional[1],
+        &p.positional[2],
+        &p.positional[3],
+    );
+    let mut errors = Vec::new();
+    let vmid = check::vmid(vmid_s)
+        .map_err(|e| errors.push(("vmid".to_string(), e)))
+        .ok();
+    let size_ok = {
+        let digits = size_s.trim_end_matches(['M', 'G']);
+        !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && size_s.len() - digits.len() <= 1
+    };
+    if !size_ok {
+        errors.push((
+            "size".into(),
+            "value does not match the regex pattern".into(),
+        ));
+    }
+    if let Some(f) = p.get("format") {
+        if !matches!(f, "raw" | "qcow2" | "subvol" | "vmdk") {
+            errors.push(("format".into(), format!("value '{f}' does not have a value in the enumeration 'raw, qcow2, subvol, vmdk'")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(param_error(&errors, &u));
+    }
+    let vmid = vmid.unwrap_or(0);
+    let kib: u64 = match size_s.chars().last() {
+        Some('M') => size_s[..size_s.len() - 1].parse::<u64>().unwrap_or(0) * 1024,
+        Some('G') => size_s[..size_s.len() - 1].parse::<u64>().unwrap_or(0) * 1024 * 1024,
+        _ => size_s.parse().unwrap_or(0),
+    };
+    let cfg = StorageCfg::load(&ctx.root);
+    let Some(st) = cfg.get(sid).cloned() else {
+        return Err(die(format!("storage '{sid}' does not exist")));
+    };
+    let name_fmt = [".raw", ".qcow2", ".vmdk", ".subvol"]
+        .iter()
+        .find(|e| name.ends_with(*e))
+        .map(|e| e[1..].to_string());
+    let fmt = match (name_fmt.as_deref(), p.get("format")) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(die(format!("different storage formats ({a} != {b})")));
+        }
+        (Some(a), _) => a.to_string(),
+        (None, Some(b)) => b.to_string(),
+        (None, None) => "raw".to_string(),
+    };
+    let volid = match st.kind.as_str() {
+        "zfspool" => {
+            let pool = st.pool().unwrap_or_default();
+            let (want, kind) = if fmt == "subvol" {
+                ("subvol", DsKind::Filesystem)
+            } else {
+                ("vm", DsKind::Volume)
+            };
+            if fmt != "raw" && fmt != "subvol" {
+                return Err(die(format!("unsupported format '{fmt}'")));
+            }
+            if !name.starts_with(&format!("{want}-{vmid}-")) {
+                return Err(die(format!(
+                    "illegal name '{name}' - should be '{want}-{vmid}-*'"
+                )));
+            }
+            let mut props = std::collections::BTreeMap::new();
+            if kind == DsKind::Volume {
+                let mib = kib.div_ceil(1024);
+                props.insert("volsize".to_string(), crate::zfs::nice(mib * 1024 * 1024));
+                if st.get("sparse") != Some("1") {
+                    props.insert(
+                        "refreservation".to_string(),
+                        crate::zfs::nice(mib * 1024 * 1024),
+                    );
+                }
+            } else {
+                props.insert("acltype".into(), "posixacl".into());
+                props.insert("xattr".into(), "sa".into());
+                props.insert(
+                    "refquota".into(),
+                    if kib == 0 {
+                        "none".into()
+                    } else {
+                        crate::zfs::nice(kib * 1024)
+                    },
+                );
+            }
+            ctx.state
+                .zfs_create(&ctx.root, &format!("{pool}/{name}"), kind, props)
+                .map_err(|e| die(format!("zfs error: {e}")))?;
+            format!("{sid}:{name}")
+        }
+        "dir" | "nfs" => {
+            let Some(fmt_ext) = name_fmt else {
+                return Err(die(format!("unable to parse volume filename '{name}'")));
+            };
+            if fmt_ext != fmt {
+                return Err(die(format!(
+                    "illegal name '{name}' - wrong extension for format ('{fmt_ext} != '{fmt}')"
+                )));
+            }
+            let dir = ctx
+                .root
+                .host(st.path().unwrap_or("/"))
+                .join("images")
+                .join(vmid.to_string());
+            let file = dir.join(name);
+            if file.exists() {
+                return Err(die(format!(
+                    "disk image '{}' already exists",
+                    Path::new(st.path().unwrap_or("/"))
+                        .join("images")
+                        .join(vmid.to_string())
+                        .join(name)
+                        .display()
+                )));
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| die(e.to_string()))?;
+            if fmt == "subvol" {
+                std::fs::create_dir_all(&file).map_err(|e| die(e.to_string()))?;
+            } else {
+                std::fs::write(&file, b"").map_err(|e| die(e.to_string()))?;
+                crate::root::write_atomic(
+                    &file.with_extension(format!("{fmt}.size")),
+                    (kib * 1024).to_string().as_bytes(),
+                )
+                .map_err(|e| die(format!("{e:#}")))?;
+            }
+            format!("{sid}:{vmid}/{name}")
+        }
+        other => {
+            return Err(die(format!(
+                "storage type '{other}' is not supported by pve-sim"
+            )));
+        }
+    };
+    Ok(Outcome::ok(Effect::Mutate)
+        .out(format!("successfully created '{volid}'\n"))
+        .secs(ctx.knobs.cost("pvesm.alloc"))
+        .storage(sid.clone()))
+}
+
+/// `pvesm free <volume>`.
+fn free(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("free");
+    let p = parse_opts(
+        args,
+        &[("delay", Kind::Value), ("storage", Kind::Value)],
+        &|_| None,
+        &u,
+    )?;
+    positionals(&p, 1, &u)?;
+    let volid = &p.positional[0];
+    let Some((sid, vname)) = split_volid(volid) else {
+        return Err(param_error(
+            &[(
+                "volume".into(),
+                "no storage specified - incomplete volume ID".into(),
+            )],
+            &u,
+        ));
+    };
+    let cfg = StorageCfg::load(&ctx.root);
+    let Some(st) = cfg.get(sid) else {
+        return Err(die(format!("storage '{sid}' does not exist")));
+    };
+    if st.kind == "zfspool" && parse_volname(vname).is_none() {
+        return Err(die(format!("unable to parse zfs volume name '{vname}'")));
+    }
+    ctx.state.volume_free(&ctx.root, &cfg, volid).map_err(die)?;
+    Ok(Outcome::ok(Effect::Mutate)
+        .out(format!("Removed volume '{volid}'\n"))
+        .storage(sid.to_string()))
+}
+
+fn valid_storage_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Checks and normalises the options of a storage of `kind`.
+fn check_options(
+    kind: &str,
+    p: &crate::args::Parsed,
+    skip: &[&str],
+) -> Result<Vec<(String, String)>, Outcome> {
+    let fixed: &[&str] = match kind {
+        "dir" => &["path"],
+        "zfspool" => &["pool"],
+        "nfs" => &["export", "path", "server"],
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    for k in &p.order {
+        if skip.contains(&k.as_str()) || out.iter().any(|(x, _): &(String, String)| x == k) {
+            continue;
+        }
+        if !fixed.contains(&k.as_str()) && !optional_keys(kind).contains(&k.as_str()) {
+            return Err(die(format!("unexpected property '{k}'")));
+        }
+        let v = p.get(k).unwrap_or_default().to_string();
+        let v = match k.as_str() {
+            "content" => {
+                let mut items: Vec<&str> =
+                    v.split([',', ';', ' ']).filter(|x| !x.is_empty()).collect();
+                for c in &items {
+                    if *c != "none" && !content_types(kind).contains(c) {
+                        return Err(die(format!("storage does not support content type '{c}'")));
+                    }
+                }
+                items.sort();
+                items.dedup();
+                if items.is_empty() {
+                    "none".to_string()
+                } else {
+                    items.join(",")
+                }
+            }
+            "path" if kind == "dir" => {
+                let ok = v.starts_with('/')
+                    && v.len() > 1
+                    && v.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'_' | b'.' | b'@')
+                    });
+                if !ok {
+                    return Err(die(format!("illegal path for directory storage: {v}")));
+                }
+                v
+            }
+            _ => v,
+        };
+        out.push((k.clone(), v));
+    }
+    Ok(out)
+}
+
+/// `pvesm add <type> <storage> [OPTIONS]`.
+fn add(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("add");
+    let p = parse_opts(args, STORAGE_OPTS, &|_| None, &u)?;
+    positionals(&p, 2, &u)?;
+    let (kind, id) = (
+        p.positional[0].to_ascii_lowercase(),
+        p.positional[1].clone(),
+    );
+    let mut errors = Vec::new();
+    if !ALL_TYPES.contains(&kind.as_str()) {
+        errors.push((
+            "type".to_string(),
+            format!(
+                "value '{kind}' does not have a value in the enumeration '{}'",
+                ALL_TYPES.join(", ")
+            ),
+        ));
+    }
+    if !valid_storage_id(&id) {
+        errors.push((
+            "storage".to_string(),
+            format!("invalid format - storage ID '{id}' contains illegal characters\n"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(param_error(&errors, &u));
+    }
+    if !TYPES.contains(&kind.as_str()) {
+        return Err(die(format!(
+            "storage type '{kind}' is not supported by pve-sim"
+        )));
+    }
+    let mut props = check_options(&kind, &p, &[])?;
+    for req in match kind.as_str() {
+        "dir" => &["path"][..],
+        "zfspool" => &["pool"][..],
+        "nfs" => &["server", "export"][..],
+        _ => &[][..],
+    } {
+        if !props.iter().any(|(k, _)| k == req) {
+            return Err(die(format!("missing value for required option '{req}'")));
+        }
+    }
+    let mut cfg = StorageCfg::load(&ctx.root);
+    if cfg.get(&id).is_some() {
+        return Err(die(format!(
+            "create storage failed: storage ID '{id}' already defined"
+        )));
+    }
+    let get = |props: &Vec<(String, String)>, k: &str| {
+        props.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())
+    };
+    let mut stderr = String::new();
+    match kind.as_str() {
+        "zfspool" => {
+            let pool = get(&props, "pool").unwrap_or_default();
+            let current = ctx.state.zfs_prop(&pool, "mountpoint").map(|(v, _)| v);
+            match (get(&props, "mountpoint"), current) {
+                (None, Some(mp)) => props.push(("mountpoint".into(), mp)),
+                (Some(given), Some(mp)) if given != mp => {
+                    stderr.push_str(&format!("warning for {id} - mountpoint: {given} does not match current mount point: {mp}\n"));
+                }
+                _ => {}
+            }
+        }
+        "nfs" => {
+            if get(&props, "path").is_none() {
+                props.push(("path".into(), format!("/mnt/pve/{id}")));
+            }
+            let path = get(&props, "path").unwrap_or_default();
+            std::fs::create_dir_all(ctx.root.host(&path)).map_err(|e| die(e.to_string()))?;
+        }
+        _ => {
+            let path = get(&props, "path").unwrap_or_default();
+            if get(&props, "mkdir").as_deref() != Some("0")
+                && get(&props, "create-base-path").as_deref() != Some("0")
+            {
+                std::fs::create_dir_all(ctx.root.host(&path)).map_err(|e| die(e.to_string()))?;
+            }
+        }
+    }
+    if !props.iter().any(|(k, _)| k == "content") {
+        let default = if kind == "nfs" {
+            "images"
+        } else {
+            "images,rootdir"
+        };
+        props.push(("content".into(), default.into()));
+    }
+    cfg.entries.push(Storage {
+        kind: kind.clone(),
+        id: id.clone(),
+        props,
+    });
+    cfg.save(&ctx.root)
+        .map_err(|e| die(format!("create storage failed: {e:#}")))?;
+    Ok(Outcome {
+        stderr,
+        ..Outcome::ok(Effect::Mutate)
+    })
+}
+
+/// `pvesm set <storage> [OPTIONS] [--delete a,b]`.
+fn set(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("set");
+    let mut spec = STORAGE_OPTS.to_vec();
+    spec.extend([("delete", Kind::Value), ("digest", Kind::Value)]);
+    let p = parse_opts(args, &spec, &|_| None, &u)?;
+    positionals(&p, 1, &u)?;
+    let id = p.positional[0].clone();
+    let mut cfg = StorageCfg::load(&ctx.root);
+    let Some(st) = cfg.get(&id).cloned() else {
+        return Err(die(format!(
+            "update storage failed: storage '{id}' does not exist"
+        )));
+    };
+    let fixed: &[&str] = match st.kind.as_str() {
+        "dir" => &["path"],
+        "zfspool" => &["pool"],
+        "nfs" => &["export", "path", "server"],
+        _ => &[],
+    };
+    for k in &p.order {
+        if fixed.contains(&k.as_str()) {
+            return Err(die(format!(
+                "update storage failed: can't change value of fixed parameter '{k}'"
+            )));
+        }
+    }
+    let updates = check_options(&st.kind, &p, &["delete", "digest"])?;
+    let deletes: Vec<String> = p
+        .get("delete")
+        .map(|d| {
+            d.split([',', ';', ' '])
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in &deletes {
+        if updates.iter().any(|(k, _)| k == d) {
+            return Err(die(format!(
+                "update storage failed: cannot set and delete property '{d}' at the same time!"
+            )));
+        }
+        if fixed.contains(&d.as_str()) {
+            return Err(die(
+                "update storage failed: unable to delete fixed option".to_string()
+            ));
+        }
+        if !optional_keys(&st.kind).contains(&d.as_str()) {
+            return Err(die("update storage failed: no such option".to_string()));
+        }
+    }
+    let entry = cfg.get_mut(&id).expect("checked above");
+    for (k, v) in updates {
+        if k == "disable" && v == "0" {
+            entry.props.retain(|(x, _)| x != "disable");
+            continue;
+        }
+        entry.set(&k, v);
+    }
+    entry.props.retain(|(k, _)| !deletes.contains(k));
+    cfg.save(&ctx.root)
+        .map_err(|e| die(format!("update storage failed: {e:#}")))?;
+    Ok(Outcome::ok(Effect::Mutate))
+}
+
+/// `pvesm remove <storage>`.
+fn remove(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("remove");
+    let p = parse_opts(args, &[], &|_| None, &u)?;
+    positionals(&p, 1, &u)?;
+    let id = &p.positional[0];
+    let mut cfg = StorageCfg::load(&ctx.root);
+    if cfg.get(id).is_none() {
+        return Err(die(format!(
+            "delete storage failed: storage '{id}' does not exist"
+        )));
+    }
+    cfg.entries.retain(|s| &s.id != id);
+    cfg.save(&ctx.root)
+        .map_err(|e| die(format!("delete storage failed: {e:#}")))?;
+    Ok(Outcome::ok(Effect::Mutate))
+}
+
+/// `pvesm path <volume>`: the host path (as the real host names it).
+fn path(ctx: &mut Ctx, args: &[String]) -> R {
+    let u = usage("path");
+    let p = parse_opts(args, &[], &|_| None, &u)?;
+    positionals(&p, 1, &u)?;
+    let volid = &p.positional[0];
+    let Some((sid, _)) = split_volid(volid) else {
+        return Err(die(format!("unable to parse volume ID '{volid}'")));
+    };
+    let cfg = StorageCfg::load(&ctx.root);
+    if cfg.get(sid).is_none() {
+        return Err(die(format!("storage '{sid}' does not exist")));
+    }
+    let host = ctx
+        .state
+        .volume_path(&ctx.root, &cfg, volid)
+        .ok_or_else(|| die(format!("unable to parse volume ID '{volid}'")))?;
+    let real = host
+        .strip_prefix(ctx.root.sysroot())
+        .map(|r| Path::new("/").join(r))
+        .unwrap_or(host);
+    Ok(Outcome::read(format!("{}\n", real.display())))
+}
+
+/// `pvesm scan zfs`: file systems usable as `--pool`.
+fn scan(ctx: &mut Ctx, args: &[String]) -> R {
+    if args.first().map(String::as_str) != Some("zfs") {
+        return Err(die(format!(
+            "ERROR: unknown command 'pvesm scan {}'",
+            args.first().map_or("", String::as_str)
+        )));
+    }
+    let out: String = ctx
+        .state
+        .zfs
+        .datasets
+        .iter()
+        .filter(|(n, d)| {
+            d.kind == DsKind::Filesystem
+                && parse_volname(n.rsplit('/').next().unwrap_or(n)).is_none()
+        })
+        .map(|(n, _)| format!("{n}\n"))
+        .collect();
+    Ok(Outcome::read(out))
+}
