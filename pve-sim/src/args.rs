@@ -6,6 +6,35 @@
 //! `Unknown option: <key>` then `400 unable to parse option`.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STRICT: AtomicBool = AtomicBool::new(true);
+static NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Sets strict mode for this process (the default). Off, options real Proxmox does not know
+/// are ignored instead of refused, and noted (see [`take_lenient_notes`]).
+pub fn set_strict(on: bool) {
+    STRICT.store(on, Ordering::Relaxed);
+}
+
+fn strict() -> bool {
+    STRICT.load(Ordering::Relaxed)
+}
+
+fn lenient_note(n: String) {
+    if let Ok(mut v) = NOTES.lock() {
+        v.push(n);
+    }
+}
+
+/// What lenient mode let through in this process.
+pub fn take_lenient_notes() -> Vec<String> {
+    NOTES
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default()
+}
 
 /// How an option takes its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +114,15 @@ pub fn parse(
             None => (name.to_string(), None),
         };
         let Some(kind) = kind_of(&name) else {
+            if !strict() {
+                // Lenient mode: drop the option (and a value that follows it), note it.
+                lenient_note(format!("unknown option --{name} ignored"));
+                if inline.is_none() && args.get(i + 1).is_some_and(|v| !v.starts_with('-')) {
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
             return Err(ArgError(format!(
                 "Unknown option: {name}\n400 unable to parse option\n"
             )));

@@ -70,13 +70,7 @@ impl GuestFs {
             .iter()
             .find(|r| r.guest.is_none_or(|g| g == guest) && glob(&r.pattern, &line))
         {
-            return Exec {
-                code: r.exit,
-                stdout: r.stdout.clone(),
-                stderr: r.stderr.clone(),
-                mutates: true,
-                secs: r.secs,
-            };
+            return self.apply_rule(r);
         }
         match argv.first().map(String::as_str) {
             Some("sh" | "bash" | "/bin/sh" | "/bin/bash" | "/usr/bin/bash" | "/usr/bin/sh")
@@ -105,7 +99,7 @@ impl GuestFs {
         let mut last = 0;
         let mut skip = false;
         let mut pipeline: Vec<Vec<String>> = vec![Vec::new()];
-        let run_pipeline = |pipeline: &mut Vec<Vec<String>>, total: &mut Exec| -> i32 {
+        let run_pipeline = |pipeline: &mut Vec<Vec<String>>, total: &mut Exec, last: i32| -> i32 {
             let mut input = String::new();
             let mut code = 0;
             let n = pipeline.len();
@@ -113,29 +107,33 @@ impl GuestFs {
                 if cmd.is_empty() {
                     continue;
                 }
-                let (argv, redirect) = split_redirect(&cmd);
+                let cmd: Vec<String> = cmd
+                    .into_iter()
+                    .map(|w| if w == "$?" { last.to_string() } else { w })
+                    .collect();
+                let (argv, redirs) = split_redirect(&cmd);
                 let mut r = self.simple(&argv, &input, rules, guest);
-                if let Some((append, target)) = redirect {
-                    let path = self.host_path(&target);
-                    let write = if append {
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(&path)
-                            .and_then(|mut f| {
-                                std::io::Write::write_all(&mut f, r.stdout.as_bytes())
-                            })
-                    } else {
-                        std::fs::write(&path, r.stdout.as_bytes())
-                    };
-                    if let Err(e) = write {
-                        r.code = 2;
-                        r.stderr.push_str(&format!(
-                            "sh: 1: cannot create {target}: {}\n",
-                            io_reason(&e)
-                        ));
+                match redirs.err.as_ref().map(|(_, t)| t.as_str()) {
+                    Some("&1") => {
+                        let e = std::mem::take(&mut r.stderr);
+                        r.stdout.push_str(&e);
                     }
-                    r.stdout.clear();
+                    Some(_) => {
+                        let (append, target) = redirs.err.clone().unwrap_or_default();
+                        let e = std::mem::take(&mut r.stderr);
+                        if let Err(msg) = self.write_redirect(&target, append, &e) {
+                            r.code = 2;
+                            r.stderr.push_str(&msg);
+                        }
+                    }
+                    None => {}
+                }
+                if let Some((append, target)) = redirs.out {
+                    let out = std::mem::take(&mut r.stdout);
+                    if let Err(msg) = self.write_redirect(&target, append, &out) {
+                        r.code = 2;
+                        r.stderr.push_str(&msg);
+                    }
                     r.mutates = true;
                 }
                 total.mutates |= r.mutates;
@@ -165,7 +163,7 @@ impl GuestFs {
                 }
                 Token::Seq | Token::And | Token::Or => {
                     if !skip {
-                        last = run_pipeline(&mut pipeline, &mut total);
+                        last = run_pipeline(&mut pipeline, &mut total, last);
                     }
                     pipeline = vec![Vec::new()];
                     skip = match t {
@@ -177,10 +175,149 @@ impl GuestFs {
             }
         }
         if !skip && pipeline.iter().any(|c| !c.is_empty()) {
-            last = run_pipeline(&mut pipeline, &mut total);
+            last = run_pipeline(&mut pipeline, &mut total, last);
         }
         total.code = last;
         total
+    }
+
+    /// What a matching rule makes a command do; its files appear in the guest.
+    fn apply_rule(&self, r: &Rule) -> Exec {
+        for (path, content) in &r.files {
+            let h = self.host_path(path);
+            if let Some(p) = h.parent() {
+                let _ = std::fs::create_dir_all(p);
+            }
+            let _ = std::fs::write(&h, content);
+        }
+        Exec {
+            code: r.exit,
+            stdout: r.stdout.clone(),
+            stderr: r.stderr.clone(),
+            mutates: true,
+            secs: r.secs,
+        }
+    }
+
+    /// Writes redirected output (`/dev/null` discards it).
+    fn write_redirect(&self, target: &str, append: bool, data: &str) -> Result<(), String> {
+        if target == "/dev/null" {
+            return Ok(());
+        }
+        let path = self.host_path(target);
+        let res = if append {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, data.as_bytes()))
+        } else {
+            std::fs::write(&path, data.as_bytes())
+        };
+        res.map_err(|e| format!("sh: 1: cannot create {target}: {}\n", io_reason(&e)))
+    }
+
+    /// The guest's mount table (`/proc/mounts`), as `mount` prints it.
+    fn mount_table(&self) -> String {
+        std::fs::read_to_string(self.host_path("/proc/mounts"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() >= 4).then(|| format!("{} on {} type {} ({})\n", f[0], f[1], f[2], f[3]))
+            })
+            .collect()
+    }
+
+    /// `mount -a`: every fstab entry not yet mounted is recorded in `/proc/mounts`.
+    fn mount_all(&self) -> Exec {
+        let fstab = std::fs::read_to_string(self.host_path("/etc/fstab")).unwrap_or_default();
+        let mounts_path = self.host_path("/proc/mounts");
+        let mut mounts = std::fs::read_to_string(&mounts_path).unwrap_or_default();
+        for l in fstab
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 3
+                || f[2] == "swap"
+                || mounts
+                    .lines()
+                    .any(|m| m.split_whitespace().nth(1) == Some(f[1]))
+            {
+                continue;
+            }
+            let _ = std::fs::create_dir_all(self.host_path(f[1]));
+            let opts = f.get(3).copied().unwrap_or("defaults");
+            mounts.push_str(&format!("{} {} {} {opts} 0 0\n", f[0], f[1], f[2]));
+        }
+        if let Some(p) = mounts_path.parent() {
+            let _ = std::fs::create_dir_all(p);
+        }
+        let _ = std::fs::write(&mounts_path, mounts);
+        Exec {
+            mutates: true,
+            ..Exec::default()
+        }
+    }
+
+    /// `head`/`tail` with `-n N` / `-n +N` over a file or the input.
+    fn head_tail(&self, tail: bool, args: &[String], input: &str) -> Exec {
+        let mut n: Option<String> = None;
+        let mut file = None;
+        let mut i = 0;
+        while i < args.len() {
+            let a = &args[i];
+            if a == "-n" {
+                n = args.get(i + 1).cloned();
+                i += 1;
+            } else if let Some(v) = a.strip_prefix("-n") {
+                n = Some(v.to_string());
+            } else if a.starts_with('-')
+                && a[1..].bytes().all(|b| b.is_ascii_digit())
+                && a.len() > 1
+            {
+                n = Some(a[1..].to_string());
+            } else if !a.starts_with('-') {
+                file = Some(a.clone());
+            }
+            i += 1;
+        }
+        let text = match &file {
+            Some(f) => match std::fs::read_to_string(self.host_path(f)) {
+                Ok(t) => t,
+                Err(e) => {
+                    let cmd = if tail { "tail" } else { "head" };
+                    return Exec {
+                        code: 1,
+                        stderr: format!(
+                            "{cmd}: cannot open '{f}' for reading: {}\n",
+                            io_reason(&e)
+                        ),
+                        ..Exec::default()
+                    };
+                }
+            },
+            None => input.to_string(),
+        };
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let spec = n.unwrap_or_else(|| "10".to_string());
+        let out: String = if let Some(from) = spec.strip_prefix('+').filter(|_| tail) {
+            let from: usize = from.parse().unwrap_or(1);
+            lines.iter().skip(from.saturating_sub(1)).copied().collect()
+        } else {
+            let k: usize = spec.parse().unwrap_or(10);
+            if tail {
+                lines[lines.len().saturating_sub(k)..].concat()
+            } else {
+                lines.iter().take(k).copied().collect()
+            }
+        };
+        Exec {
+            stdout: out,
+            ..Exec::default()
+        }
     }
 
     /// One simple command with `input` as its stdin.
@@ -190,13 +327,7 @@ impl GuestFs {
             .iter()
             .find(|r| r.guest.is_none_or(|g| g == guest) && glob(&r.pattern, &line))
         {
-            return Exec {
-                code: r.exit,
-                stdout: r.stdout.clone(),
-                stderr: r.stderr.clone(),
-                mutates: true,
-                secs: r.secs,
-            };
+            return self.apply_rule(r);
         }
         let Some(cmd) = argv.first() else {
             return Exec::default();
@@ -213,6 +344,18 @@ impl GuestFs {
             ..Exec::default()
         };
         match name {
+            "sh" | "bash" if args.first().map(String::as_str) == Some("-c") => {
+                self.script(args.get(1).map_or("", String::as_str), rules, guest)
+            }
+            "nohup" | "exec" | "sudo" | "env" if !args.is_empty() => {
+                self.simple(args, input, rules, guest)
+            }
+            "cloud-init" if args.first().map(String::as_str) == Some("status") => {
+                ok("status: done\n".to_string())
+            }
+            "mount" if args.iter().any(|a| a == "-a") => self.mount_all(),
+            "mount" if args.is_empty() => ok(self.mount_table()),
+            "head" | "tail" => self.head_tail(name == "tail", args, input),
             "true" | ":" => ok(String::new()),
             "false" => fail(1, String::new()),
             "echo" => {
@@ -283,7 +426,6 @@ impl GuestFs {
                 }
                 ok(out)
             }
-            "head" | "tail" => ok(input.to_string()),
             "ls" => {
                 let p = args
                     .iter()
@@ -592,13 +734,31 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
                 out.push(Token::Pipe);
             }
             '>' => {
-                flush(&mut cur, &mut has, &mut out);
+                // `2>` redirects stderr; anything else before `>` is a word.
+                let fd = if has && cur == "2" {
+                    cur.clear();
+                    has = false;
+                    "2"
+                } else {
+                    flush(&mut cur, &mut has, &mut out);
+                    ""
+                };
                 if chars.peek() == Some(&'>') {
                     chars.next();
-                    out.push(Token::Word(">>".into()));
+                    out.push(Token::Word(format!("{fd}>>")));
                 } else {
-                    out.push(Token::Word(">".into()));
+                    out.push(Token::Word(format!("{fd}>")));
                 }
+            }
+            '&' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                // `>&1`
+                cur.push('&');
+                has = true;
+            }
+            '&' => {
+                // A background job runs to completion here.
+                flush(&mut cur, &mut has, &mut out);
+                out.push(Token::Seq);
             }
             c => {
                 cur.push(c);
@@ -611,12 +771,37 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
 }
 
 /// Splits `cmd > file` / `cmd >> file`.
-fn split_redirect(cmd: &[String]) -> (Vec<String>, Option<(bool, String)>) {
-    if let Some(i) = cmd.iter().position(|w| w == ">" || w == ">>") {
-        let target = cmd.get(i + 1).cloned().unwrap_or_default();
-        return (cmd[..i].to_vec(), Some((cmd[i] == ">>", target)));
+fn split_redirect(cmd: &[String]) -> (Vec<String>, Redirs) {
+    let mut argv = Vec::new();
+    let mut r = Redirs::default();
+    let mut i = 0;
+    while i < cmd.len() {
+        let w = cmd[i].as_str();
+        match w {
+            ">" | ">>" | "2>" | "2>>" => {
+                let target = cmd.get(i + 1).cloned().unwrap_or_default();
+                let slot = if w.starts_with('2') {
+                    &mut r.err
+                } else {
+                    &mut r.out
+                };
+                *slot = Some((w.ends_with(">>"), target));
+                i += 2;
+            }
+            _ => {
+                argv.push(cmd[i].clone());
+                i += 1;
+            }
+        }
     }
-    (cmd.to_vec(), None)
+    (argv, r)
+}
+
+/// Output redirections of one command: `(append, target)`.
+#[derive(Clone, Debug, Default)]
+struct Redirs {
+    out: Option<(bool, String)>,
+    err: Option<(bool, String)>,
 }
 
 #[cfg(test)]
@@ -742,5 +927,93 @@ mod tests {
             7,
         );
         assert_eq!((r.code, r.stderr.as_str()), (100, "E: broken\n"));
+    }
+
+    #[test]
+    fn feature_runs_logs_and_exit_codes() {
+        let (_d, g) = fs();
+        run(&g, &["mkdir", "-p", "/tmp", "/var/log"]);
+        let launch = "nohup /bin/bash -c '/tmp/phoenix/feature.sh 1001 > /var/log/f.log 2>&1; echo $? > /tmp/f_exit' &";
+        assert_eq!(run(&g, &["/bin/bash", "-c", launch]).code, 0);
+        let r = run(&g, &["/bin/bash", "-c", "cat /tmp/f_exit"]);
+        assert_eq!((r.code, r.stdout.as_str()), (0, "0\n"));
+        std::fs::write(g.host_path("/var/log/f.log"), "a\nb\nc\n").unwrap();
+        assert_eq!(
+            run(&g, &["/bin/bash", "-c", "tail -n +2 /var/log/f.log"]).stdout,
+            "b\nc\n"
+        );
+        assert_eq!(
+            run(&g, &["tail", "-n", "1", "/var/log/f.log"]).stdout,
+            "c\n"
+        );
+        let missing = run(&g, &["/bin/bash", "-c", "cat /tmp/none 2>/dev/null"]);
+        assert_eq!((missing.code, missing.stderr.as_str()), (1, ""));
+        let merged = run(&g, &["sh", "-c", "cat /tmp/none 2>&1"]);
+        assert_eq!(merged.stdout, "cat: /tmp/none: No such file or directory\n");
+    }
+
+    #[test]
+    fn nfs_mounts_follow_fstab() {
+        let (_d, g) = fs();
+        let line = "10.0.0.13:/quickOS/vm-persistent-data/1001 /persistent-storage nfs defaults,auto,nofail 0 0";
+        run(
+            &g,
+            &[
+                "/bin/bash",
+                "-c",
+                &format!("grep -qxF '{line}' /etc/fstab || echo '{line}' >> /etc/fstab"),
+            ],
+        );
+        assert_eq!(
+            run(
+                &g,
+                &["/bin/bash", "-c", "mount | grep -q '/persistent-storage'"]
+            )
+            .code,
+            1
+        );
+        assert_eq!(run(&g, &["/bin/mount", "-a"]).code, 0);
+        assert_eq!(
+            run(
+                &g,
+                &["/bin/bash", "-c", "mount | grep -q '/persistent-storage'"]
+            )
+            .code,
+            0
+        );
+        assert_eq!(run(&g, &["test", "-d", "/persistent-storage"]).code, 0);
+        assert_eq!(
+            run(&g, &["/bin/bash", "-c", "cloud-init status --wait"]).stdout,
+            "status: done\n"
+        );
+    }
+
+    #[test]
+    fn rules_leave_files() {
+        let (_d, g) = fs();
+        let mut files = std::collections::BTreeMap::new();
+        files.insert(
+            "/tmp/phoenix_feature_docker_exit_code".to_string(),
+            "3\n".to_string(),
+        );
+        let rules = vec![Rule {
+            pattern: "*install_docker*".into(),
+            files,
+            ..Rule::default()
+        }];
+        let r = g.exec(
+            &[
+                "/bin/bash".into(),
+                "-c".into(),
+                "nohup /bin/bash -c '/tmp/install_docker.sh' &".into(),
+            ],
+            &rules,
+            1,
+        );
+        assert_eq!(r.code, 0);
+        assert_eq!(
+            std::fs::read_to_string(g.host_path("/tmp/phoenix_feature_docker_exit_code")).unwrap(),
+            "3\n"
+        );
     }
 }

@@ -157,6 +157,7 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
             break;
         }
     }
+    args::set_strict(knobs.strict);
     let mut ctx = Ctx {
         root: root.clone(),
         state,
@@ -233,6 +234,7 @@ fn audit(
         "fault": fault,
         "secs": secs,
         "guest": o.guest,
+        "lenient": args::take_lenient_notes(),
     });
     let path = root.data_file("audit.jsonl");
     let mut f = std::fs::OpenOptions::new()

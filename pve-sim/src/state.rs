@@ -90,6 +90,8 @@ pub struct Zfs {
     pub datasets: BTreeMap<String, Dataset>,
     /// Snapshots by `dataset@name`.
     pub snapshots: BTreeMap<String, ZSnapshot>,
+    /// Transaction group counter: orders snapshots taken in the same second.
+    pub txg: u64,
 }
 
 /// A pool.
@@ -137,6 +139,8 @@ pub struct Dataset {
 pub struct ZSnapshot {
     /// Simulated creation time.
     pub created: u64,
+    /// Creation order.
+    pub txg: u64,
 }
 
 impl State {

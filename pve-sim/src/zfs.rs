@@ -348,24 +348,26 @@ impl State {
                 .map_err(|e| format!("cannot create snapshot '{snap}': {e}"))?;
         }
         let created = self.now();
+        self.zfs.txg += 1;
+        let txg = self.zfs.txg;
         self.zfs
             .snapshots
-            .insert(snap.to_string(), ZSnapshot { created });
+            .insert(snap.to_string(), ZSnapshot { created, txg });
         Ok(())
     }
 
     /// Snapshots of a dataset, oldest first.
     pub fn zfs_snapshots_of(&self, ds: &str) -> Vec<String> {
         let prefix = format!("{ds}@");
-        let mut v: Vec<(&u64, &String)> = self
+        let mut v: Vec<(u64, u64, &String)> = self
             .zfs
             .snapshots
             .iter()
             .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, s)| (&s.created, k))
+            .map(|(k, s)| (s.created, s.txg, k))
             .collect();
         v.sort();
-        v.into_iter().map(|(_, k)| k.clone()).collect()
+        v.into_iter().map(|(_, _, k)| k.clone()).collect()
     }
 
     /// Rolls a dataset back to a snapshot; more recent snapshots need `destroy_newer`.

@@ -3003,7 +3003,8 @@ fn agent_available(ctx: &Ctx, id: u32) -> Result<GuestConf, Outcome> {
         .unwrap_or(false);
     let rt = ctx.state.runtime(id);
     if !enabled || ctx.state.now() < rt.ready_at {
-        return Err(die("QEMU guest agent is not running"));
+        // `guest-ping` times out after 3 seconds when nothing answers.
+        return Err(die("QEMU guest agent is not running").secs(3.0));
     }
     Ok(conf)
 }
