@@ -4,6 +4,7 @@
 //! - [`graph`]: one dependency graph over containers and VMs, orders, closures, the scheduler;
 //! - [`cmd`]: the one runner for external commands and host file writes (dry-run aware);
 //! - [`paths`]: the install and host layout (`PHOENIX_ROOT`, `PHOENIX_SYSROOT`);
+//! - [`pve`]: pure parsers for Proxmox's tool output and guest config files;
 //! - [`log`], [`lock`], [`exit`], [`cli`]: logging, locks, exit statuses and shared flags.
 
 pub mod cli;
@@ -14,5 +15,6 @@ pub mod graph;
 pub mod ids;
 pub mod lock;
 pub mod log;
+pub mod pve;
 
 pub use phoenix_paths as paths;

@@ -1,0 +1,284 @@
+//! Guest configurations: the files in `/etc/pve/lxc/` and `/etc/pve/qemu-server/`, and what
+//! `pct config` / `qm config` print.
+//!
+//! A file has a main section (description as `#` lines, `key: value` lines, for containers
+//! raw `lxc.*` lines), an optional pending section (`[pve:pending]` for containers,
+//! `[PENDING]` for VMs), VM `[special:…]` sections, and one `[name]` section per snapshot.
+//! `pct config` prints the main section with pending values merged, the description as a
+//! `description:` line (URI-encoded), then the `lxc.*` lines.
+
+use std::collections::BTreeMap;
+
+use super::ParseError;
+use super::propstr::PropertyString;
+
+/// One section of a guest config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Section {
+    /// Keys and values (the description decoded, under `description`).
+    pub keys: BTreeMap<String, String>,
+    /// Raw `lxc.*` lines in file order (containers only).
+    pub lxc: Vec<(String, String)>,
+}
+
+impl Section {
+    /// A value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.keys.get(key).map(String::as_str)
+    }
+
+    /// A value as a property string (`default_key` for a first part without `=`).
+    pub fn prop(&self, key: &str, default_key: Option<&str>) -> Option<PropertyString> {
+        self.get(key)
+            .and_then(|v| PropertyString::parse(v, default_key).ok())
+    }
+
+    /// Whether the guest is a template.
+    pub fn is_template(&self) -> bool {
+        self.get("template") == Some("1")
+    }
+
+    /// Values of a raw `lxc.*` key, in order.
+    pub fn lxc_values(&self, key: &str) -> Vec<&str> {
+        self.lxc
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// A whole config file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestConfig {
+    /// The current configuration.
+    pub main: Section,
+    /// Pending changes (`delete` lists keys to be removed).
+    pub pending: Section,
+    /// Snapshots by name.
+    pub snapshots: BTreeMap<String, Section>,
+}
+
+/// `%XX` decoding (Proxmox's `decode_text`).
+pub fn decode_text(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn raw_lxc(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("lxc.")?;
+    let end = rest
+        .find(|c: char| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+        })
+        .map_or(rest.len(), |e| e);
+    let key = format!("lxc.{}", &rest[..end]);
+    let after = &rest[end..];
+    let value = after
+        .strip_prefix(':')
+        .or_else(|| after.trim_start().strip_prefix('='))?;
+    Some((key, value.trim().to_string()))
+}
+
+fn key_value(line: &str) -> Option<(String, String)> {
+    let (k, v) = line.split_once(':')?;
+    let ok = k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && k.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    ok.then(|| (k.to_string(), v.trim().to_string()))
+}
+
+fn section_header(line: &str) -> Option<&str> {
+    let inner = line.trim_end().strip_prefix('[')?.strip_suffix(']')?;
+    Some(inner)
+}
+
+impl GuestConfig {
+    /// Parses a config file. Lines that fit no rule are errors (Proxmox warns and skips them;
+    /// a manager should not act on a file it cannot read fully).
+    pub fn parse_file(text: &str) -> Result<Self, ParseError> {
+        const WHAT: &str = "guest config file";
+        let mut c = GuestConfig::default();
+        #[derive(PartialEq)]
+        enum Target {
+            Main,
+            Pending,
+            Special,
+            Snapshot(String),
+        }
+        let mut target = Target::Main;
+        let mut descr = String::new();
+        let flush = |c: &mut GuestConfig, target: &Target, descr: &mut String| {
+            if descr.is_empty() {
+                return;
+            }
+            let d = std::mem::take(descr);
+            let d = d.strip_suffix('\n').unwrap_or(&d).to_string();
+            match target {
+                Target::Main => c.main.keys.insert("description".into(), d),
+                Target::Pending => c.pending.keys.insert("description".into(), d),
+                Target::Special => None,
+                Target::Snapshot(n) => c
+                    .snapshots
+                    .entry(n.clone())
+                    .or_default()
+                    .keys
+                    .insert("description".into(), d),
+            };
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Some(h) = section_header(line) {
+                flush(&mut c, &target, &mut descr);
+                target = match h {
+                    "pve:pending" | "PENDING" => Target::Pending,
+                    s if s.starts_with("special:") => Target::Special,
+                    s if s.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) => {
+                        c.snapshots.entry(s.to_string()).or_default();
+                        Target::Snapshot(s.to_string())
+                    }
+                    s => {
+                        return Err(ParseError::new(
+                            WHAT,
+                            i + 1,
+                            format!("invalid section name `[{s}]`"),
+                        ));
+                    }
+                };
+                continue;
+            }
+            if let Some(d) = line.strip_prefix('#') {
+                descr.push_str(&decode_text(d));
+                descr.push('\n');
+                continue;
+            }
+            let section = match &target {
+                Target::Main => &mut c.main,
+                Target::Pending => &mut c.pending,
+                Target::Special => continue,
+                Target::Snapshot(n) => c.snapshots.entry(n.clone()).or_default(),
+            };
+            if let Some((k, v)) = raw_lxc(line) {
+                section.lxc.push((k, v));
+            } else if let Some((k, v)) = key_value(line) {
+                section.keys.insert(k, v);
+            } else {
+                return Err(ParseError::new(
+                    WHAT,
+                    i + 1,
+                    format!("not a `key: value` line: {line}"),
+                ));
+            }
+        }
+        flush(&mut c, &target, &mut descr);
+        Ok(c)
+    }
+
+    /// Keys the pending section deletes.
+    pub fn pending_deletes(&self) -> Vec<String> {
+        self.pending
+            .get("delete")
+            .map(|d| {
+                d.split([',', ';', ' '])
+                    .filter(|x| !x.is_empty())
+                    .map(|x| x.trim_start_matches('!').to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The configuration with pending changes applied (what `pct config`/`qm config` show).
+    pub fn effective(&self) -> Section {
+        let mut s = self.main.clone();
+        for (k, v) in &self.pending.keys {
+            if k != "delete" {
+                s.keys.insert(k.clone(), v.clone());
+            }
+        }
+        for k in self.pending_deletes() {
+            s.keys.remove(&k);
+        }
+        s
+    }
+}
+
+/// Parses `pct config <id>` / `qm config <id>` output: `key: value` lines (the description
+/// URI-decoded), then raw `lxc.*` lines.
+pub fn parse_config_output(text: &str) -> Result<Section, ParseError> {
+    const WHAT: &str = "pct/qm config";
+    let mut s = Section::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some((k, v)) = raw_lxc(line) {
+            s.lxc.push((k, v));
+        } else if let Some((k, v)) = key_value(line) {
+            let v = if k == "description" {
+                decode_text(&v).trim_end_matches('\n').to_string()
+            } else {
+                v
+            };
+            s.keys.insert(k, v);
+        } else {
+            return Err(ParseError::new(
+                WHAT,
+                i + 1,
+                format!("not a `key: value` line: {line}"),
+            ));
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_with_pending_snapshots_and_raw_lines() {
+        let text = "#web%3A nginx\narch: amd64\nhostname: web\nparent: snap1\nrootfs: local-zfs:subvol-100-disk-0,size=8G\nlxc.apparmor.profile: unconfined\nlxc.mount.auto = sys:rw\n\n[pve:pending]\ndelete: nameserver\nmemory: 2048\n\n[snap1]\nhostname: web\nsnaptime: 1700000000\n";
+        let c = GuestConfig::parse_file(text).unwrap();
+        assert_eq!(c.main.get("description"), Some("web: nginx"));
+        assert_eq!(c.main.lxc_values("lxc.mount.auto"), ["sys:rw"]);
+        assert_eq!(c.pending_deletes(), ["nameserver"]);
+        assert_eq!(c.effective().get("memory"), Some("2048"));
+        assert_eq!(c.snapshots["snap1"].get("snaptime"), Some("1700000000"));
+        assert_eq!(
+            c.main.prop("rootfs", Some("volume")).unwrap().get("size"),
+            Some("8G")
+        );
+        assert!(
+            GuestConfig::parse_file("arch amd64\n")
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
+    }
+
+    #[test]
+    fn config_output_decodes_the_description() {
+        let s = parse_config_output(
+            "arch: amd64\ndescription: two%0Alines%0A\nlxc.idmap: u 0 100000 65536\n",
+        )
+        .unwrap();
+        assert_eq!(s.get("description"), Some("two\nlines"));
+        assert_eq!(s.lxc_values("lxc.idmap"), ["u 0 100000 65536"]);
+        assert_eq!(decode_text("100%"), "100%");
+    }
+}
