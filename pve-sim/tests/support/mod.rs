@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use phoenix_core::cmd::{Cmd, CmdError, Runner};
 
 use serde_json::Value;
 
@@ -94,46 +95,53 @@ impl Sim {
         std::fs::read_to_string(self.path(host)).unwrap_or_else(|e| panic!("{host}: {e}"))
     }
 
-    fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear()
+    /// Runs `program` with the simulator's environment (and `env` on top) through the
+    /// product's runner.
+    fn exec(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut c = Cmd::mutate(program)
+            .args(args)
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
             .env("PHOENIX_SYSROOT", self.sysroot())
-            .env("LANG", "C.UTF-8");
-        c
-    }
-
-    fn output(mut c: Command) -> Out {
-        let o = c.output().expect("run the simulator");
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            .env("PVE_SIM_STRICT", "1")
+            .env("PVE_SIM_TIME_SCALE", "0")
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8");
+        for (k, v) in env {
+            c = c.env(k, v);
+        }
+        match Runner::system(false).run(&c) {
+            Ok(o) => Out {
+                code: 0,
+                stdout: o.stdout_str(),
+                stderr: o.stderr_str(),
+            },
+            Err(CmdError::Failed {
+                code,
+                stdout,
+                stderr,
+                ..
+            }) => Out {
+                code: code.unwrap_or(-1),
+                stdout,
+                stderr,
+            },
+            Err(e) => panic!("cannot run the simulator: {e}"),
         }
     }
 
     /// `pve-sim <args>`.
     pub fn admin(&self, args: &[&str]) -> Out {
-        let mut c = self.command(Path::new(env!("CARGO_BIN_EXE_pve-sim")));
-        c.args(args);
-        Sim::output(c)
+        self.exec(Path::new(env!("CARGO_BIN_EXE_pve-sim")), args, &[])
     }
 
     /// A tool through its link (`pct`, `qm`, …).
     pub fn run(&self, tool: &str, args: &[&str]) -> Out {
-        let mut c = self.command(&self.bin().join(tool));
-        c.args(args);
-        Sim::output(c)
+        self.exec(&self.bin().join(tool), args, &[])
     }
 
-    /// Runs with extra environment.
+    /// A tool with extra environment.
     pub fn run_env(&self, tool: &str, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let mut c = self.command(&self.bin().join(tool));
-        c.args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        Sim::output(c)
+        self.exec(&self.bin().join(tool), args, env)
     }
 
     /// The audit log.
