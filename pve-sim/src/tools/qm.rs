@@ -2611,12 +2611,7 @@ fn status(ctx: &mut Ctx, args: &[String]) -> R {
     kv.insert("disk", "0".into());
     kv.insert("diskread", "0".into());
     kv.insert("diskwrite", "0".into());
-    let boot_disk = m
-        .get("boot")
-        .and_then(|b| PropStr::parse(b, Some("legacy")).ok())
-        .and_then(|ps| ps.get("order").map(str::to_string))
-        .and_then(|o| o.split(';').find(|d| is_drive(d)).map(str::to_string));
-    let maxdisk = boot_disk
+    let maxdisk = boot_disk(m)
         .and_then(|d| m.get(&d).and_then(Drive::parse))
         .and_then(|d| ctx.state.volume_size(&ctx.root, &cfg, d.file()))
         .unwrap_or(0);
@@ -2680,6 +2675,18 @@ fn status(ctx: &mut Ctx, args: &[String]) -> R {
             .collect::<String>(),
     )
     .guest(id))
+}
+
+/// The boot disk: the first drive of `boot: order=…`, else the legacy `bootdisk`.
+fn boot_disk(s: &Section) -> Option<String> {
+    let order = s
+        .get("boot")
+        .and_then(|b| PropStr::parse(b, Some("legacy")).ok())
+        .and_then(|ps| ps.get("order").map(str::to_string));
+    match order {
+        Some(o) => o.split(';').find(|d| is_drive(d)).map(str::to_string),
+        None => s.get("bootdisk").map(str::to_string),
+    }
 }
 
 fn mask_password(s: &mut Section) {
@@ -2765,12 +2772,7 @@ fn list(ctx: &mut Ctx, args: &[String]) -> R {
         let m = &conf.main;
         let running = ctx.state.running(id);
         let mem: u64 = m.get("memory").and_then(|x| x.parse().ok()).unwrap_or(512);
-        let boot = m
-            .get("boot")
-            .and_then(|b| PropStr::parse(b, Some("legacy")).ok())
-            .and_then(|ps| ps.get("order").map(str::to_string))
-            .and_then(|o| o.split(';').find(|d| is_drive(d)).map(str::to_string));
-        let disk = boot
+        let disk = boot_disk(m)
             .and_then(|d| m.get(&d).and_then(Drive::parse))
             .and_then(|d| ctx.state.volume_size(&ctx.root, &cfg, d.file()))
             .unwrap_or(0);

@@ -1,0 +1,692 @@
+//! `qm` against the simulator: the template and clone workflow of vm-manager, guest agent,
+//! cloud-init, snapshots, and the refusals ../shared/spec/vm-manager.md §15.2 lists.
+
+mod support;
+
+use support::Sim;
+
+/// A cloud image on the host (`pve-sim` reads the virtual size from its header).
+fn image(sim: &Sim) -> String {
+    let p = sim.path("/tmp/noble-server-cloudimg-amd64.img");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(
+        &p,
+        format!("pve-sim disk image, virtual size {}\n", 3584u64 << 20),
+    )
+    .unwrap();
+    p.display().to_string()
+}
+
+/// vm-manager's template steps (§6.2) for VM 9000 on `local-zfs`.
+fn template_vm(sim: &Sim) {
+    sim.run(
+        "qm",
+        &[
+            "create",
+            "9000",
+            "--name",
+            "ubuntu-template",
+            "--memory",
+            "2048",
+            "--net0",
+            "virtio,bridge=vmbr0",
+            "--serial0",
+            "socket",
+            "--agent",
+            "1",
+            "--scsihw",
+            "virtio-scsi-pci",
+            "--ciuser",
+            "phoenix",
+            "--searchdomain",
+            "lab.example",
+            "--ipconfig0",
+            "ip=dhcp",
+        ],
+    )
+    .ok();
+    let img = image(sim);
+    sim.run("qm", &["importdisk", "9000", &img, "local-zfs"])
+        .ok();
+    sim.run(
+        "qm",
+        &["set", "9000", "--scsi0", "local-zfs:vm-9000-disk-0"],
+    )
+    .ok();
+    sim.run("qm", &["set", "9000", "--boot", "c", "--bootdisk", "scsi0"])
+        .ok();
+    sim.run("qm", &["resize", "9000", "scsi0", "32G"]).ok();
+    sim.run("qm", &["set", "9000", "--ide2", "local-zfs:cloudinit"])
+        .ok();
+}
+
+#[test]
+fn create_generates_mac_meta_uuid_and_boot_order() {
+    let sim = Sim::new();
+    let out = sim.run(
+        "qm",
+        &[
+            "create",
+            "100",
+            "--name",
+            "vm1",
+            "--memory",
+            "2048",
+            "--net0",
+            "virtio,bridge=vmbr0",
+            "--scsi0",
+            "local-zfs:4",
+            "--ide2",
+            "local-zfs:cloudinit",
+        ],
+    );
+    assert_eq!(
+        out.ok(),
+        "ide2: successfully created disk 'local-zfs:vm-100-cloudinit,media=cdrom'\nscsi0: successfully created disk 'local-zfs:vm-100-disk-0,size=4G'\n"
+    );
+    let c = sim.run("qm", &["config", "100"]).ok().to_string();
+    let keys: Vec<&str> = c.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "boot", "ide2", "memory", "meta", "name", "net0", "scsi0", "smbios1", "vmgenid"
+        ]
+    );
+    assert!(c.contains("boot: order=scsi0;ide2;net0\n"), "{c}");
+    assert!(c.contains("meta: creation-qemu=9.2.0,ctime="), "{c}");
+    let net = c.lines().find(|l| l.starts_with("net0: ")).unwrap();
+    assert!(
+        net.starts_with("net0: virtio=BC:24:11:") && net.ends_with(",bridge=vmbr0"),
+        "{net}"
+    );
+    assert!(
+        c.lines()
+            .any(|l| l.starts_with("smbios1: uuid=") && l.len() == "smbios1: uuid=".len() + 36)
+    );
+    assert_eq!(
+        sim.run("qm", &["create", "100"]).fails(255),
+        "unable to create VM 100 - VM 100 already exists on node 'pve'\n"
+    );
+    assert_eq!(sim.run("qm", &["status", "100"]).ok(), "status: stopped\n");
+    assert_eq!(
+        sim.run("qm", &["status", "101"]).fails(255),
+        "Configuration file 'nodes/pve/qemu-server/101.conf' does not exist\n"
+    );
+}
+
+#[test]
+fn the_template_workflow_of_vm_manager() {
+    let sim = Sim::new();
+    sim.run(
+        "qm",
+        &[
+            "create",
+            "9000",
+            "--name",
+            "ubuntu-template",
+            "--net0",
+            "virtio,bridge=vmbr0",
+            "--agent",
+            "1",
+        ],
+    )
+    .ok();
+    let img = image(&sim);
+    let imp = sim.run("qm", &["importdisk", "9000", &img, "local-zfs"]);
+    let out = imp.ok();
+    assert!(
+        out.starts_with(&format!(
+            "importing disk '{img}' to VM 9000 ...\ntransferred 0.0 B of 3.5 GiB (0.00%)\n"
+        )),
+        "{out}"
+    );
+    assert!(out.ends_with("transferred 3.5 GiB of 3.5 GiB (100.00%)\nunused0: successfully imported disk 'local-zfs:vm-9000-disk-0'\n"), "{out}");
+    assert_eq!(
+        sim.run("qm", &["importdisk", "9000", "/nope.img", "local-zfs"])
+            .fails(255),
+        "/nope.img: non-existent or non-regular file\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["importdisk", "9000", &img, "local"])
+            .fails(255),
+        "storage local does not support vm images\n"
+    );
+    sim.run(
+        "qm",
+        &["set", "9000", "--scsi0", "local-zfs:vm-9000-disk-0"],
+    )
+    .ok();
+    let c = sim.run("qm", &["config", "9000"]).ok().to_string();
+    assert!(
+        c.contains("scsi0: local-zfs:vm-9000-disk-0,size=3584M\n") && !c.contains("unused0"),
+        "the attached volume leaves unused0 and gets its size: {c}"
+    );
+    sim.run("qm", &["set", "9000", "--boot", "c", "--bootdisk", "scsi0"])
+        .ok();
+    let r = sim.run("qm", &["resize", "9000", "scsi0", "32G"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert_eq!(
+        sim.run("qm", &["resize", "9000", "scsi0", "16G"]).ok(),
+        "",
+        "a failed resize task exits 0"
+    );
+    assert_eq!(
+        sim.run("qm", &["resize", "9000", "scsi0", "16G"]).stderr,
+        "shrinking disks is not supported\n"
+    );
+    assert_eq!(
+        sim.run(
+            "zfs",
+            &[
+                "get",
+                "-H",
+                "-p",
+                "-o",
+                "value",
+                "volsize",
+                "rpool/data/vm-9000-disk-0"
+            ]
+        )
+        .ok(),
+        "34359738368\n"
+    );
+    sim.run("qm", &["set", "9000", "--ide2", "local-zfs:cloudinit"])
+        .ok();
+    assert_eq!(
+        sim.run("qm", &["set", "9000", "--ide0", "local-zfs:cloudinit"])
+            .fails(255),
+        "ide0 - cloud-init drive is already attached at 'ide2'\n"
+    );
+    assert_eq!(sim.run("qm", &["template", "9000"]).ok(), "");
+    let c = sim.run("qm", &["config", "9000"]).ok().to_string();
+    assert!(
+        c.contains("scsi0: local-zfs:base-9000-disk-0,size=32G\n")
+            && c.contains("template: 1\n")
+            && c.contains("ide2: local-zfs:vm-9000-cloudinit,media=cdrom\n"),
+        "{c}"
+    );
+    assert_eq!(
+        sim.run("zfs", &["list", "-H", "-t", "snapshot", "-o", "name"])
+            .ok(),
+        "rpool/data/base-9000-disk-0@__base__\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["template", "9000"]).fails(255),
+        "you can't convert a template to a template\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["start", "9000"]).fails(255),
+        "you can't start a vm if it's a template\n"
+    );
+}
+
+#[test]
+fn full_and_linked_clones() {
+    let sim = Sim::new();
+    template_vm(&sim);
+    sim.run("qm", &["template", "9000"]).ok();
+    let full = sim.run(
+        "qm",
+        &["clone", "9000", "1001", "--name", "Portainer", "--full"],
+    );
+    assert_eq!(
+        full.ok(),
+        "creating a clone of VM 9000 with ID 1001\ncreate full clone of drive ide2 (local-zfs:vm-9000-cloudinit)\ncreate full clone of drive scsi0 (local-zfs:base-9000-disk-0)\ntransferred 0.0 B of 32.0 GiB (0.00%)\ntransferred 32.0 GiB of 32.0 GiB (100.00%)\n"
+    );
+    let c = sim.run("qm", &["config", "1001"]).ok().to_string();
+    assert!(
+        c.contains("scsi0: local-zfs:vm-1001-disk-0,size=32G\n")
+            && c.contains("ide2: local-zfs:vm-1001-cloudinit,media=cdrom,size=4M\n")
+            && c.contains("name: Portainer\n")
+            && !c.contains("template"),
+        "{c}"
+    );
+    assert_ne!(
+        c.lines().find(|l| l.starts_with("net0")),
+        sim.run("qm", &["config", "9000"])
+            .ok()
+            .lines()
+            .find(|l| l.starts_with("net0")),
+        "clones get new MACs"
+    );
+    assert_eq!(
+        sim.run("qm", &["clone", "9000", "1001", "--full"])
+            .fails(255),
+        "unable to create VM 1001: config file already exists\n"
+    );
+    let linked = sim.run("qm", &["clone", "9000", "1002"]);
+    assert!(
+        linked
+            .ok()
+            .contains("create linked clone of drive scsi0 (local-zfs:base-9000-disk-0)\n"),
+        "{}",
+        linked.stdout
+    );
+    assert!(sim.run("qm", &["config", "1002"]).ok().contains("scsi0: local-zfs:base-9000-disk-0/vm-1002-disk-0,size=32G\nname: Copy-of-VM-ubuntu-template\n") || sim.read("/etc/pve/qemu-server/1002.conf").contains("name: Copy-of-VM-ubuntu-template\n"));
+    assert_eq!(
+        sim.run("qm", &["clone", "9000", "1003", "--storage", "local-zfs"])
+            .fails(255),
+        "parameter 'storage' not allowed for linked clones\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["clone", "1001", "1004", "--full", "0"])
+            .fails(255),
+        "Linked clone feature is not supported for 'local-zfs:vm-1001-disk-0' (scsi0)\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["destroy", "9000"]).fails(255),
+        "base volume 'local-zfs:base-9000-disk-0' is still in use by linked cloned\n"
+    );
+}
+
+#[test]
+fn configuration_forms_vm_manager_uses() {
+    let sim = Sim::new();
+    template_vm(&sim);
+    sim.run("qm", &["template", "9000"]).ok();
+    sim.run(
+        "qm",
+        &["clone", "9000", "1001", "--name", "Portainer", "--full"],
+    )
+    .ok();
+    for args in [
+        &["set", "1001", "--agent", "1"][..],
+        &["set", "1001", "--cores", "4"],
+        &["set", "1001", "--memory", "8192"],
+        &["set", "1001", "--onboot", "1"],
+        &[
+            "set",
+            "1001",
+            "--boot",
+            "order=scsi0;net0",
+            "--startup",
+            "order=4,up=2",
+        ],
+        &["set", "1001", "--ipconfig0", "ip=10.0.0.111/24,gw=10.0.0.1"],
+        &["set", "1001", "--nameserver", "10.0.0.13"],
+    ] {
+        sim.run("qm", args).ok();
+    }
+    assert_eq!(
+        sim.run("qm", &["set", "1001", "--cores", "4"]).ok(),
+        "update VM 1001: -cores 4\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["cloudinit", "update", "1001"]).ok(),
+        "generating cloud-init ISO\n"
+    );
+    let c = sim.run("qm", &["config", "1001"]).ok().to_string();
+    for want in [
+        "agent: 1\n",
+        "boot: order=scsi0;net0\n",
+        "cores: 4\n",
+        "ipconfig0: ip=10.0.0.111/24,gw=10.0.0.1\n",
+        "memory: 8192\n",
+        "nameserver: 10.0.0.13\n",
+        "onboot: 1\n",
+        "startup: order=4,up=2\n",
+        "ciuser: phoenix\n",
+        "searchdomain: lab.example\n",
+    ] {
+        assert!(c.contains(want), "missing {want:?} in\n{c}");
+    }
+    assert!(
+        !c.contains("bootdisk"),
+        "an order= boot drops the legacy bootdisk: {c}"
+    );
+    // The invalid forms are refused as real qm refuses them.
+    assert_eq!(
+        sim.run("qm", &["set", "1001", "--firewall", "0"])
+            .fails(255),
+        "Unknown option: firewall\n400 unable to parse option\nqm set <vmid> [OPTIONS]\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["set", "1001", "--startup", "order=4,up="])
+            .fails(255),
+        "400 Parameter verification failed.\nstartup: invalid format - unable to parse startup options\n\nqm set <vmid> [OPTIONS]\n"
+    );
+    let net = sim
+        .run("qm", &["config", "1001"])
+        .ok()
+        .lines()
+        .find(|l| l.starts_with("net0: "))
+        .unwrap()
+        .trim_start_matches("net0: ")
+        .to_string();
+    sim.run(
+        "qm",
+        &["set", "1001", "--net0", &format!("{net},firewall=1")],
+    )
+    .ok();
+    let with_fw = format!("{net},firewall=1");
+    assert!(
+        sim.run("qm", &["config", "1001"])
+            .ok()
+            .contains(&format!("net0: {with_fw}\n")),
+        "the MAC is kept when given"
+    );
+    assert_eq!(
+        sim.run(
+            "qm",
+            &[
+                "set",
+                "1001",
+                "--net0",
+                &format!("{net},firewall=0,firewall=1")
+            ]
+        )
+        .fails(255),
+        "400 Parameter verification failed.\nnet0: invalid format - duplicate key in comma-separated list property: firewall\n\nqm set <vmid> [OPTIONS]\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["set", "1001", "--boot", "order=scsi5"])
+            .fails(255),
+        "invalid bootorder: device 'scsi5' does not exist'\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["set", "1001", "--ipconfig0", "gw=10.0.0.1"])
+            .fails(255),
+        "400 Parameter verification failed.\nipconfig0: invalid format - format error\nipconfig0.ip: missing property - 'ipconfig0.gw' requires this property\nqm set <vmid> [OPTIONS]\n"
+    );
+    // cipassword is hashed by set and masked by config.
+    sim.run("qm", &["set", "1001", "--cipassword", "s3cret"])
+        .ok();
+    assert!(
+        sim.read("/etc/pve/qemu-server/1001.conf")
+            .lines()
+            .any(|l| l.starts_with("cipassword: $5$"))
+    );
+    assert!(
+        sim.run("qm", &["config", "1001"])
+            .ok()
+            .contains("cipassword: **********\n")
+    );
+    let user = sim.run("qm", &["cloudinit", "dump", "1001", "user"]);
+    assert!(user.ok().starts_with("#cloud-config\nhostname: Portainer\nmanage_etc_hosts: true\nfqdn: Portainer.lab.example\nuser: phoenix\npassword: $5$"), "{}", user.stdout);
+    let network = sim
+        .run("qm", &["cloudinit", "dump", "1001", "network"])
+        .ok()
+        .to_string();
+    assert!(network.contains("      - type: static\n        address: '10.0.0.111'\n        netmask: '255.255.255.0'\n        gateway: '10.0.0.1'\n") && network.contains("      address:\n      - '10.0.0.13'\n"), "{network}");
+}
+
+#[test]
+fn running_vms_take_hot_options_and_keep_the_rest_pending() {
+    let sim = Sim::new();
+    template_vm(&sim);
+    sim.run("qm", &["start", "9000"]).ok();
+    assert_eq!(
+        sim.run("qm", &["start", "9000"]).fails(255),
+        "VM 9000 already running\n"
+    );
+    sim.run(
+        "qm",
+        &[
+            "set",
+            "9000",
+            "--cores",
+            "4",
+            "--name",
+            "renamed",
+            "--ipconfig0",
+            "ip=10.0.0.5/24,gw=10.0.0.1",
+        ],
+    )
+    .ok();
+    let file = sim.read("/etc/pve/qemu-server/9000.conf");
+    assert!(
+        file.contains("name: renamed\n") && file.contains("\n[PENDING]\ncores: 4\n"),
+        "{file}"
+    );
+    assert!(
+        file.contains("\n[special:cloudinit]\nipconfig0: ip=dhcp\nname: ubuntu-template\n"),
+        "old cloud-init values are tracked: {file}"
+    );
+    assert!(
+        sim.run("qm", &["config", "9000"])
+            .ok()
+            .contains("cores: 4\n"),
+        "config shows pending values"
+    );
+    assert!(
+        !sim.run("qm", &["config", "9000", "--current"])
+            .ok()
+            .contains("cores: 4\n")
+    );
+    let pending = sim
+        .run("qm", &["cloudinit", "pending", "9000"])
+        .ok()
+        .to_string();
+    assert!(
+        pending.contains("cur ipconfig0: ip=dhcp\nnew ipconfig0: ip=10.0.0.5/24,gw=10.0.0.1\n"),
+        "{pending}"
+    );
+    sim.run("qm", &["stop", "9000"]).ok();
+    let file = sim.read("/etc/pve/qemu-server/9000.conf");
+    assert!(
+        file.contains("cores: 4\n") && !file.contains("[PENDING]"),
+        "stopping applies pending changes: {file}"
+    );
+    assert_eq!(
+        sim.run("qm", &["stop", "9000"]).ok(),
+        "",
+        "stopping a stopped VM is a no-op"
+    );
+    assert_eq!(
+        sim.run("qm", &["reboot", "9000"]).fails(255),
+        "VM 9000 not running\n\nVM 9000 not running\n"
+    );
+    assert_eq!(sim.run("qm", &["template", "9000"]).code, 0);
+}
+
+#[test]
+fn guest_agent_ping_and_exec() {
+    let sim = Sim::new();
+    sim.admin(&["config", "--vm-boot-secs", "10"]).ok();
+    sim.run("qm", &["create", "100", "--name", "noagent"]).ok();
+    assert_eq!(
+        sim.run("qm", &["agent", "100", "ping"]).fails(255),
+        "No QEMU guest agent configured\n"
+    );
+    template_vm(&sim);
+    assert_eq!(
+        sim.run("qm", &["agent", "9000", "ping"]).fails(255),
+        "VM 9000 is not running\n"
+    );
+    sim.run("qm", &["start", "9000"]).ok();
+    // The agent answers once the VM has booted: each failed ping waits out its 3 s timeout.
+    let mut pings = 0;
+    loop {
+        pings += 1;
+        let p = sim.run("qm", &["agent", "9000", "ping"]);
+        if p.code == 0 {
+            assert_eq!((p.stdout.as_str(), p.stderr.as_str()), ("", ""));
+            break;
+        }
+        assert_eq!(p.fails(255), "QEMU guest agent is not running\n");
+        assert!(pings < 10, "the agent never came up");
+    }
+    assert!(pings > 1);
+    assert_eq!(sim.run("qm", &["guest", "cmd", "9000", "ping"]).ok(), "");
+    assert!(sim.run("qm", &["guest", "cmd", "9000", "bogus"]).fails(255).starts_with("400 Parameter verification failed.\ncommand: value 'bogus' does not have a value in the enumeration 'fsfreeze-freeze, "));
+    let exec = sim.run(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--",
+            "/bin/bash",
+            "-c",
+            "cloud-init status --wait",
+        ],
+    );
+    assert_eq!(
+        exec.ok(),
+        "{\n   \"exitcode\" : 0,\n   \"exited\" : 1,\n   \"out-data\" : \"status: done\\n\"\n}\n"
+    );
+    let fail = sim.run(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--",
+            "/bin/bash",
+            "-c",
+            "cat /tmp/phoenix_feature_docker_exit_code",
+        ],
+    );
+    assert_eq!(
+        fail.ok(),
+        "{\n   \"err-data\" : \"cat: /tmp/phoenix_feature_docker_exit_code: No such file or directory\\n\",\n   \"exitcode\" : 1,\n   \"exited\" : 1\n}\n"
+    );
+    // A command outliving the timeout returns its pid; exec-status reports it later.
+    sim.admin(&[
+        "rule",
+        "add",
+        "--guest",
+        "9000",
+        "--match",
+        "*long-install*",
+        "--secs",
+        "12",
+        "--stdout",
+        "done\n",
+    ])
+    .ok();
+    let slow = sim.run(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--timeout",
+            "5",
+            "--",
+            "/usr/local/bin/long-install",
+        ],
+    );
+    assert_eq!(slow.stderr, "timeout reached, returning pid\n");
+    let pid = phoenix_core::pve::agent::parse_exec(slow.ok())
+        .unwrap()
+        .pid
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sim.run("qm", &["guest", "exec-status", "9000", &pid]).ok(),
+        "{\n   \"exited\" : 0\n}\n"
+    );
+    for _ in 0..20 {
+        sim.run("qm", &["agent", "9000", "ping"]).ok();
+    }
+    assert_eq!(
+        sim.run("qm", &["guest", "exec-status", "9000", &pid]).ok(),
+        "{\n   \"exitcode\" : 0,\n   \"exited\" : 1,\n   \"out-data\" : \"done\\n\"\n}\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["guest", "exec-status", "9000", "99999"])
+            .fails(255),
+        "Agent error: can't get exec status for '99999'\n"
+    );
+    assert_eq!(
+        sim.run(
+            "qm",
+            &[
+                "guest",
+                "exec",
+                "9000",
+                "--",
+                "mkdir",
+                "-p",
+                "/persistent-storage"
+            ]
+        )
+        .code,
+        0
+    );
+    assert!(
+        sim.path("/var/lib/pve-sim/vmfs/9000/persistent-storage")
+            .is_dir()
+    );
+}
+
+#[test]
+fn snapshots_and_destroy() {
+    let sim = Sim::new();
+    template_vm(&sim);
+    std::fs::write(
+        sim.path("/etc/pve/firewall/9000.fw"),
+        "[OPTIONS]\n\nenable: 1\n\n",
+    )
+    .unwrap();
+    assert_eq!(
+        sim.run("qm", &["snapshot", "9000", "pending"]).fails(255),
+        "unable to use snapshot name 'pending' (reserved name)\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["snapshot", "9000", "pre-features"]).ok(),
+        "snapshotting 'drive-scsi0' (local-zfs:vm-9000-disk-0)\n"
+    );
+    sim.run(
+        "qm",
+        &[
+            "snapshot",
+            "9000",
+            "post-features",
+            "--description",
+            "after features",
+        ],
+    )
+    .ok();
+    let tree = sim.run("qm", &["listsnapshot", "9000"]).ok().to_string();
+    let parsed = phoenix_core::pve::snapshots::parse_listsnapshot(&tree).unwrap();
+    assert_eq!(
+        phoenix_core::pve::snapshots::snapshot_names(&parsed),
+        ["pre-features", "post-features"]
+    );
+    assert_eq!(parsed[1].description, "after features");
+    assert_eq!(
+        sim.run("qm", &["template", "9000"]).fails(255),
+        "unable to create template, because VM contains snapshots\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["rollback", "9000", "pre-features"])
+            .fails(255),
+        "can't rollback, 'pre-features' is not most recent snapshot on 'local-zfs:vm-9000-disk-0'\n"
+    );
+    sim.run("qm", &["rollback", "9000", "post-features"]).ok();
+    sim.run("qm", &["delsnapshot", "9000", "post-features"])
+        .ok();
+    sim.run("qm", &["rollback", "9000", "pre-features", "--start", "1"])
+        .ok();
+    assert_eq!(
+        sim.run("qm", &["destroy", "9000"]).fails(255),
+        "VM 9000 is running - destroy failed\n"
+    );
+    sim.run("qm", &["stop", "9000"]).ok();
+    assert_eq!(
+        sim.run("qm", &["destroy", "9000", "--purge"]).ok(),
+        "purging VM 9000 from related configurations..\n"
+    );
+    assert!(
+        !sim.path("/etc/pve/qemu-server/9000.conf").exists()
+            && !sim.path("/etc/pve/firewall/9000.fw").exists()
+    );
+    assert_eq!(
+        sim.run("zfs", &["list", "-H", "-o", "name", "-r", "rpool/data"])
+            .ok(),
+        "rpool/data\n"
+    );
+}
+
+#[test]
+fn list_prints_the_qm_table() {
+    let sim = Sim::new();
+    assert_eq!(sim.run("qm", &["list"]).ok(), "");
+    template_vm(&sim);
+    assert_eq!(
+        sim.run("qm", &["list"]).ok(),
+        "      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       \n      9000 ubuntu-template      stopped    2048              32.00 0         \n"
+    );
+}
