@@ -23,6 +23,7 @@ pub mod firewall;
 pub mod guestfs;
 pub mod knobs;
 pub mod outcome;
+pub mod portainer;
 pub mod propstr;
 pub mod root;
 pub mod state;
