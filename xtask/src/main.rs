@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: developer tasks, in the rust-analyzer style.
 //!
 //! - `ci`: the README's test command (fmt check, clippy -D warnings, tests, shellcheck);
-//! - `demo`: the README's first command (today: validate the example estate in `etc/`);
+//! - `demo`: the README's first command (today: validate the example estate in `etc/` and
+//!   bring up the simulated host it describes with `pve-sim`);
 //! - `install`: the staged install (arrives with issue #8).
 
 mod tidy;
@@ -100,28 +101,56 @@ fn demo() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     run(
         &cargo,
-        &os(&["build", "--quiet", "--bin", "phoenix-cli"]),
+        &os(&[
+            "build",
+            "--quiet",
+            "--bin",
+            "phoenix-cli",
+            "--bin",
+            "pve-sim",
+        ]),
         &[],
     )?;
     let root = project_root();
     let sysroot = std::env::temp_dir().join(format!("phoenix-demo-{}", std::process::id()));
     std::fs::create_dir_all(&sysroot)
         .map_err(|e| format!("cannot create {}: {e}", sysroot.display()))?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let cli = target.join("debug").join(phoenix_paths::binaries::CLI);
-    let result = run(
-        &cli.to_string_lossy(),
-        &os(&["validate", "--config", "etc"]),
-        &[
-            (phoenix_paths::ENV_ROOT, root.as_os_str()),
-            (phoenix_paths::ENV_SYSROOT, sysroot.as_os_str()),
-        ],
-    );
+    let result = demo_steps(&root, &sysroot);
     let _ = std::fs::remove_dir_all(&sysroot);
     result?;
     eprintln!(
         "\nxtask: the simulator demo (LetsGo against pve-sim) grows here as the managers land"
     );
     Ok(())
+}
+
+/// Validates the example estate, then brings up the simulated host it describes.
+fn demo_steps(root: &Path, sysroot: &Path) -> Result<(), String> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = |name: &str| {
+        target
+            .join("debug")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let envs = [
+        (phoenix_paths::ENV_ROOT, root.as_os_str()),
+        (phoenix_paths::ENV_SYSROOT, sysroot.as_os_str()),
+    ];
+    run(
+        &bin(phoenix_paths::binaries::CLI),
+        &os(&["validate", "--config", "etc"]),
+        &envs,
+    )?;
+    let sim = bin("pve-sim");
+    run(
+        &sim,
+        &os(&["init", "--from-config", "etc", "--gpus", "1"]),
+        &envs,
+    )?;
+    run(&sim, &os(&["pvesm", "status"]), &envs)?;
+    run(&sim, &os(&["zpool", "status", "tank"]), &envs)?;
+    run(&sim, &os(&["state"]), &envs)
 }
