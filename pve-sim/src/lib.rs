@@ -204,13 +204,33 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
 
     let wall = secs * ctx.knobs.time_scale;
     if wall > 0.0 {
-        let _storage_lock = match &outcome.storage {
-            Some(s) => Some(ctx.root.named_lock(&format!("storage-{s}"))?),
-            None => None,
-        };
-        std::thread::sleep(Duration::from_secs_f64(wall));
+        match &outcome.storage {
+            Some(s) => {
+                // Proxmox holds the storage lock for allocations, clones and frees: operations
+                // on one storage wait for each other; the wait and the hold are recorded.
+                let asked = unix_nanos();
+                let lock = ctx.root.named_lock(&format!("storage-{s}"))?;
+                let start = unix_nanos();
+                std::thread::sleep(Duration::from_secs_f64(wall));
+                let end = unix_nanos();
+                drop(lock);
+                let line = serde_json::json!({"seq": seq, "storage": s, "asked_ns": asked, "start_ns": start, "end_ns": end});
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(ctx.root.data_file("storage-locks.jsonl"))?;
+                f.write_all(format!("{line}\n").as_bytes())?;
+            }
+            None => std::thread::sleep(Duration::from_secs_f64(wall)),
+        }
     }
     Ok(outcome)
+}
+
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -376,3 +376,36 @@ fn lenient_mode_lets_unknown_options_through_and_says_so() {
             .contains("cores: 2\n")
     );
 }
+
+#[test]
+fn operations_on_one_storage_hold_its_lock_in_turn() {
+    let sim = Sim::new();
+    sim.container(101, &[]).ok();
+    sim.container(102, &[]).ok();
+    // 8 GiB full clones at 0.25 s/GiB, slept at 1/40 of real time: 50 ms each, in parallel.
+    let env = [("PVE_SIM_TIME_SCALE", "0.025")];
+    std::thread::scope(|s| {
+        let a = s.spawn(|| sim.run_env("pct", &["clone", "101", "201", "--full"], &env));
+        let b = s.spawn(|| sim.run_env("pct", &["clone", "102", "202", "--full"], &env));
+        a.join().unwrap().ok();
+        b.join().unwrap().ok();
+    });
+    let holds: Vec<Value> = sim
+        .read("/var/lib/pve-sim/storage-locks.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(holds.len(), 2, "{holds:?}");
+    let span = |h: &Value| {
+        (
+            h["start_ns"].as_u64().unwrap(),
+            h["end_ns"].as_u64().unwrap(),
+        )
+    };
+    let (a, b) = (span(&holds[0]), span(&holds[1]));
+    assert!(holds.iter().all(|h| h["storage"] == "local-zfs"));
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "the two clones held local-zfs's lock at the same time: {holds:?}"
+    );
+}

@@ -690,3 +690,38 @@ fn list_prints_the_qm_table() {
         "      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       \n      9000 ubuntu-template      stopped    2048              32.00 0         \n"
     );
 }
+
+#[test]
+fn cicustom_needs_snippets() {
+    let sim = Sim::new();
+    sim.run("qm", &["create", "100"]).ok();
+    assert_eq!(
+        sim.run(
+            "qm",
+            &["set", "100", "--cicustom", "user=local:iso/user.yaml"]
+        )
+        .fails(255),
+        "unable to use volume local:iso/user.yaml - content type needs to be 'snippets'\n"
+    );
+    sim.run(
+        "pvesm",
+        &["set", "local", "--content", "iso,vztmpl,backup,snippets"],
+    )
+    .ok();
+    sim.run(
+        "qm",
+        &[
+            "set",
+            "100",
+            "--cicustom",
+            "user=local:snippets/user.yaml,network=local:snippets/net.yaml",
+        ],
+    )
+    .ok();
+    assert!(
+        sim.run("qm", &["config", "100"])
+            .ok()
+            .contains("cicustom: user=local:snippets/user.yaml,network=local:snippets/net.yaml\n")
+    );
+    assert!(sim.run("qm", &["set", "100", "--cicustom", "user=nothing"]).fails(255).starts_with("400 Parameter verification failed.\ncicustom: invalid format - format error\ncicustom.user: invalid format - unable to parse volume ID 'nothing'\n"));
+}

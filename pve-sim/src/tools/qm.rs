@@ -1217,6 +1217,26 @@ fn vmfs_snapshot_dir(ctx: &Ctx, id: u32, snap: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------
 // Commands
 
+/// `cicustom` volumes must be snippets on a storage that holds them.
+fn check_cicustom(ctx: &Ctx, v: Option<&String>) -> Result<(), Outcome> {
+    let Some(v) = v else { return Ok(()) };
+    let cfg = StorageCfg::load(&ctx.root);
+    for (_, volid) in PropStr::parse(v, None).unwrap_or_default().pairs {
+        let Some((sid, name)) = split_volid(&volid) else {
+            continue;
+        };
+        let Some(st) = cfg.get(sid) else {
+            return Err(die(format!("storage '{sid}' does not exist")));
+        };
+        if !name.starts_with("snippets/") || !st.has_content("snippets") {
+            return Err(die(format!(
+                "unable to use volume {volid} - content type needs to be 'snippets'"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Options `qm create` takes besides the config keys.
 const CREATE_EXTRA: &[(&str, Kind)] = &[
     ("archive", Kind::Value),
@@ -1281,6 +1301,7 @@ fn create(ctx: &mut Ctx, args: &[String]) -> R {
             ctx.state.node
         )));
     }
+    check_cicustom(ctx, values.get("cicustom"))?;
     if let Some(path) = values.get("sshkeys").cloned() {
         let keys = std::fs::read_to_string(&path)
             .map_err(|_| die(format!("unable to read file '{path}'")))?;
@@ -1605,6 +1626,7 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
     if !p.flag("skiplock") {
         check_lock(&conf, F)?;
     }
+    check_cicustom(ctx, values.get("cicustom"))?;
     if let Some(path) = values.get("sshkeys").cloned() {
         let keys = std::fs::read_to_string(&path)
             .map_err(|_| die(format!("unable to read file '{path}'")))?;
