@@ -622,19 +622,7 @@ fn state(args: &[String]) -> anyhow::Result<String> {
         (crate::conf::Flavor::Lxc, "/etc/pve/lxc", "ct"),
         (crate::conf::Flavor::Qemu, "/etc/pve/qemu-server", "vm"),
     ] {
-        let mut ids: Vec<u32> = std::fs::read_dir(root.host(dir))
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_string_lossy()
-                            .strip_suffix(".conf")
-                            .and_then(|n| n.parse().ok())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        ids.sort_unstable();
+        let ids = crate::tools::guest::ids(&root, flavor);
         for id in ids {
             any = true;
             let text =

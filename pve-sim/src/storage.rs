@@ -438,6 +438,44 @@ impl State {
         }
     }
 
+    /// A linked clone of a base volume (`zfs clone <base>@__base__`), named like pve-storage's
+    /// `clone_image`: `sid:base-9000-disk-0/vm-9001-disk-0` (`subvol-…` for containers).
+    pub fn clone_image(
+        &mut self,
+        root: &SimRoot,
+        cfg: &StorageCfg,
+        base_volid: &str,
+        vmid: u32,
+        subvol: bool,
+    ) -> Result<String, String> {
+        let (sid, vname) = split_volid(base_volid)
+            .ok_or_else(|| format!("unable to parse volume ID '{base_volid}'"))?;
+        let st = cfg
+            .get(sid)
+            .ok_or_else(|| format!("storage '{sid}' does not exist"))?;
+        let pool = st
+            .pool()
+            .ok_or_else(|| format!("storage '{sid}' cannot make linked clones"))?
+            .to_string();
+        let prefix = if subvol { "subvol" } else { "vm" };
+        let idx = (0..)
+            .find(|i| {
+                !self
+                    .zfs
+                    .datasets
+                    .contains_key(&format!("{pool}/{prefix}-{vmid}-disk-{i}"))
+            })
+            .unwrap_or(0);
+        let child = format!("{prefix}-{vmid}-disk-{idx}");
+        self.zfs_clone(
+            root,
+            &format!("{pool}/{vname}@__base__"),
+            &format!("{pool}/{child}"),
+            std::collections::BTreeMap::new(),
+        )?;
+        Ok(format!("{sid}:{vname}/{child}"))
+    }
+
     /// Size of a volume in bytes.
     pub fn volume_size(&self, root: &SimRoot, cfg: &StorageCfg, volid: &str) -> Option<u64> {
         if let Some(ds) = Self::volume_dataset(cfg, volid) {

@@ -411,9 +411,7 @@ impl Portainer {
                 None => not_found_endpoint(),
             },
             ("GET", ["stacks"]) => self.list_stacks(req),
-            ("POST", ["stacks", "create", "standalone", "string"]) => {
-                self.create_stack_string(req, true)
-            }
+            ("POST", ["stacks", "create", "standalone", "string"]) => self.create_stack_string(req),
             ("POST", ["stacks", "create", "standalone", "file"]) => self.create_stack_file(req),
             ("POST", ["stacks"]) => match (
                 req.query.get("type").map(String::as_str),
@@ -424,7 +422,7 @@ impl Portainer {
                     "Invalid query parameter: type",
                     "Missing query parameter",
                 ),
-                (Some("2"), Some("string")) => self.create_stack_string(req, false),
+                (Some("2"), Some("string")) => self.create_stack_string(req),
                 (Some("2"), Some("file")) => self.create_stack_file(req),
                 (Some("2"), Some("repository")) => Response::error(
                     400,
@@ -696,7 +694,7 @@ impl Portainer {
         Response::json(200, &out)
     }
 
-    fn create_stack_string(&mut self, req: &Request, new_api: bool) -> Response {
+    fn create_stack_string(&mut self, req: &Request) -> Response {
         let endpoint_id = match self.endpoint_param(req) {
             Ok(e) => e,
             Err(r) => return r,
@@ -705,7 +703,6 @@ impl Portainer {
             Ok(b) => b,
             Err(r) => return r,
         };
-        let _ = new_api;
         let name = field_str(&body, "Name").unwrap_or("").to_string();
         let content = field_str(&body, "StackFileContent")
             .unwrap_or("")

@@ -44,6 +44,44 @@ pub fn save(ctx: &Ctx, flavor: Flavor, id: u32, conf: &GuestConf) -> Result<(), 
         .map_err(|e| Outcome::refuse(format!("{e:#}")))
 }
 
+/// The IDs of all guests of one kind, ascending (the `.conf` files in their directory).
+pub fn ids(root: &crate::root::SimRoot, flavor: Flavor) -> Vec<u32> {
+    let dir = match flavor {
+        Flavor::Lxc => root.host("/etc/pve/lxc"),
+        Flavor::Qemu => root.host("/etc/pve/qemu-server"),
+    };
+    let mut ids: Vec<u32> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_suffix(".conf")
+                        .and_then(|n| n.parse().ok())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids
+}
+
+/// Parses `<vmid> <snapname> [OPTIONS]` (snapshot, delsnapshot, rollback of pct and qm).
+pub fn vmid_and_snapname(
+    args: &[String],
+    spec: &[(&str, crate::args::Kind)],
+    usage: &str,
+) -> Result<(crate::args::Parsed, u32, String), Outcome> {
+    use crate::tools::{check, param_error, parse_opts, positionals};
+    let p = parse_opts(args, spec, &|_| None, usage)?;
+    positionals(&p, 2, usage)?;
+    let id =
+        check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], usage))?;
+    let name = p.positional[1].clone();
+    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], usage))?;
+    Ok((p, id, name))
+}
+
 /// Whether a guest with this ID exists (as either kind): `CT`/`VM` for the message.
 pub fn existing_kind(ctx: &Ctx, id: u32) -> Option<&'static str> {
     if ctx.root.lxc_conf(id).exists() {

@@ -309,8 +309,7 @@ pub mod check {
 }
 
 /// A deterministic "random" MAC with the Proxmox OUI (`BC:24:11`), unique per host state.
-pub fn random_mac(ctx: &mut Ctx, salt: u64) -> String {
-    ctx.state.next_pid += 0;
+pub fn random_mac(ctx: &Ctx, salt: u64) -> String {
     let mut x = ctx.state.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ salt.wrapping_mul(0xBF58_476D_1CE4_E5B9)
         ^ ctx.state.clock_ms;

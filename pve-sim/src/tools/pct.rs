@@ -625,7 +625,7 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
             let Some(m) = mps.iter().find(|m| m.key == *k) else {
                 continue;
             };
-            let (sid, vname) = split_volid(&m.volume).unwrap_or_default();
+            let (sid, _) = split_volid(&m.volume).unwrap_or_default();
             let size = ctx
                 .state
                 .volume_size(&ctx.root, &cfg, &m.volume)
@@ -641,7 +641,7 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
                     .alloc_disk(&ctx.root, &cfg, &target, new, true, size)
                     .map_err(|e| die(format!("clone failed: {e}")))?;
                 let from = match &snapname {
-                    Some(s) => State_snapshot_tree(ctx, &cfg, &m.volume, s),
+                    Some(s) => snapshot_tree_dir(ctx, &cfg, &m.volume, s),
                     None => volume_tree(ctx, &cfg, &m.volume),
                 };
                 if let (Some(from), Some(to)) = (from, volume_tree(ctx, &cfg, &volid)) {
@@ -656,33 +656,13 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
                     "create linked clone of mount point {k} ({})\n",
                     m.volume
                 ));
-                let st = cfg
-                    .get(sid)
-                    .ok_or_else(|| die(format!("storage '{sid}' does not exist")))?;
-                let pool = st.pool().unwrap_or_default().to_string();
-                let used: Vec<u32> = Vec::new();
-                let _ = used;
-                let mut idx = 0;
-                while ctx
+                let volid = ctx
                     .state
-                    .zfs
-                    .datasets
-                    .contains_key(&format!("{pool}/subvol-{new}-disk-{idx}"))
-                {
-                    idx += 1;
-                }
-                let child = format!("subvol-{new}-disk-{idx}");
-                ctx.state
-                    .zfs_clone(
-                        &ctx.root,
-                        &format!("{pool}/{vname}@__base__"),
-                        &format!("{pool}/{child}"),
-                        BTreeMap::new(),
-                    )
+                    .clone_image(&ctx.root, &cfg, &m.volume, new, true)
                     .map_err(|e| die(format!("clone failed: {e}")))?;
                 secs += cost(ctx, "pct.clone.linked");
                 lock_storage = Some(sid.to_string());
-                format!("{sid}:{vname}/{child}")
+                volid
             };
             let mut nm = m.clone();
             nm.volume = new_volid;
@@ -724,8 +704,7 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
     Ok(o)
 }
 
-#[allow(non_snake_case)]
-fn State_snapshot_tree(ctx: &Ctx, cfg: &StorageCfg, volid: &str, snap: &str) -> Option<PathBuf> {
+fn snapshot_tree_dir(ctx: &Ctx, cfg: &StorageCfg, volid: &str, snap: &str) -> Option<PathBuf> {
     let ds = crate::state::State::volume_dataset(cfg, volid)?;
     Some(crate::zfs::snapshot_dir(&ctx.root, &format!("{ds}@{snap}")))
 }
@@ -1197,19 +1176,7 @@ fn list(ctx: &mut Ctx, args: &[String]) -> R {
     let u = usage("list");
     let p = parse_opts(args, &[], &|_| None, &u)?;
     positionals(&p, 0, &u)?;
-    let mut ids: Vec<u32> = std::fs::read_dir(ctx.root.host("/etc/pve/lxc"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .strip_suffix(".conf")
-                        .and_then(|n| n.parse().ok())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
+    let ids = guest::ids(&ctx.root, F);
     if ids.is_empty() {
         return Ok(Outcome::read(""));
     }
@@ -1607,12 +1574,8 @@ fn snapshot_supported(ctx: &Ctx, conf: &Section) -> bool {
 
 /// `pct snapshot <vmid> <snapname> [--description]`.
 fn snapshot(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("snapshot");
-    let p = parse_opts(args, &[("description", Kind::Value)], &|_| None, &u)?;
-    positionals(&p, 2, &u)?;
-    let id = check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], &u))?;
-    let name = p.positional[1].clone();
-    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], &u))?;
+    let (p, id, name) =
+        guest::vmid_and_snapname(args, &[("description", Kind::Value)], &usage("snapshot"))?;
     if name == "current" || name == "vzdump" {
         return Err(die(format!(
             "unable to use snapshot name '{name}' (reserved name)"
@@ -1655,12 +1618,8 @@ fn listsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
 
 /// `pct delsnapshot <vmid> <snapname> [--force]`.
 fn delsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("delsnapshot");
-    let p = parse_opts(args, &[("force", Kind::Bool)], &|_| None, &u)?;
-    positionals(&p, 2, &u)?;
-    let id = check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], &u))?;
-    let name = p.positional[1].clone();
-    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], &u))?;
+    let (p, id, name) =
+        guest::vmid_and_snapname(args, &[("force", Kind::Bool)], &usage("delsnapshot"))?;
     let mut conf = guest::load(ctx, F, id)?;
     if !conf.snapshots.contains_key(&name) {
         return Err(die(format!("snapshot '{name}' does not exist")));
@@ -1675,7 +1634,12 @@ fn delsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
         if let Some(ds) = crate::state::State::volume_dataset(&cfg, &m.volume) {
             let s = format!("{ds}@{name}");
             if ctx.state.zfs.snapshots.contains_key(&s) {
-                ctx.state.zfs_destroy(&ctx.root, &s, false).map_err(die)?;
+                // `--force` drops the config entry even when a volume refuses.
+                if let Err(e) = ctx.state.zfs_destroy(&ctx.root, &s, false) {
+                    if !p.flag("force") {
+                        return Err(die(e));
+                    }
+                }
             }
         }
     }
@@ -1688,12 +1652,8 @@ fn delsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
 
 /// `pct rollback <vmid> <snapname> [--start]`: ZFS only to the most recent snapshot.
 fn rollback(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("rollback");
-    let p = parse_opts(args, &[("start", Kind::Bool)], &|_| None, &u)?;
-    positionals(&p, 2, &u)?;
-    let id = check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], &u))?;
-    let name = p.positional[1].clone();
-    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], &u))?;
+    let (p, id, name) =
+        guest::vmid_and_snapname(args, &[("start", Kind::Bool)], &usage("rollback"))?;
     let conf = guest::load(ctx, F, id)?;
     if is_template(&conf) {
         return Err(die("you can't rollback if vm is a template"));

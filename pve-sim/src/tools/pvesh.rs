@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::Ctx;
 use crate::args::{Kind, Parsed};
 use crate::conf::Flavor;
-use crate::firewall::{FwFile, Rule, format_rule};
+use crate::firewall::{FwFile, Rule};
 use crate::outcome::{Effect, Outcome};
 use crate::storage::StorageCfg;
 use crate::tools::{check, die, guest, param_error, parse_opts, perljson};
@@ -454,24 +454,7 @@ fn option_value(schema_kind: &str, v: &str) -> Value {
 }
 
 fn guest_list(ctx: &Ctx, f: Flavor) -> Vec<u32> {
-    let dir = match f {
-        Flavor::Lxc => ctx.root.host("/etc/pve/lxc"),
-        Flavor::Qemu => ctx.root.host("/etc/pve/qemu-server"),
-    };
-    let mut ids: Vec<u32> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .strip_suffix(".conf")
-                        .and_then(|n| n.parse().ok())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort_unstable();
-    ids
+    guest::ids(&ctx.root, f)
 }
 
 fn guest_status(ctx: &Ctx, f: Flavor, id: u32) -> Result<Map<String, Value>, Outcome> {
@@ -1261,7 +1244,6 @@ fn change(ctx: &mut Ctx, rt: &Route, method: &str, p: &Parsed, u: &str) -> Resul
             if p.get("enable").is_none() {
                 r.enable = false;
             }
-            let _ = format_rule(&r, true);
             f.rules.insert(0, r);
             save_fw(ctx, fw, &f)
         }

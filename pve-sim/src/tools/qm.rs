@@ -1713,7 +1713,6 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
         }
         conf.add_pending_delete(o);
     }
-    let mut ci_changes: Vec<String> = Vec::new();
     for (k, v) in &values {
         if k == "cipassword" {
             let windows = conf.main.get("ostype").is_some_and(|o| o.starts_with('w'));
@@ -1726,9 +1725,6 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
             } else {
                 encrypt_pw(v, ctx.state.seq)
             };
-            if running && cloudinit_drive(&conf.main).is_some() {
-                ci_changes.push(k.clone());
-            }
             record_ci_change(&mut conf, k, running);
             conf.main.set(k, hashed);
             continue;
@@ -1760,7 +1756,6 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
             conf.pending.set("delete", rest.join(","));
         }
     }
-    let _ = ci_changes;
     let modified: Vec<String> = values
         .keys()
         .cloned()
@@ -1817,7 +1812,6 @@ fn drop_drive(
     ctx: &mut Ctx,
     conf: &mut GuestConf,
     cfg: &StorageCfg,
-    key: &str,
     old: &str,
     force: bool,
     id: u32,
@@ -1848,7 +1842,6 @@ fn drop_drive(
     } else if owner_of(&file) == Some(id) {
         add_unused(conf, &file);
     }
-    let _ = key;
     Ok(())
 }
 
@@ -1859,8 +1852,6 @@ fn apply_pending(
     cfg: &StorageCfg,
     force: bool,
 ) -> Result<(), Outcome> {
-    let id_hint = conf.main.get("smbios1").map(|_| 0).unwrap_or(0);
-    let _ = id_hint;
     for k in conf.pending_deletes() {
         if let Some(old) = conf.main.get(&k).map(str::to_string) {
             if k.starts_with("unused") {
@@ -1869,7 +1860,7 @@ fn apply_pending(
                     .map_err(|e| die(format!("unable to delete '{k}' - {e}")))?;
             } else if is_drive(&k) {
                 let id = owner_hint(conf);
-                drop_drive(ctx, conf, cfg, &k, &old, force, id)?;
+                drop_drive(ctx, conf, cfg, &old, force, id)?;
             }
         }
         if k == "description" {
@@ -1889,7 +1880,7 @@ fn apply_pending(
                 );
                 if oldf != newf {
                     let id = owner_hint(conf);
-                    drop_drive(ctx, conf, cfg, &k, &old, false, id)?;
+                    drop_drive(ctx, conf, cfg, &old, false, id)?;
                 }
             }
         }
@@ -1973,7 +1964,7 @@ fn hotplug_pending(
             if k.starts_with("unused") {
                 ctx.state.volume_free(&ctx.root, cfg, &old).map_err(die)?;
             } else if is_drive(&k) {
-                drop_drive(ctx, conf, cfg, &k, &old, force, id)?;
+                drop_drive(ctx, conf, cfg, &old, force, id)?;
             }
         }
         conf.main.remove(&k);
@@ -2249,8 +2240,8 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
                 continue;
             }
             let file = d.file().to_string();
-            let (sid, vname) = split_volid(&file)
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+            let sid = split_volid(&file)
+                .map(|(a, _)| a.to_string())
                 .unwrap_or_default();
             let target = p.get("storage").map_or(sid.clone(), str::to_string);
             let is_ci = d.is_cloudinit();
@@ -2279,30 +2270,12 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
                 d.ps.set("size", format_size(size));
                 vid
             } else {
-                let st = cfg
-                    .get(&sid)
-                    .ok_or_else(|| die(format!("storage '{sid}' does not exist")))?;
-                let pool = st.pool().unwrap_or_default().to_string();
-                let mut idx = 0;
-                while ctx
+                let volid = ctx
                     .state
-                    .zfs
-                    .datasets
-                    .contains_key(&format!("{pool}/vm-{new}-disk-{idx}"))
-                {
-                    idx += 1;
-                }
-                let child = format!("vm-{new}-disk-{idx}");
-                ctx.state
-                    .zfs_clone(
-                        &ctx.root,
-                        &format!("{pool}/{vname}@__base__"),
-                        &format!("{pool}/{child}"),
-                        BTreeMap::new(),
-                    )
+                    .clone_image(&ctx.root, &cfg, &file, new, false)
                     .map_err(|e| die(format!("clone failed: {e}")))?;
                 secs += cost(ctx, "qm.clone.linked");
-                format!("{sid}:{vname}/{child}")
+                volid
             };
             lock_storage = Some(target);
             d.ps.set("file", new_volid);
@@ -2768,19 +2741,7 @@ fn list(ctx: &mut Ctx, args: &[String]) -> R {
     let u = usage("list");
     let p = parse_opts(args, &[("full", Kind::Bool)], &|_| None, &u)?;
     positionals(&p, 0, &u)?;
-    let mut ids: Vec<u32> = std::fs::read_dir(ctx.root.host("/etc/pve/qemu-server"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .strip_suffix(".conf")
-                        .and_then(|n| n.parse().ok())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort_unstable();
+    let ids = guest::ids(&ctx.root, F);
     if ids.is_empty() {
         return Ok(Outcome::read(""));
     }
@@ -2821,17 +2782,11 @@ fn snapshot_disks(s: &Section) -> Vec<(String, Drive)> {
 
 /// `qm snapshot <vmid> <snapname> [--vmstate] [--description]`.
 fn snapshot(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("snapshot");
-    let p = parse_opts(
+    let (p, id, name) = guest::vmid_and_snapname(
         args,
         &[("description", Kind::Value), ("vmstate", Kind::Bool)],
-        &|_| None,
-        &u,
+        &usage("snapshot"),
     )?;
-    positionals(&p, 2, &u)?;
-    let id = check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], &u))?;
-    let name = p.positional[1].clone();
-    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], &u))?;
     if name == "current" {
         return Err(die("unable to use snapshot name 'current' (reserved name)"));
     }
@@ -2896,12 +2851,8 @@ fn listsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
 
 /// `qm delsnapshot <vmid> <snapname> [--force]`.
 fn delsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("delsnapshot");
-    let p = parse_opts(args, &[("force", Kind::Bool)], &|_| None, &u)?;
-    positionals(&p, 2, &u)?;
-    let id = check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], &u))?;
-    let name = p.positional[1].clone();
-    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], &u))?;
+    let (p, id, name) =
+        guest::vmid_and_snapname(args, &[("force", Kind::Bool)], &usage("delsnapshot"))?;
     let mut conf = guest::load(ctx, F, id)?;
     if !conf.snapshots.contains_key(&name) {
         return Err(die(format!("snapshot '{name}' does not exist")));
@@ -2915,7 +2866,12 @@ fn delsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
         if let Some(ds) = crate::state::State::volume_dataset(&cfg, d.file()) {
             let s = format!("{ds}@{name}");
             if ctx.state.zfs.snapshots.contains_key(&s) {
-                ctx.state.zfs_destroy(&ctx.root, &s, false).map_err(die)?;
+                // `--force` drops the config entry even when a volume refuses.
+                if let Err(e) = ctx.state.zfs_destroy(&ctx.root, &s, false) {
+                    if !p.flag("force") {
+                        return Err(die(e));
+                    }
+                }
             }
         }
     }
@@ -2929,12 +2885,8 @@ fn delsnapshot(ctx: &mut Ctx, args: &[String]) -> R {
 
 /// `qm rollback <vmid> <snapname> [--start]`.
 fn rollback(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("rollback");
-    let p = parse_opts(args, &[("start", Kind::Bool)], &|_| None, &u)?;
-    positionals(&p, 2, &u)?;
-    let id = check::vmid(&p.positional[0]).map_err(|e| param_error(&[("vmid".into(), e)], &u))?;
-    let name = p.positional[1].clone();
-    check::snapname(&name).map_err(|e| param_error(&[("snapname".into(), e)], &u))?;
+    let (p, id, name) =
+        guest::vmid_and_snapname(args, &[("start", Kind::Bool)], &usage("rollback"))?;
     let conf = guest::load(ctx, F, id)?;
     if is_template(&conf) {
         return Err(die("you can't rollback if vm is a template"));

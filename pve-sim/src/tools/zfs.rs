@@ -363,30 +363,8 @@ fn property(ctx: &Ctx, name: &str, prop: &str, parsable: bool) -> Option<(String
     if is_snap {
         return Some(("-".into(), "-".into()));
     }
-    let volume_only = matches!(prop, "volsize" | "volblocksize");
-    let fs_only = matches!(
-        prop,
-        "mountpoint"
-            | "recordsize"
-            | "quota"
-            | "refquota"
-            | "atime"
-            | "relatime"
-            | "canmount"
-            | "xattr"
-            | "acltype"
-            | "exec"
-            | "setuid"
-            | "devices"
-            | "snapdir"
-            | "sharenfs"
-            | "sharesmb"
-            | "dnodesize"
-    );
-    match kind {
-        Some(DsKind::Filesystem) if volume_only => return Some(("-".into(), "-".into())),
-        Some(DsKind::Volume) if fs_only => return Some(("-".into(), "-".into())),
-        _ => {}
+    if kind.is_some_and(|k| !applies_to(prop, k)) {
+        return Some(("-".into(), "-".into()));
     }
     let (v, src) = st.zfs_prop(name, prop).or_else(|| {
         if prop.contains(':') {
@@ -413,15 +391,9 @@ fn property(ctx: &Ctx, name: &str, prop: &str, parsable: bool) -> Option<(String
     Some((v, src))
 }
 
-/// Validates a settable property and its value; returns the stored value.
-fn validate_prop(prop: &str, value: &str, kind: DsKind) -> Result<String, String> {
-    if prop.contains(':') {
-        return Ok(value.to_string());
-    }
-    let prop = canonical(prop);
-    if is_readonly(prop) || !known_property(prop) {
-        return Err(format!("invalid property '{prop}'"));
-    }
+/// Whether a property exists for a dataset type (`volsize` on volumes, `mountpoint` and the
+/// like on file systems).
+fn applies_to(prop: &str, kind: DsKind) -> bool {
     let volume_only = matches!(prop, "volsize" | "volblocksize");
     let fs_only = matches!(
         prop,
@@ -437,8 +409,27 @@ fn validate_prop(prop: &str, value: &str, kind: DsKind) -> Result<String, String
             | "exec"
             | "setuid"
             | "devices"
+            | "snapdir"
+            | "sharenfs"
+            | "sharesmb"
+            | "dnodesize"
     );
-    if (volume_only && kind == DsKind::Filesystem) || (fs_only && kind == DsKind::Volume) {
+    match kind {
+        DsKind::Filesystem => !volume_only,
+        DsKind::Volume => !fs_only,
+    }
+}
+
+/// Validates a settable property and its value; returns the stored value.
+fn validate_prop(prop: &str, value: &str, kind: DsKind) -> Result<String, String> {
+    if prop.contains(':') {
+        return Ok(value.to_string());
+    }
+    let prop = canonical(prop);
+    if is_readonly(prop) || !known_property(prop) {
+        return Err(format!("invalid property '{prop}'"));
+    }
+    if !applies_to(prop, kind) {
         return Err(format!("'{prop}' does not apply to datasets of this type"));
     }
     let one_of = |vals: &[&str], shown: &str| -> Result<String, String> {
