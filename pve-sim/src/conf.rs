@@ -306,6 +306,30 @@ impl GuestConf {
             .unwrap_or_default()
     }
 
+    /// Takes a key off the pending delete list (dropping the list when it empties).
+    pub fn remove_pending_delete(&mut self, key: &str) {
+        let rest: Vec<String> = self
+            .pending_deletes()
+            .into_iter()
+            .filter(|d| d != key)
+            .collect();
+        if rest.is_empty() {
+            self.pending.remove("delete");
+        } else {
+            self.pending.set("delete", rest.join(","));
+        }
+    }
+
+    /// Keys with a pending value (not `delete`).
+    pub fn pending_keys(&self) -> Vec<String> {
+        self.pending
+            .keys
+            .keys()
+            .filter(|k| *k != "delete")
+            .cloned()
+            .collect()
+    }
+
     /// Adds keys to the pending delete list (sorted, comma-separated).
     pub fn add_pending_delete(&mut self, key: &str) {
         let mut d = self.pending_deletes();

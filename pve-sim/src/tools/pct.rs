@@ -803,16 +803,7 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
     let mut stderr = String::new();
     for o in &reverts {
         conf.pending.remove(o);
-        let rest: Vec<String> = conf
-            .pending_deletes()
-            .into_iter()
-            .filter(|d| d != o)
-            .collect();
-        if rest.is_empty() {
-            conf.pending.remove("delete");
-        } else {
-            conf.pending.set("delete", rest.join(","));
-        }
+        conf.remove_pending_delete(o);
     }
     for o in &deletes {
         if conf.main.get(o).is_none() && conf.pending.get(o).is_none() {
@@ -865,16 +856,7 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
             }
         }
         conf.pending.set(k, v.clone());
-        let rest: Vec<String> = conf
-            .pending_deletes()
-            .into_iter()
-            .filter(|d| d != k)
-            .collect();
-        if rest.is_empty() {
-            conf.pending.remove("delete");
-        } else {
-            conf.pending.set("delete", rest.join(","));
-        }
+        conf.remove_pending_delete(k);
     }
     // cleanup_pending: drop pending values equal to the current ones.
     let same: Vec<String> = conf
@@ -942,25 +924,10 @@ fn apply_pending(
             }
         }
         conf.main.remove(&k);
-        let rest: Vec<String> = conf
-            .pending_deletes()
-            .into_iter()
-            .filter(|d| *d != k)
-            .collect();
-        if rest.is_empty() {
-            conf.pending.remove("delete");
-        } else {
-            conf.pending.set("delete", rest.join(","));
-        }
+        conf.remove_pending_delete(&k);
     }
     // Additions and changes.
-    let keys: Vec<String> = conf
-        .pending
-        .keys
-        .keys()
-        .filter(|k| *k != "delete")
-        .cloned()
-        .collect();
+    let keys = conf.pending_keys();
     for k in keys {
         if !selected(&k) {
             continue;

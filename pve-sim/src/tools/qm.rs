@@ -1676,16 +1676,7 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
     let mut stderr = String::new();
     for o in &reverts {
         conf.pending.remove(o);
-        let rest: Vec<String> = conf
-            .pending_deletes()
-            .into_iter()
-            .filter(|d| d != o)
-            .collect();
-        if rest.is_empty() {
-            conf.pending.remove("delete");
-        } else {
-            conf.pending.set("delete", rest.join(","));
-        }
+        conf.remove_pending_delete(o);
     }
     for o in &deletes {
         if conf.main.get(o).is_none()
@@ -1745,16 +1736,7 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
         } else {
             conf.pending.set(k, v.clone());
         }
-        let rest: Vec<String> = conf
-            .pending_deletes()
-            .into_iter()
-            .filter(|d| d != k)
-            .collect();
-        if rest.is_empty() {
-            conf.pending.remove("delete");
-        } else {
-            conf.pending.set("delete", rest.join(","));
-        }
+        conf.remove_pending_delete(k);
     }
     let modified: Vec<String> = values
         .keys()
@@ -1968,24 +1950,9 @@ fn hotplug_pending(
             }
         }
         conf.main.remove(&k);
-        let rest: Vec<String> = conf
-            .pending_deletes()
-            .into_iter()
-            .filter(|d| *d != k)
-            .collect();
-        if rest.is_empty() {
-            conf.pending.remove("delete");
-        } else {
-            conf.pending.set("delete", rest.join(","));
-        }
+        conf.remove_pending_delete(&k);
     }
-    let keys: Vec<String> = conf
-        .pending
-        .keys
-        .keys()
-        .filter(|k| *k != "delete")
-        .cloned()
-        .collect();
+    let keys = conf.pending_keys();
     for k in keys {
         if !modified.contains(&k) || !hot(&k, conf.main.get(&k).is_none(), conf) {
             continue;
