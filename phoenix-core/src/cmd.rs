@@ -520,6 +520,15 @@ pub enum Planned {
         /// Target path.
         path: PathBuf,
     },
+    /// An ownership change.
+    Chown {
+        /// Target path.
+        path: PathBuf,
+        /// New owner.
+        uid: u32,
+        /// New group.
+        gid: u32,
+    },
 }
 
 impl fmt::Display for Planned {
@@ -532,6 +541,9 @@ impl fmt::Display for Planned {
                 path.display()
             ),
             Planned::Mkdir { path } => write!(f, "create directory {}", path.display()),
+            Planned::Chown { path, uid, gid } => {
+                write!(f, "change the owner of {} to {uid}:{gid}", path.display())
+            }
         }
     }
 }
@@ -700,6 +712,31 @@ impl Runner {
             .mode(mode)
             .create(path)
             .with_context(|| format!("failed to create directory {}", path.display()))?;
+        Ok(WriteOutcome::Written)
+    }
+
+    /// Gives `path` (not recursively) to `uid:gid`. Nothing happens when it already belongs to
+    /// them; a dry run records the change. Only root can give files away: without it the
+    /// change is skipped with a warning (a Proxmox host runs us as root).
+    pub fn set_owner(&self, path: &Path, uid: u32, gid: u32) -> anyhow::Result<WriteOutcome> {
+        use anyhow::Context as _;
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.uid() == uid && m.gid() == gid {
+                return Ok(WriteOutcome::Unchanged);
+            }
+        }
+        if self.dry_run {
+            self.record(Planned::Chown { path: path.to_path_buf(), uid, gid });
+            return Ok(WriteOutcome::Planned);
+        }
+        if !nix::unistd::geteuid().is_root() {
+            tracing::warn!(path = %path.display(), "not root: leaving the owner of {} as it is (wanted {uid}:{gid})", path.display());
+            return Ok(WriteOutcome::Unchanged);
+        }
+        tracing::info!(path = %path.display(), "changing owner to {uid}:{gid}");
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .with_context(|| format!("failed to change the owner of {} to {uid}:{gid}", path.display()))?;
         Ok(WriteOutcome::Written)
     }
 

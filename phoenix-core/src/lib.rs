@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod converge;
 pub mod exit;
 pub mod graph;
 pub mod ids;

@@ -246,6 +246,67 @@ pub fn parse_config_output(text: &str) -> Result<Section, ParseError> {
     Ok(s)
 }
 
+/// Replaces the raw `lxc.*` lines of the **main** section of a container config file with
+/// `lines` (in that order), leaving every other line and every other section (pending,
+/// snapshots) byte for byte as it was. The new lines go where the main section ends.
+///
+/// This is the fix for the shell version's appends that landed in the last snapshot section
+/// and its `sed` deletions that hit every section.
+pub fn set_main_raw_lines(text: &str, lines: &[(String, String)]) -> String {
+    let mut main: Vec<&str> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    let mut in_main = true;
+    for line in text.lines() {
+        if in_main && section_header(line).is_some() {
+            in_main = false;
+        }
+        if in_main {
+            if raw_lxc(line).is_none() {
+                main.push(line);
+            }
+        } else {
+            rest.push(line);
+        }
+    }
+    while main.last().is_some_and(|l| l.trim().is_empty()) {
+        main.pop();
+    }
+    let mut out = String::new();
+    for l in main {
+        out.push_str(l);
+        out.push('\n');
+    }
+    for (k, v) in lines {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    if !rest.is_empty() {
+        out.push('\n');
+        for l in rest {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Parses one raw line as an LXC option (`key=value`, `key: value`, `key:value`), as Proxmox
+/// and the shell version accept them in `lxc_options`.
+pub fn parse_raw_option(s: &str) -> Option<(String, String)> {
+    let s = s.trim();
+    if !s.starts_with("lxc.") {
+        return None;
+    }
+    let end = s.find([':', '=', ' ']).unwrap_or(s.len());
+    let key = s[..end].trim().to_string();
+    let rest = s[end..].trim_start();
+    let value = rest
+        .strip_prefix([':', '='])
+        .unwrap_or(rest)
+        .trim()
+        .to_string();
+    (!key.is_empty()).then_some((key, value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +330,40 @@ mod tests {
                 .to_string()
                 .contains("line 1")
         );
+    }
+
+    #[test]
+    fn raw_lines_are_edited_in_the_main_section_only() {
+        let text = "arch: amd64\nhostname: web\nlxc.apparmor.profile: unconfined\nlxc.mount.auto = sys:rw\n\n[pve:pending]\nmemory: 2048\n\n[snap]\nhostname: web\nlxc.apparmor.profile: unconfined\nsnaptime: 1\n";
+        let lines = vec![
+            ("lxc.apparmor.profile".to_string(), "unconfined".to_string()),
+            ("lxc.idmap".to_string(), "u 0 100000 65536".to_string()),
+        ];
+        let out = set_main_raw_lines(text, &lines);
+        assert_eq!(
+            out,
+            "arch: amd64\nhostname: web\nlxc.apparmor.profile: unconfined\nlxc.idmap: u 0 100000 65536\n\n[pve:pending]\nmemory: 2048\n\n[snap]\nhostname: web\nlxc.apparmor.profile: unconfined\nsnaptime: 1\n"
+        );
+        let parsed = GuestConfig::parse_file(&out).unwrap();
+        assert_eq!(parsed.main.lxc, lines);
+        assert_eq!(parsed.snapshots["snap"].lxc.len(), 1);
+        assert_eq!(
+            set_main_raw_lines("arch: amd64\nlxc.a: 1\n", &[]),
+            "arch: amd64\n"
+        );
+        assert_eq!(
+            parse_raw_option("lxc.apparmor.profile=unconfined"),
+            Some(("lxc.apparmor.profile".into(), "unconfined".into()))
+        );
+        assert_eq!(
+            parse_raw_option("lxc.mount.auto:sys:rw"),
+            Some(("lxc.mount.auto".into(), "sys:rw".into()))
+        );
+        assert_eq!(
+            parse_raw_option("lxc.cgroup2.devices.allow: c 195:* rwm"),
+            Some(("lxc.cgroup2.devices.allow".into(), "c 195:* rwm".into()))
+        );
+        assert_eq!(parse_raw_option("memory: 1"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod conf;
+pub mod firewall;
 pub mod propstr;
 pub mod pvesm;
 pub mod snapshots;
