@@ -1,5 +1,4 @@
-//! `lxc-manager` as a process: it checks its configuration and target before anything, and
-//! never pretends a verb it does not have yet succeeded.
+//! `lxc-manager` as a process: it checks its configuration and target before anything.
 
 use std::path::Path;
 
@@ -23,11 +22,11 @@ fn run(args: &[&str]) -> (i32, String) {
 }
 
 #[test]
-fn verbs_not_yet_available_fail_loudly() {
+fn converge_needs_an_existing_container() {
     let (code, err) = run(&["converge", "101"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("lxc-manager converge: not available yet"),
+        err.contains("container 101 does not exist; `lxc-manager create 101` creates it"),
         "{err}"
     );
 }

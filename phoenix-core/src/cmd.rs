@@ -491,6 +491,12 @@ pub fn resolve_program(
         .find(|c| is_executable(c))
 }
 
+/// Whether this process may change file owners (it runs as root). Planners use it to
+/// report ownership they cannot fix instead of planning a change that cannot happen.
+pub fn can_chown() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 /// Whether `p` is a regular file with an execute bit.
 pub fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -727,16 +733,24 @@ impl Runner {
             }
         }
         if self.dry_run {
-            self.record(Planned::Chown { path: path.to_path_buf(), uid, gid });
+            self.record(Planned::Chown {
+                path: path.to_path_buf(),
+                uid,
+                gid,
+            });
             return Ok(WriteOutcome::Planned);
         }
-        if !nix::unistd::geteuid().is_root() {
+        if !can_chown() {
             tracing::warn!(path = %path.display(), "not root: leaving the owner of {} as it is (wanted {uid}:{gid})", path.display());
             return Ok(WriteOutcome::Unchanged);
         }
         tracing::info!(path = %path.display(), "changing owner to {uid}:{gid}");
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            .with_context(|| format!("failed to change the owner of {} to {uid}:{gid}", path.display()))?;
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).with_context(|| {
+            format!(
+                "failed to change the owner of {} to {uid}:{gid}",
+                path.display()
+            )
+        })?;
         Ok(WriteOutcome::Written)
     }
 

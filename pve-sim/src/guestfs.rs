@@ -4,8 +4,10 @@
 //! `var/lib/pve-sim/vmfs/<vmid>/` for a VM), with bind mounts mapped to their host
 //! directories, so `pct push`/`pull` and probes such as `test -f`, `cat`, `mkdir -p` behave.
 //! `sh -c`/`bash -c` scripts made of simple commands joined by `;`, `&&`, `||` and `|`, with
-//! `>`/`>>` redirections, are interpreted. Any other command consults the rules
-//! (`rules.json`); without a matching rule it succeeds silently and counts as a change.
+//! `>`/`>>` redirections, are interpreted, and so are script files in the guest run as
+//! `bash FILE` or by path (line by line, stopping at the first failure as under `set -e`).
+//! `env K=V … cmd` runs `cmd`. Any other command consults the rules (`rules.json`); without a
+//! matching rule it succeeds silently and counts as a change.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -181,6 +183,38 @@ impl GuestFs {
         total
     }
 
+    /// Runs a script file of the guest line by line, stopping at the first failing line
+    /// (the installers all run with `set -e`). Comments and blank lines are skipped; a line
+    /// is interpreted like `sh -c`.
+    fn run_file(&self, file: &str, rules: &[Rule], guest: u32) -> Exec {
+        let text = match std::fs::read_to_string(self.host_path(file)) {
+            Ok(t) => t,
+            Err(e) => {
+                return Exec {
+                    code: 126,
+                    stderr: format!("sh: {file}: {}\n", io_reason(&e)),
+                    ..Exec::default()
+                };
+            }
+        };
+        let mut total = Exec::default();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let r = self.script(line, rules, guest);
+            total.stdout.push_str(&r.stdout);
+            total.stderr.push_str(&r.stderr);
+            total.mutates |= r.mutates;
+            total.secs += r.secs;
+            total.code = r.code;
+            if r.code != 0 {
+                break;
+            }
+        }
+        total
+    }
+
     /// What a matching rule makes a command do; its files appear in the guest.
     fn apply_rule(&self, r: &Rule) -> Exec {
         for (path, content) in &r.files {
@@ -347,8 +381,30 @@ impl GuestFs {
             "sh" | "bash" if args.first().map(String::as_str) == Some("-c") => {
                 self.script(args.get(1).map_or("", String::as_str), rules, guest)
             }
-            "nohup" | "exec" | "sudo" | "env" if !args.is_empty() => {
-                self.simple(args, input, rules, guest)
+            "env" => {
+                // `env K=V … cmd`: the assignments only change the environment.
+                let rest: Vec<String> = args
+                    .iter()
+                    .skip_while(|a| a.contains('=') && !a.starts_with('-'))
+                    .cloned()
+                    .collect();
+                if rest.is_empty() {
+                    ok(String::new())
+                } else {
+                    self.simple(&rest, input, rules, guest)
+                }
+            }
+            "nohup" | "exec" | "sudo" if !args.is_empty() => self.simple(args, input, rules, guest),
+            "sh" | "bash" if args.first().is_some_and(|a| !a.starts_with('-')) => {
+                let file = &args[0];
+                if self.host_path(file).is_file() {
+                    self.run_file(file, rules, guest)
+                } else {
+                    fail(127, format!("{name}: {file}: No such file or directory\n"))
+                }
+            }
+            _ if cmd.starts_with('/') && self.host_path(cmd).is_file() => {
+                self.run_file(cmd, rules, guest)
             }
             "cloud-init" if args.first().map(String::as_str) == Some("status") => {
                 ok("status: done\n".to_string())
@@ -581,9 +637,7 @@ impl GuestFs {
                 }
             }
             "hostname" | "uname" | "id" | "whoami" | "uptime" | "sleep" | "command" | "which"
-            | "stat" | "sha256sum" | "wc" | "readlink" | "mount" | "df" | "ps" | "env" => {
-                ok(String::new())
-            }
+            | "stat" | "sha256sum" | "wc" | "readlink" | "mount" | "df" | "ps" => ok(String::new()),
             _ => Exec {
                 mutates: true,
                 ..Exec::default()
@@ -950,6 +1004,26 @@ mod tests {
         assert_eq!((missing.code, missing.stderr.as_str()), (1, ""));
         let merged = run(&g, &["sh", "-c", "cat /tmp/none 2>&1"]);
         assert_eq!(merged.stdout, "cat: /tmp/none: No such file or directory\n");
+    }
+
+    #[test]
+    fn script_files_run_line_by_line_and_stop_at_a_failure() {
+        let (_d, g) = fs();
+        run(&g, &["mkdir", "-p", "/tmp/phoenix"]);
+        let script = "#!/bin/bash\nset -euo pipefail\n# a comment\necho one\ntouch /tmp/done\nfalse\ntouch /tmp/never\n";
+        std::fs::write(g.host_path("/tmp/phoenix/f.sh"), script).unwrap();
+        let r = run(
+            &g,
+            &["env", "A=1", "B=2", "/bin/bash", "/tmp/phoenix/f.sh", "7"],
+        );
+        assert_eq!((r.code, r.stdout.as_str()), (1, "one\n"));
+        assert!(g.host_path("/tmp/done").is_file());
+        assert!(!g.host_path("/tmp/never").exists());
+        let direct = run(&g, &["/tmp/phoenix/f.sh"]);
+        assert_eq!(direct.code, 1);
+        let missing = run(&g, &["bash", "/tmp/phoenix/none.sh"]);
+        assert_eq!(missing.code, 127);
+        assert_eq!(run(&g, &["env", "A=1"]).code, 0);
     }
 
     #[test]

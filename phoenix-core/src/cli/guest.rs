@@ -18,6 +18,21 @@ pub struct GuestCli {
     /// Global flags
     #[command(flatten)]
     pub global: GlobalOpts,
+    /// Re-run every feature installer, even those recorded as done (create, converge)
+    #[arg(long, global = true)]
+    pub force_features: bool,
+    /// Output format for data (status)
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// How data is printed on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
 }
 
 /// The guest ID argument.
@@ -50,15 +65,27 @@ pub enum GuestVerb {
         /// The guest
         #[command(flatten)]
         target: Target,
-        /// Delete even if it is running
+        /// Delete even if it is running or other guests are cloned from it
         #[arg(long)]
         force: bool,
+        /// Also remove it from backup jobs, replication and HA (`--purge`)
+        #[arg(long)]
+        purge: bool,
     },
     /// Roll back to the final-form snapshot and start it
     Reconfigure(Target),
     /// Run its health checks
     #[command(name = "health-check")]
     HealthCheck(Target),
+    /// Run its integration tests inside it (PASS/FAIL per test)
+    Test {
+        /// The guest
+        #[command(flatten)]
+        target: Target,
+        /// Only this suite (a key of `tests`, e.g. integration_tests)
+        #[arg(long, value_name = "NAME")]
+        suite: Option<String>,
+    },
 }
 
 impl GuestVerb {
@@ -75,6 +102,7 @@ impl GuestVerb {
             GuestVerb::Delete { .. } => "delete",
             GuestVerb::Reconfigure(_) => "reconfigure",
             GuestVerb::HealthCheck(_) => "health-check",
+            GuestVerb::Test { .. } => "test",
         }
     }
 
@@ -90,7 +118,8 @@ impl GuestVerb {
             | GuestVerb::Status(t)
             | GuestVerb::Reconfigure(t)
             | GuestVerb::HealthCheck(t)
-            | GuestVerb::Delete { target: t, .. } => &t.id,
+            | GuestVerb::Delete { target: t, .. }
+            | GuestVerb::Test { target: t, .. } => &t.id,
         }
     }
 
@@ -145,6 +174,7 @@ mod tests {
             "delete",
             "reconfigure",
             "health-check",
+            "test",
         ] {
             let c = GuestCli::parse_for(
                 "lxc-manager",

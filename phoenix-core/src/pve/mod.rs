@@ -14,6 +14,7 @@ pub mod propstr;
 pub mod pvesm;
 pub mod snapshots;
 pub mod status;
+pub mod storage;
 pub mod zfs;
 
 /// Why output could not be parsed: which tool, which line, what was expected.

@@ -1,0 +1,297 @@
+//! The verbs besides converge: start, stop, restart, delete, reconfigure, status,
+//! health-check, test. Each observes first and does nothing when there is nothing to do.
+
+use anyhow::{Context, bail};
+use phoenix_core::converge::Op;
+use phoenix_core::ids::GuestId;
+use phoenix_core::pve::propstr::PropertyString;
+use serde::Serialize;
+
+use crate::apply::{self, Ctx, Options};
+use crate::guest;
+use crate::observe;
+use crate::pct;
+
+/// The snapshot `reconfigure` rolls back to.
+pub const FINAL_FORM: &str = "final-form";
+
+fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
+    apply::existing(ctx)?.with_context(|| {
+        format!(
+            "container {} does not exist; `lxc-manager create {}` creates it",
+            ctx.id, ctx.id
+        )
+    })
+}
+
+/// `start`: a no-op when running; templates are never started.
+pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    let conf = must_exist(ctx)?;
+    if conf.main.is_template() {
+        bail!(
+            "container {} is a Proxmox template; templates are not started (clone it instead)",
+            ctx.id
+        );
+    }
+    if observe::running(ctx.runner, ctx.id)? {
+        println!("container {} is already running", ctx.id);
+        return Ok(());
+    }
+    apply::start(ctx.runner, ctx.id)?;
+    println!("container {} started", ctx.id);
+    Ok(())
+}
+
+/// `stop`: a clean shutdown with a deadline, then a hard stop; a no-op when stopped.
+pub fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    if apply::existing(ctx)?.is_none() {
+        println!("container {} does not exist; nothing to stop", ctx.id);
+        return Ok(());
+    }
+    if !observe::running(ctx.runner, ctx.id)? {
+        println!("container {} is already stopped", ctx.id);
+        return Ok(());
+    }
+    apply::shutdown(ctx.runner, ctx.id)?;
+    println!("container {} stopped", ctx.id);
+    Ok(())
+}
+
+/// `restart`: `pct reboot` when running, a start otherwise.
+pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    let conf = must_exist(ctx)?;
+    if conf.main.is_template() {
+        bail!(
+            "container {} is a Proxmox template; templates are not started",
+            ctx.id
+        );
+    }
+    if observe::running(ctx.runner, ctx.id)? {
+        ctx.runner
+            .run(&pct::reboot(ctx.id))
+            .with_context(|| format!("cannot reboot container {}", ctx.id))?;
+        guest::wait_ready(ctx.runner, ctx.id)?;
+        println!("container {} restarted", ctx.id);
+    } else {
+        apply::start(ctx.runner, ctx.id)?;
+        println!("container {} was stopped; started", ctx.id);
+    }
+    Ok(())
+}
+
+/// The configured guests that name `id` as their clone source.
+pub fn clones_of(ctx: &Ctx<'_>) -> Vec<GuestId> {
+    ctx.cfg
+        .guests()
+        .iter()
+        .filter(|g| g.clone_source() == Some(ctx.id))
+        .map(|g| g.id())
+        .collect()
+}
+
+/// `delete`: refuses a clone source or a running container without `--force`; a no-op
+/// when the container does not exist.
+pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
+    let Some(_) = apply::existing(ctx)? else {
+        println!("container {} does not exist; nothing to delete", ctx.id);
+        return Ok(());
+    };
+    let clones = clones_of(ctx);
+    if !clones.is_empty() && !force {
+        let list: Vec<String> = clones.iter().map(ToString::to_string).collect();
+        bail!(
+            "container {} is the clone source of {}; deleting it means they cannot be created again. Pass --force to delete it anyway",
+            ctx.id,
+            list.join(", ")
+        );
+    }
+    if observe::running(ctx.runner, ctx.id)? {
+        if !force {
+            bail!(
+                "container {} is running; stop it first, or pass --force",
+                ctx.id
+            );
+        }
+        apply::shutdown(ctx.runner, ctx.id)?;
+    }
+    ctx.runner
+        .run(&pct::destroy(ctx.id, purge))
+        .with_context(|| format!("cannot destroy container {}", ctx.id))?;
+    let marker = observe::hook_marker_path(ctx.layout, ctx.id);
+    if marker.exists() && !ctx.runner.is_dry_run() {
+        std::fs::remove_file(&marker)
+            .with_context(|| format!("cannot remove {}", marker.display()))?;
+    }
+    println!("container {} deleted", ctx.id);
+    Ok(())
+}
+
+/// `reconfigure`: roll back to `final-form` and start.
+pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    let conf = must_exist(ctx)?;
+    if !conf.snapshots.contains_key(FINAL_FORM) {
+        bail!(
+            "container {} has no {FINAL_FORM} snapshot to roll back to (it is taken when enable_lifecycle_snapshots is true)",
+            ctx.id
+        );
+    }
+    if observe::running(ctx.runner, ctx.id)? {
+        apply::shutdown(ctx.runner, ctx.id)?;
+    }
+    ctx.runner
+        .run(&pct::rollback(ctx.id, FINAL_FORM))
+        .with_context(|| format!("cannot roll container {} back to {FINAL_FORM}", ctx.id))?;
+    apply::start(ctx.runner, ctx.id)?;
+    println!(
+        "container {} rolled back to {FINAL_FORM} and started",
+        ctx.id
+    );
+    Ok(())
+}
+
+/// What `status` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// CTID.
+    pub id: GuestId,
+    /// Configured name.
+    pub name: String,
+    /// `running`, `stopped`, `template` or `missing`.
+    pub state: String,
+    /// Configured address of net0 (`dhcp`, a CIDR, or none).
+    pub ip: Option<String>,
+    /// Snapshot names.
+    pub snapshots: Vec<String>,
+    /// Differences from the configuration (settings, installers), as plan lines.
+    pub drift: Vec<String>,
+    /// Why drift could not be computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_error: Option<String>,
+}
+
+/// `status`.
+pub fn status(ctx: &Ctx<'_>) -> anyhow::Result<Status> {
+    let conf = apply::existing(ctx)?;
+    let mut st = Status {
+        id: ctx.id,
+        name: ctx.c.name.clone(),
+        state: "missing".into(),
+        ip: None,
+        snapshots: Vec::new(),
+        drift: Vec::new(),
+        drift_error: None,
+    };
+    let Some(conf) = conf else {
+        return Ok(st);
+    };
+    let eff = conf.effective();
+    st.state = if eff.is_template() {
+        "template".into()
+    } else if observe::running(ctx.runner, ctx.id)? {
+        "running".into()
+    } else {
+        "stopped".into()
+    };
+    st.ip = eff
+        .get("net0")
+        .and_then(|n| PropertyString::parse(n, Some("name")).ok())
+        .and_then(|p| p.get("ip").map(str::to_string));
+    st.snapshots = conf.snapshots.keys().cloned().collect();
+    match apply::prepare(ctx, Options::default()) {
+        Ok(p) => {
+            st.drift = p
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.op != Op::Note && c.group != "runtime")
+                .map(|c| format!("{}: {c}", c.group))
+                .collect();
+        }
+        Err(e) => st.drift_error = Some(format!("{e:#}")),
+    }
+    Ok(st)
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "lxc {} ({})", self.id, self.name)?;
+        writeln!(f, "  state:     {}", self.state)?;
+        if self.state == "missing" {
+            return Ok(());
+        }
+        writeln!(f, "  ip:        {}", self.ip.as_deref().unwrap_or("-"))?;
+        writeln!(
+            f,
+            "  snapshots: {}",
+            if self.snapshots.is_empty() {
+                "-".to_string()
+            } else {
+                self.snapshots.join(", ")
+            }
+        )?;
+        match (&self.drift_error, self.drift.len()) {
+            (Some(e), _) => writeln!(f, "  drift:     unknown ({e})"),
+            (None, 0) => writeln!(f, "  drift:     none"),
+            (None, n) => {
+                writeln!(
+                    f,
+                    "  drift:     {n} change(s); `lxc-manager plan {}` shows them",
+                    self.id
+                )?;
+                for d in &self.drift {
+                    writeln!(f, "    {d}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `health-check`.
+pub fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    let Some(hc) = &ctx.c.health_check else {
+        println!("container {} has no health_check configured", ctx.id);
+        return Ok(());
+    };
+    must_exist(ctx)?;
+    if matches!(
+        guest::check_target(ctx.layout, &hc.command)?,
+        guest::CheckTarget::Guest(_)
+    ) && !observe::running(ctx.runner, ctx.id)?
+    {
+        bail!(
+            "container {} is not running; its health check runs inside it",
+            ctx.id
+        );
+    }
+    guest::health_check(ctx.runner, ctx.layout, ctx.id, hc)?;
+    println!("container {}: health check passed", ctx.id);
+    Ok(())
+}
+
+/// `test [SUITE]`: `(passed, failed)`.
+pub fn test(ctx: &Ctx<'_>, suite: Option<&str>) -> anyhow::Result<(usize, usize)> {
+    must_exist(ctx)?;
+    if ctx.c.tests.is_empty() {
+        println!("container {} has no tests configured", ctx.id);
+        return Ok((0, 0));
+    }
+    if let Some(s) = suite {
+        if !ctx.c.tests.contains_key(s) {
+            bail!(
+                "container {} has no test suite {s:?} (it has {})",
+                ctx.id,
+                ctx.c.tests.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    if !observe::running(ctx.runner, ctx.id)? {
+        bail!(
+            "container {} is not running; its tests run inside it",
+            ctx.id
+        );
+    }
+    let (passed, failed) = guest::run_tests(ctx.runner, ctx.layout, ctx.id, ctx.c, suite)?;
+    println!("container {}: {passed} passed, {failed} failed", ctx.id);
+    Ok((passed, failed))
+}

@@ -1,0 +1,816 @@
+//! Planning (pure): what closes the gap between a [`Spec`] and what the host has.
+//!
+//! [`settings`] compares the `.conf` (main section with pending values applied), the
+//! firewall file and a few host facts with the spec and returns the `pct set` options, the
+//! raw-line edit, the host directories and files to write, and whether any of it needs the
+//! container stopped. [`runtime`] plans what happens with the container running: start,
+//! features, application script, host hook, health check, snapshots, template conversion.
+//! Both also return the human plan lines.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use phoenix_core::converge::{Change, Op};
+use phoenix_core::pve::conf::Section;
+use phoenix_core::pve::firewall::{self, FwFile};
+use phoenix_core::pve::propstr::PropertyString;
+
+use crate::spec::{AppArmor, GIB, Spec, SubId, normalize_features, normalize_list, parse_size};
+
+/// Host facts the settings depend on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// Bind-mount sources: host path → owner when the directory exists.
+    pub dirs: BTreeMap<String, Option<(u32, u32)>>,
+    /// Device nodes the GPU assignment needs → present on the host.
+    pub devices: BTreeMap<String, bool>,
+    /// Lines of `/etc/subuid`.
+    pub subuid: Vec<String>,
+    /// Lines of `/etc/subgid`.
+    pub subgid: Vec<String>,
+    /// Whether the installed AppArmor profile equals the shipped one (`None`: no custom
+    /// profile, or the shipped file is missing).
+    pub apparmor_current: Option<bool>,
+    /// The firewall file's text (`None` when absent).
+    pub firewall: Option<String>,
+    /// Owners can be changed (the manager runs as root).
+    pub can_chown: bool,
+}
+
+/// A host directory to create or re-own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirAction {
+    /// Host path (as Proxmox names it).
+    pub path: String,
+    /// Create it.
+    pub create: bool,
+    /// Owner to set.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// Everything the settings step does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `pct set` options, in order.
+    pub set: Vec<(String, String)>,
+    /// `pct set --delete`.
+    pub delete: Vec<String>,
+    /// `pct resize` disk → GiB.
+    pub resize: Vec<(String, u64)>,
+    /// New raw lines for the main section.
+    pub raw: Option<Vec<(String, String)>>,
+    /// Host directories.
+    pub dirs: Vec<DirAction>,
+    /// Lines to add to `/etc/subuid` / `/etc/subgid`.
+    pub subids: Vec<SubId>,
+    /// A profile to install.
+    pub apparmor: Option<AppArmor>,
+    /// New firewall file content.
+    pub firewall: Option<String>,
+    /// Some change takes effect only after a restart: stop first.
+    pub cold: bool,
+    /// The plan lines.
+    pub changes: Vec<Change>,
+}
+
+impl Settings {
+    /// Whether anything is to be done.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+            && self.delete.is_empty()
+            && self.resize.is_empty()
+            && self.raw.is_none()
+            && self.dirs.is_empty()
+            && self.subids.is_empty()
+            && self.apparmor.is_none()
+            && self.firewall.is_none()
+    }
+}
+
+/// Why the settings cannot be planned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// Keys that only take effect on a running container after a restart.
+const COLD_KEYS: &[&str] = &["nameserver", "searchdomain", "features", "ostype", "arch"];
+
+fn prop_map(v: &str, default_key: Option<&str>) -> BTreeMap<String, String> {
+    PropertyString::parse(v, default_key)
+        .map(|p| p.pairs.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// Renders a property map with `first` keys first, the rest sorted.
+fn render_props(m: &BTreeMap<String, String>, first: &[&str]) -> String {
+    let mut parts: Vec<String> = first
+        .iter()
+        .filter_map(|k| m.get(*k).map(|v| format!("{k}={v}")))
+        .collect();
+    parts.extend(
+        m.iter()
+            .filter(|(k, _)| !first.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    parts.join(",")
+}
+
+/// An `mpN` entry of the conf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Mp {
+    index: u32,
+    volume: String,
+    path: String,
+    size: Option<u64>,
+}
+
+impl Mp {
+    fn is_bind(&self) -> bool {
+        self.volume.starts_with('/')
+    }
+}
+
+fn mount_points(main: &Section) -> Vec<Mp> {
+    let mut v: Vec<Mp> = main
+        .keys
+        .iter()
+        .filter_map(|(k, val)| {
+            let index = k.strip_prefix("mp")?.parse().ok()?;
+            let p = PropertyString::parse(val, Some("volume")).ok()?;
+            Some(Mp {
+                index,
+                volume: p.get("volume")?.to_string(),
+                path: p.get("mp")?.trim_end_matches('/').to_string(),
+                size: p.get("size").and_then(parse_size),
+            })
+        })
+        .collect();
+    v.sort_by_key(|m| m.index);
+    v
+}
+
+fn devices(main: &Section) -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = main
+        .keys
+        .iter()
+        .filter_map(|(k, val)| {
+            let index = k.strip_prefix("dev")?.parse().ok()?;
+            let p = PropertyString::parse(val, Some("path")).ok()?;
+            Some((index, p.get("path")?.to_string()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The device nodes a GPU assignment needs (the NVIDIA control devices plus one per GPU).
+pub fn gpu_devices(gpus: &[u32]) -> Vec<String> {
+    if gpus.is_empty() {
+        return Vec::new();
+    }
+    let mut v: Vec<String> = gpus.iter().map(|g| format!("/dev/nvidia{g}")).collect();
+    v.extend(["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"].map(String::from));
+    v
+}
+
+fn first_free(used: &BTreeSet<u32>) -> u32 {
+    (0..).find(|i| !used.contains(i)).unwrap_or(0)
+}
+
+/// Records one `pct set` option and its plan line.
+fn want(s: &mut Settings, key: &str, have: Option<&str>, value: String) {
+    let mut c = Change::new(
+        if have.is_some() { Op::Change } else { Op::Add },
+        "settings",
+        key,
+    )
+    .to(value.clone());
+    c.from = have.map(str::to_string);
+    s.changes.push(c);
+    s.set.push((key.to_string(), value));
+    if COLD_KEYS.contains(&key) {
+        s.cold = true;
+    }
+}
+
+/// Plans the settings of an existing (or predicted) container.
+pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Settings, PlanError> {
+    let mut s = Settings::default();
+    if main.get("hostname") != Some(spec.hostname.as_str()) {
+        want(
+            &mut s,
+            "hostname",
+            main.get("hostname"),
+            spec.hostname.clone(),
+        );
+    }
+    for (key, v) in [
+        ("memory", spec.memory),
+        ("swap", spec.swap),
+        ("cores", spec.cores.map(u64::from)),
+    ] {
+        if let Some(v) = v {
+            let have = main.get(key);
+            if have.and_then(|h| h.parse::<u64>().ok()) != Some(v) {
+                want(&mut s, key, have, v.to_string());
+            }
+        }
+    }
+    if let Some(ns) = &spec.nameserver {
+        let have = main.get("nameserver");
+        if have.map(normalize_list).as_deref() != Some(normalize_list(ns).as_str()) {
+            want(&mut s, "nameserver", have, ns.clone());
+        }
+    }
+    let onboot_have = main.get("onboot") == Some("1");
+    if spec.onboot != onboot_have {
+        want(
+            &mut s,
+            "onboot",
+            main.get("onboot"),
+            if spec.onboot { "1" } else { "0" }.to_string(),
+        );
+    }
+    if let Some(st) = &spec.startup {
+        let have = main.get("startup");
+        if have.map(|h| prop_map(h, Some("order"))) != Some(prop_map(st, Some("order"))) {
+            want(&mut s, "startup", have, st.clone());
+        }
+    }
+    if let Some(f) = &spec.pct_features {
+        let have = main.get("features");
+        if have.map(normalize_features).as_deref() != Some(f.as_str()) {
+            want(&mut s, "features", have, f.clone());
+        }
+    }
+    // net0: the managed keys from the spec, everything else as it is.
+    if let Some(n) = &spec.net0 {
+        let have = main.get("net0");
+        let cur = have.map(|h| prop_map(h, Some("name"))).unwrap_or_default();
+        let mut new = cur.clone();
+        new.insert("name".into(), n.name.clone());
+        new.insert("bridge".into(), n.bridge.clone());
+        match &n.ip {
+            Some(ip) => {
+                new.insert("ip".into(), ip.clone());
+            }
+            None => {
+                new.remove("ip");
+            }
+        }
+        match &n.gw {
+            Some(gw) => {
+                new.insert("gw".into(), gw.clone());
+            }
+            None => {
+                new.remove("gw");
+            }
+        }
+        if let Some(mac) = &n.hwaddr {
+            new.insert("hwaddr".into(), mac.clone());
+        }
+        match n.firewall {
+            Some(true) => {
+                new.insert("firewall".into(), "1".into());
+            }
+            Some(false) => {
+                new.remove("firewall");
+            }
+            None => {}
+        }
+        new.insert("type".into(), "veth".into());
+        let norm = |m: &BTreeMap<String, String>| {
+            let mut m = m.clone();
+            if m.get("firewall").is_some_and(|v| v == "0") {
+                m.remove("firewall");
+            }
+            if let Some(h) = m.get_mut("hwaddr") {
+                *h = h.to_ascii_uppercase();
+            }
+            m
+        };
+        if norm(&cur) != norm(&new) {
+            let value = render_props(&new, &["name"]);
+            s.changes.push(
+                Change::new(
+                    if have.is_some() { Op::Change } else { Op::Add },
+                    "network",
+                    "net0",
+                )
+                .to(value.clone()),
+            );
+            if let Some(h) = have {
+                s.changes.last_mut().expect("just pushed").from = Some(h.to_string());
+            }
+            s.set.push(("net0".into(), value));
+        }
+    }
+
+    // Mount points: matched by the path inside the container.
+    let mps = mount_points(main);
+    let mut used: BTreeSet<u32> = mps.iter().map(|m| m.index).collect();
+    let mut matched: BTreeSet<u32> = BTreeSet::new();
+    for b in &spec.binds {
+        match mps.iter().find(|m| m.path == b.container_path) {
+            Some(m) if !m.is_bind() => {
+                return Err(PlanError(format!(
+                    "mp{} mounts the storage volume {} at {}, where the configuration wants the bind mount {}",
+                    m.index, m.volume, m.path, b.host_path
+                )));
+            }
+            Some(m) => {
+                matched.insert(m.index);
+                if m.volume.trim_end_matches('/') != b.host_path {
+                    let v = format!("{},mp={}", b.host_path, b.container_path);
+                    s.changes.push(
+                        Change::new(Op::Change, "mounts", format!("mp{}", m.index))
+                            .from(format!("{} -> {}", m.volume, m.path))
+                            .to(format!("{} -> {}", b.host_path, b.container_path)),
+                    );
+                    s.set.push((format!("mp{}", m.index), v));
+                    s.cold = true;
+                }
+            }
+            None => {
+                let i = first_free(&used);
+                used.insert(i);
+                matched.insert(i);
+                s.changes.push(
+                    Change::new(Op::Add, "mounts", format!("mp{i}"))
+                        .to(format!("{} -> {}", b.host_path, b.container_path)),
+                );
+                s.set.push((
+                    format!("mp{i}"),
+                    format!("{},mp={}", b.host_path, b.container_path),
+                ));
+            }
+        }
+        match host.dirs.get(&b.host_path) {
+            Some(Some(owner)) => {
+                if let Some(o) = b.owner.filter(|o| o != owner) {
+                    if host.can_chown {
+                        s.changes.push(
+                            Change::new(Op::Change, "mounts", format!("owner of {}", b.host_path))
+                                .from(format!("{}:{}", owner.0, owner.1))
+                                .to(format!("{}:{}", o.0, o.1)),
+                        );
+                        s.dirs.push(DirAction {
+                            path: b.host_path.clone(),
+                            create: false,
+                            owner: Some(o),
+                        });
+                    } else {
+                        s.changes.push(Change::new(Op::Note, "mounts", format!("{} is owned by {}:{}, configured {}:{}; changing owners needs root", b.host_path, owner.0, owner.1, o.0, o.1)));
+                    }
+                }
+            }
+            _ => {
+                let owner = b.owner.filter(|_| host.can_chown);
+                s.changes.push(
+                    Change::new(Op::Add, "mounts", format!("host directory {}", b.host_path)).to(
+                        owner.map_or("owned by root".into(), |o| {
+                            format!("owned by {}:{}", o.0, o.1)
+                        }),
+                    ),
+                );
+                s.dirs.push(DirAction {
+                    path: b.host_path.clone(),
+                    create: true,
+                    owner,
+                });
+            }
+        }
+    }
+    for v in &spec.volumes {
+        match mps.iter().find(|m| m.path == v.mount_point) {
+            Some(m) if m.is_bind() => {
+                return Err(PlanError(format!(
+                    "mp{} bind-mounts {} at {}, where the configuration wants a volume on {}",
+                    m.index, m.volume, m.path, v.storage
+                )));
+            }
+            Some(m) => {
+                matched.insert(m.index);
+                let have = m.size.unwrap_or(0);
+                if have < v.size_gb * GIB {
+                    s.changes.push(
+                        Change::new(Op::Change, "mounts", format!("mp{} size", m.index))
+                            .from(format!("{}G", have / GIB))
+                            .to(format!("{}G", v.size_gb)),
+                    );
+                    s.resize.push((format!("mp{}", m.index), v.size_gb));
+                } else if have > v.size_gb * GIB {
+                    s.changes.push(Change::new(
+                        Op::Note,
+                        "mounts",
+                        format!(
+                            "mp{} is {}G, larger than the configured {}G; volumes never shrink",
+                            m.index,
+                            have / GIB,
+                            v.size_gb
+                        ),
+                    ));
+                }
+            }
+            None => {
+                let i = first_free(&used);
+                used.insert(i);
+                matched.insert(i);
+                s.changes
+                    .push(Change::new(Op::Add, "mounts", format!("mp{i}")).to(format!(
+                        "new {}G volume on {} -> {}",
+                        v.size_gb, v.storage, v.mount_point
+                    )));
+                s.set.push((
+                    format!("mp{i}"),
+                    format!("{}:{},mp={}", v.storage, v.size_gb, v.mount_point),
+                ));
+            }
+        }
+    }
+    for m in mps.iter().filter(|m| !matched.contains(&m.index)) {
+        if m.is_bind() {
+            s.changes.push(
+                Change::new(Op::Remove, "mounts", format!("mp{}", m.index))
+                    .from(format!("{} -> {}", m.volume, m.path)),
+            );
+            s.delete.push(format!("mp{}", m.index));
+            s.cold = true;
+        } else {
+            s.changes.push(Change::new(
+                Op::Note,
+                "mounts",
+                format!(
+                    "mp{} ({} at {}) is not in the configuration; left attached with its data",
+                    m.index, m.volume, m.path
+                ),
+            ));
+        }
+    }
+
+    // Root disk: grown, never shrunk.
+    if let Some(gb) = spec.disk_gb {
+        let have = main
+            .get("rootfs")
+            .map(|r| prop_map(r, Some("volume")))
+            .and_then(|p| p.get("size").and_then(|v| parse_size(v)));
+        match have {
+            Some(h) if h < gb * GIB => {
+                s.changes.push(
+                    Change::new(Op::Change, "disk", "rootfs size")
+                        .from(format!("{}G", h / GIB))
+                        .to(format!("{gb}G")),
+                );
+                s.resize.push(("rootfs".into(), gb));
+            }
+            Some(h) if h > gb * GIB => {
+                s.changes.push(Change::new(
+                    Op::Note,
+                    "disk",
+                    format!(
+                        "rootfs is {}G, larger than storage_size_gb {gb}G; disks never shrink",
+                        h / GIB
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    // GPU passthrough as devN entries.
+    let want_devs = gpu_devices(&spec.gpus);
+    for d in &want_devs {
+        if host.devices.get(d) != Some(&true) {
+            return Err(PlanError(format!(
+                "GPU passthrough needs {d}, which does not exist on this host (is the NVIDIA driver installed and loaded?)"
+            )));
+        }
+    }
+    let devs = devices(main);
+    let mut dev_used: BTreeSet<u32> = devs.iter().map(|(i, _)| *i).collect();
+    for (i, path) in devs.iter().filter(|(_, p)| p.starts_with("/dev/nvidia")) {
+        if !want_devs.contains(path) {
+            s.changes
+                .push(Change::new(Op::Remove, "gpu", format!("dev{i}")).from(path.clone()));
+            s.delete.push(format!("dev{i}"));
+            s.cold = true;
+        }
+    }
+    for d in &want_devs {
+        if !devs.iter().any(|(_, p)| p == d) {
+            let i = first_free(&dev_used);
+            dev_used.insert(i);
+            s.changes
+                .push(Change::new(Op::Add, "gpu", format!("dev{i}")).to(d.clone()));
+            s.set.push((format!("dev{i}"), d.clone()));
+            s.cold = true;
+        }
+    }
+
+    // Raw lxc.* lines: exactly the configured ones, in the main section.
+    if main.lxc != spec.raw_lines {
+        for (k, v) in &main.lxc {
+            if !spec.raw_lines.iter().any(|(a, b)| a == k && b == v) {
+                s.changes.push(Change::new(
+                    Op::Remove,
+                    "raw lxc lines",
+                    format!("{k}: {v}"),
+                ));
+            }
+        }
+        for (k, v) in &spec.raw_lines {
+            if !main.lxc.iter().any(|(a, b)| a == k && b == v) {
+                s.changes
+                    .push(Change::new(Op::Add, "raw lxc lines", format!("{k}: {v}")));
+            }
+        }
+        if !s.changes.iter().any(|c| c.group == "raw lxc lines") {
+            s.changes
+                .push(Change::new(Op::Change, "raw lxc lines", "order"));
+        }
+        s.raw = Some(spec.raw_lines.clone());
+        s.cold = true;
+    }
+    for sub in &spec.subids {
+        let lines = if sub.file == "subuid" {
+            &host.subuid
+        } else {
+            &host.subgid
+        };
+        if !lines.iter().any(|l| l.trim() == sub.line) {
+            s.changes.push(Change::new(
+                Op::Add,
+                "id maps",
+                format!("/etc/{}: {}", sub.file, sub.line),
+            ));
+            s.subids.push(sub.clone());
+            s.cold = true;
+        }
+    }
+    if let Some(a) = &spec.apparmor {
+        match host.apparmor_current {
+            None => {
+                return Err(PlanError(format!(
+                    "AppArmor profile {} is not shipped: {} does not exist",
+                    a.name,
+                    a.source.display()
+                )));
+            }
+            Some(true) => {}
+            Some(false) => {
+                s.changes.push(
+                    Change::new(Op::Change, "apparmor", format!("profile {}", a.name))
+                        .to(format!("install /etc/apparmor.d/{}", a.name)),
+                );
+                s.apparmor = Some(a.clone());
+                s.cold = true;
+            }
+        }
+    }
+    if let Some((enabled, rules)) = &spec.firewall {
+        let cur = host.firewall.as_deref().unwrap_or("");
+        let want = firewall::desired(&FwFile::parse(cur), *enabled, rules)
+            .render()
+            .unwrap_or_default();
+        if want != cur {
+            let before = FwFile::parse(cur);
+            let after = FwFile::parse(&want);
+            if before.options.get("enable") != after.options.get("enable") {
+                s.changes.push(
+                    Change::new(Op::Change, "firewall", "enable")
+                        .from(
+                            before
+                                .options
+                                .get("enable")
+                                .cloned()
+                                .unwrap_or_else(|| "unset".into()),
+                        )
+                        .to(after.options.get("enable").cloned().unwrap_or_default()),
+                );
+            }
+            for r in before.rules.iter().filter(|r| !after.rules.contains(r)) {
+                s.changes
+                    .push(Change::new(Op::Remove, "firewall", format!("rule {r}")));
+            }
+            for r in after.rules.iter().filter(|r| !before.rules.contains(r)) {
+                s.changes
+                    .push(Change::new(Op::Add, "firewall", format!("rule {r}")));
+            }
+            if !s.changes.iter().any(|c| c.group == "firewall") {
+                s.changes
+                    .push(Change::new(Op::Change, "firewall", "rule order"));
+            }
+            s.firewall = Some(want);
+        }
+    }
+    Ok(s)
+}
+
+/// What the runtime step knows before it starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeState {
+    /// The container is a Proxmox template already.
+    pub template: bool,
+    /// It is running.
+    pub running: bool,
+    /// Its snapshots.
+    pub snapshots: Vec<String>,
+    /// It has bind mounts (no snapshots possible).
+    pub has_binds: bool,
+    /// Recorded feature hashes (`None`: unknown, the container is not running yet).
+    pub markers: Option<BTreeMap<String, String>>,
+    /// Recorded application-script hash.
+    pub app_marker: Option<String>,
+    /// Recorded host-hook hash.
+    pub hook_marker: Option<String>,
+    /// Settings change in this run (or it was just created).
+    pub settings_changed: bool,
+}
+
+/// One runtime step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Start and wait until `pct exec` answers.
+    Start,
+    /// Take a snapshot.
+    Snapshot(String),
+    /// Delete a snapshot (to take it again).
+    DelSnapshot(String),
+    /// Run a feature installer; its hash.
+    Feature(String, String),
+    /// Run the application script; its hash.
+    App(String, String),
+    /// Run the host hook; its hash.
+    Hook(String),
+    /// Run the health check.
+    HealthCheck,
+    /// Stop and convert to a Proxmox template.
+    Template,
+}
+
+/// Inputs for [`runtime`] that come from files: `(feature, hash)`, the app script and the
+/// hook with their hashes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Features with their current hashes, in order.
+    pub features: Vec<(String, String)>,
+    /// Application script name and hash.
+    pub app: Option<(String, String)>,
+    /// Host hook hash.
+    pub hook: Option<String>,
+    /// Run every feature even when recorded (`--force-features`).
+    pub force: bool,
+    /// A health check is configured.
+    pub health_check: bool,
+}
+
+/// Plans the runtime steps.
+pub fn runtime(
+    spec: &Spec,
+    st: &RuntimeState,
+    work: &Work,
+) -> Result<(Vec<Step>, Vec<Change>), PlanError> {
+    let mut steps = Vec::new();
+    let mut changes = Vec::new();
+    if st.template {
+        changes.push(Change::new(
+            Op::Note,
+            "runtime",
+            "is a Proxmox template: settings are checked, nothing runs inside it",
+        ));
+        return Ok((steps, changes));
+    }
+    if !st.running {
+        steps.push(Step::Start);
+        changes.push(Change::new(
+            Op::Run,
+            "runtime",
+            "start and wait until it answers",
+        ));
+    }
+    let unknown = st.markers.is_none();
+    let recorded = st.markers.clone().unwrap_or_default();
+    let features: Vec<&(String, String)> = work
+        .features
+        .iter()
+        .filter(|(f, h)| work.force || recorded.get(f) != Some(h))
+        .collect();
+    let app = work
+        .app
+        .as_ref()
+        .filter(|(_, h)| work.force || st.app_marker.as_ref() != Some(h));
+    let hook = work
+        .hook
+        .as_ref()
+        .filter(|h| st.hook_marker.as_ref() != Some(h));
+    let will_run = !features.is_empty() || app.is_some() || hook.is_some();
+    let can_snapshot = !st.has_binds && !spec.is_template;
+    if spec.lifecycle && !spec.is_template && will_run {
+        if !can_snapshot {
+            changes.push(Change::new(
+                Op::Note,
+                "snapshots",
+                "pre-configured: snapshots unavailable (the container has bind mounts)",
+            ));
+        } else if !st.snapshots.iter().any(|s| s == "pre-configured") {
+            steps.push(Step::Snapshot("pre-configured".into()));
+            changes.push(Change::new(Op::Run, "snapshots", "take pre-configured"));
+        }
+    }
+    for (f, h) in &work.features {
+        let run = features.iter().any(|(x, _)| x == f);
+        if run {
+            let why = if work.force {
+                "forced"
+            } else if unknown {
+                "unless recorded: known once it runs"
+            } else if recorded.contains_key(f) {
+                "script or inputs changed"
+            } else {
+                "new"
+            };
+            steps.push(Step::Feature(f.clone(), h.clone()));
+            changes.push(Change::new(Op::Run, "features", format!("{f} ({why})")));
+        }
+    }
+    if let Some((name, h)) = app {
+        steps.push(Step::App(name.clone(), h.clone()));
+        changes.push(Change::new(Op::Run, "application", name.clone()));
+    }
+    if let Some(h) = hook {
+        steps.push(Step::Hook(h.clone()));
+        changes.push(Change::new(
+            Op::Run,
+            "host hook",
+            format!("setup hook for {}", spec.id),
+        ));
+    }
+    // The health check runs after anything that could affect it: creation, settings, a
+    // start, installers. A converged, untouched container is not probed.
+    if work.health_check && (will_run || st.settings_changed || !st.running) {
+        steps.push(Step::HealthCheck);
+        changes.push(Change::new(Op::Note, "checks", "health check"));
+    }
+    // Snapshots record the guest's content: retaken only when an installer ran. Settings
+    // live in the .conf and are converged again after a rollback or clone.
+    let changed = will_run;
+    let mut names: Vec<String> = Vec::new();
+    if let Some(t) = &spec.template_snapshot {
+        names.push(t.clone());
+    }
+    if spec.lifecycle && !names.iter().any(|n| n == "final-form") {
+        names.push("final-form".into());
+    }
+    if spec.is_template {
+        if !st.snapshots.is_empty() {
+            return Err(PlanError(format!(
+                "container {} should become a Proxmox template but has snapshots ({}); Proxmox cannot convert it: delete them or set is_template to false",
+                spec.id,
+                st.snapshots.join(", ")
+            )));
+        }
+        if !names.is_empty() {
+            changes.push(Change::new(
+                Op::Note,
+                "snapshots",
+                "templates take no snapshots; clones of it are linked clones",
+            ));
+        }
+        steps.push(Step::Template);
+        changes.push(Change::new(
+            Op::Run,
+            "template",
+            "stop and convert to a Proxmox template",
+        ));
+        return Ok((steps, changes));
+    }
+    for n in names {
+        if !can_snapshot {
+            if !(changed || st.settings_changed) {
+                continue;
+            }
+            changes.push(Change::new(
+                Op::Note,
+                "snapshots",
+                format!("{n}: snapshots unavailable (the container has bind mounts)"),
+            ));
+            continue;
+        }
+        let exists = st.snapshots.contains(&n);
+        if !exists {
+            steps.push(Step::Snapshot(n.clone()));
+            changes.push(Change::new(Op::Run, "snapshots", format!("take {n}")));
+        } else if changed {
+            steps.push(Step::DelSnapshot(n.clone()));
+            steps.push(Step::Snapshot(n.clone()));
+            changes.push(Change::new(
+                Op::Run,
+                "snapshots",
+                format!("retake {n} (the container changed)"),
+            ));
+        }
+    }
+    Ok((steps, changes))
+}
+
+#[cfg(test)]
+mod tests;

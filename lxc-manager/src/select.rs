@@ -1,0 +1,171 @@
+//! Choosing a template for a container that names no source (the v1 design's "intelligent
+//! cloning", without hard-coded CTIDs): among the containers others may clone from
+//! (`is_template` or a `template_snapshot_name`), take the one whose accumulated features —
+//! its own, its clone ancestors', and `nvidia` where it has GPUs — are the largest subset of
+//! what this container needs; ties go to the smallest CTID. Pure.
+
+use std::collections::BTreeSet;
+
+use phoenix_core::config::Config;
+use phoenix_core::config::lxc::Container;
+use phoenix_core::ids::GuestId;
+
+/// The features a container has once converged: its own, its ancestors', and `nvidia` for
+/// GPUs (the GPU templates install the driver).
+pub fn accumulated(cfg: &Config, id: GuestId) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut cur = Some(id);
+    let mut seen = BTreeSet::new();
+    while let Some(i) = cur {
+        if !seen.insert(i) {
+            break;
+        }
+        let Some(c) = cfg.lxc.lxc_configs.get(&i.to_string()) else {
+            break;
+        };
+        out.extend(needs(c));
+        cur = c.clone_from_ctid.map(|r| r.0);
+    }
+    out
+}
+
+/// What a container's own configuration asks for.
+pub fn needs(c: &Container) -> BTreeSet<String> {
+    let mut s: BTreeSet<String> = c.features.iter().cloned().collect();
+    if !c.gpus().is_empty() {
+        s.insert("nvidia".into());
+    }
+    s
+}
+
+/// Picks the source for container `id`: `(source, reason)`.
+pub fn choose(cfg: &Config, id: GuestId) -> Result<(GuestId, String), String> {
+    let me = cfg
+        .lxc
+        .lxc_configs
+        .get(&id.to_string())
+        .ok_or_else(|| format!("container {id} is not configured"))?;
+    let want = needs(me);
+    let mut best: Option<(usize, GuestId, BTreeSet<String>)> = None;
+    for (key, c) in &cfg.lxc.lxc_configs {
+        let Ok(cand) = key.parse::<GuestId>() else {
+            continue;
+        };
+        if cand == id || !(c.is_template() || c.template_snapshot_name.is_some()) {
+            continue;
+        }
+        let have = accumulated(cfg, cand);
+        if !have.is_subset(&want) {
+            continue;
+        }
+        let better = best
+            .as_ref()
+            .is_none_or(|(n, b, _)| have.len() > *n || (have.len() == *n && cand < *b));
+        if better {
+            best = Some((have.len(), cand, have));
+        }
+    }
+    let Some((_, from, have)) = best else {
+        return Err(format!(
+            "container {id} names no clone source or OS template, and no template's features fit what it needs ({})",
+            list(&want)
+        ));
+    };
+    let rest: BTreeSet<String> = want.difference(&have).cloned().collect();
+    let name = cfg
+        .lxc
+        .lxc_configs
+        .get(&from.to_string())
+        .map_or("", |c| c.name.as_str());
+    Ok((
+        from,
+        format!(
+            "template {from} ({name}) already has [{}]; {id} adds [{}]",
+            list(&have),
+            list(&rest)
+        ),
+    ))
+}
+
+fn list(s: &BTreeSet<String>) -> String {
+    s.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(json: serde_json::Value) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let host =
+            serde_json::json!({"core_paths": {"lxc_config_file": "phoenix_lxc_configs.json"}});
+        std::fs::write(
+            dir.path().join("phoenix_hypervisor_config.json"),
+            host.to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("phoenix_lxc_configs.json"),
+            json.to_string(),
+        )
+        .unwrap();
+        let loc = phoenix_core::config::ConfigLocation::resolve(
+            Some(dir.path()),
+            None,
+            &phoenix_core::paths::Layout::new("/nonexistent", "/"),
+        );
+        let loaded =
+            phoenix_core::config::load(&loc, &phoenix_core::config::LoadOptions::default());
+        loaded
+            .config
+            .unwrap_or_else(|| panic!("{:?}", loaded.report.all()))
+    }
+
+    fn ct(name: &str, extra: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({"name": name, "memory_mb": 1024, "cores": 1, "storage_pool": "local-zfs", "storage_size_gb": 8, "unprivileged": true, "network_config": {"name": "eth0", "bridge": "vmbr0", "ip": "dhcp"}});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    }
+
+    #[test]
+    fn picks_the_largest_fitting_template() {
+        let c = cfg(serde_json::json!({"lxc_configs": {
+            "900": ct("base", serde_json::json!({"template": "local:vztmpl/u.tar.zst", "features": ["base_setup"], "template_snapshot_name": "final-form"})),
+            "901": ct("gpu", serde_json::json!({"clone_from_ctid": "900", "gpu_assignment": "0", "features": ["nvidia"], "template_snapshot_name": "final-form"})),
+            "902": ct("docker", serde_json::json!({"clone_from_ctid": "900", "features": ["docker"], "template_snapshot_name": "final-form"})),
+            "903": ct("gpu-docker", serde_json::json!({"clone_from_ctid": "901", "gpu_assignment": "0", "features": ["docker"], "template_snapshot_name": "final-form"})),
+            "950": ct("vllm", serde_json::json!({"gpu_assignment": "0", "features": ["base_setup", "vllm"]})),
+            "960": ct("app", serde_json::json!({"features": ["base_setup", "docker"]})),
+            "970": ct("plain", serde_json::json!({"features": ["base_setup"]})),
+        }}));
+        let (from, why) = choose(&c, GuestId(950)).unwrap();
+        assert_eq!(from, GuestId(901));
+        assert_eq!(
+            why,
+            "template 901 (gpu) already has [base_setup, nvidia]; 950 adds [vllm]"
+        );
+        assert_eq!(choose(&c, GuestId(960)).unwrap().0, GuestId(902));
+        assert_eq!(choose(&c, GuestId(970)).unwrap().0, GuestId(900));
+        assert_eq!(
+            accumulated(&c, GuestId(903))
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["base_setup", "docker", "nvidia"]
+        );
+    }
+
+    #[test]
+    fn no_fitting_template_is_an_error() {
+        let c = cfg(serde_json::json!({"lxc_configs": {
+            "901": ct("gpu", serde_json::json!({"template": "local:vztmpl/u.tar.zst", "gpu_assignment": "0", "features": ["nvidia"], "template_snapshot_name": "final-form"})),
+            "970": ct("plain", serde_json::json!({"features": ["base_setup"]})),
+        }}));
+        assert!(
+            choose(&c, GuestId(970))
+                .unwrap_err()
+                .contains("no template's features fit what it needs (base_setup)")
+        );
+    }
+}
