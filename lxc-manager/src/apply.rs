@@ -17,7 +17,7 @@ use phoenix_core::cmd::{FileSpec, Runner};
 use phoenix_core::config::Config;
 use phoenix_core::config::lxc::Container;
 use phoenix_core::converge::{Change, Op, Plan, content_hash};
-use phoenix_core::ids::GuestId;
+use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
 use phoenix_core::pve::conf::{GuestConfig, set_main_raw_lines};
 
@@ -439,8 +439,22 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
     }
 }
 
-/// Carries out a prepared plan.
-pub fn apply(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
+/// Carries out a prepared plan. Until it completes, the guest carries the incomplete
+/// marker, so `phoenix create` of a dependent converges it again instead of taking it as
+/// done.
+pub fn apply(ctx: &Ctx<'_>, p: Prepared) -> anyhow::Result<()> {
+    let marker = phoenix_core::converge::incomplete_marker(ctx.layout, GuestKind::Lxc, ctx.id);
+    if let Some(dir) = marker.parent() {
+        ctx.runner.ensure_dir(dir, 0o755)?;
+    }
+    ctx.runner
+        .write_file(&marker, b"converge started\n", FileSpec::mode(0o644))?;
+    apply_steps(ctx, p)?;
+    ctx.runner.remove_file(&marker)?;
+    Ok(())
+}
+
+fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
     let id = ctx.id;
     if let Some(cr) = &p.creation {
         if let Some(c) = cr.changes.iter().find(|c| c.op == Op::Note) {

@@ -216,9 +216,7 @@ pub fn run_installer(
         .quiet(),
     );
     for p in [host_script, host_inputs, host_marker] {
-        if !runner.is_dry_run() {
-            let _ = std::fs::remove_file(p);
-        }
+        runner.remove_file(&p)?;
     }
     Ok(())
 }

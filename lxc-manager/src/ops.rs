@@ -117,11 +117,14 @@ pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
     ctx.runner
         .run(&pct::destroy(ctx.id, purge))
         .with_context(|| format!("cannot destroy container {}", ctx.id))?;
-    let marker = observe::hook_marker_path(ctx.layout, ctx.id);
-    if marker.exists() && !ctx.runner.is_dry_run() {
-        std::fs::remove_file(&marker)
-            .with_context(|| format!("cannot remove {}", marker.display()))?;
-    }
+    ctx.runner
+        .remove_file(&observe::hook_marker_path(ctx.layout, ctx.id))?;
+    ctx.runner
+        .remove_file(&phoenix_core::converge::incomplete_marker(
+            ctx.layout,
+            phoenix_core::ids::GuestKind::Lxc,
+            ctx.id,
+        ))?;
     println!("container {} deleted", ctx.id);
     Ok(())
 }

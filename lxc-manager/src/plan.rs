@@ -487,23 +487,35 @@ pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Setting
     }
     let devs = devices(main);
     let mut dev_used: BTreeSet<u32> = devs.iter().map(|(i, _)| *i).collect();
-    for (i, path) in devs.iter().filter(|(_, p)| p.starts_with("/dev/nvidia")) {
-        if !want_devs.contains(path) {
-            s.changes
-                .push(Change::new(Op::Remove, "gpu", format!("dev{i}")).from(path.clone()));
-            s.delete.push(format!("dev{i}"));
-            s.cold = true;
-        }
-    }
-    for d in &want_devs {
-        if !devs.iter().any(|(_, p)| p == d) {
+    let mut stale: Vec<(u32, String)> = devs
+        .iter()
+        .filter(|(_, p)| p.starts_with("/dev/nvidia") && !want_devs.contains(p))
+        .cloned()
+        .collect();
+    for d in want_devs
+        .iter()
+        .filter(|d| !devs.iter().any(|(_, p)| p == *d))
+    {
+        // Reuse a slot whose NVIDIA device is no longer wanted: one `--devN` replaces it.
+        let (i, op, from) = if stale.is_empty() {
             let i = first_free(&dev_used);
             dev_used.insert(i);
-            s.changes
-                .push(Change::new(Op::Add, "gpu", format!("dev{i}")).to(d.clone()));
-            s.set.push((format!("dev{i}"), d.clone()));
-            s.cold = true;
-        }
+            (i, Op::Add, None)
+        } else {
+            let (i, old) = stale.remove(0);
+            (i, Op::Change, Some(old))
+        };
+        let mut c = Change::new(op, "gpu", format!("dev{i}")).to(d.clone());
+        c.from = from;
+        s.changes.push(c);
+        s.set.push((format!("dev{i}"), d.clone()));
+        s.cold = true;
+    }
+    for (i, path) in stale {
+        s.changes
+            .push(Change::new(Op::Remove, "gpu", format!("dev{i}")).from(path));
+        s.delete.push(format!("dev{i}"));
+        s.cold = true;
     }
 
     // Raw lxc.* lines: exactly the configured ones, in the main section.

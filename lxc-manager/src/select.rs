@@ -1,8 +1,11 @@
 //! Choosing a template for a container that names no source (the v1 design's "intelligent
-//! cloning", without hard-coded CTIDs): among the containers others may clone from
-//! (`is_template` or a `template_snapshot_name`), take the one whose accumulated features —
-//! its own, its clone ancestors', and `nvidia` where it has GPUs — are the largest subset of
-//! what this container needs; ties go to the smallest CTID. Pure.
+//! cloning", without hard-coded CTIDs). Candidates are the containers others may clone from
+//! (`is_template` or a `template_snapshot_name`). A candidate's accumulated features are its
+//! own, its clone ancestors', and `nvidia` where it has GPUs; the features of the OS-template
+//! container at the root of its chain are its base, which every clone gets anyway. A
+//! candidate fits when everything it has beyond its base is something this container needs;
+//! the fitting candidate that covers most of the needs wins, ties going to the smallest CTID.
+//! So a GPU container without Docker never gets the Docker template. Pure.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +41,22 @@ pub fn needs(c: &Container) -> BTreeSet<String> {
     s
 }
 
+/// The base features of `id`'s chain: the own `features` of the container at its root.
+pub fn base(cfg: &Config, id: GuestId) -> BTreeSet<String> {
+    let mut cur = id;
+    let mut seen = BTreeSet::new();
+    while seen.insert(cur) {
+        let Some(c) = cfg.lxc.lxc_configs.get(&cur.to_string()) else {
+            break;
+        };
+        match c.clone_from_ctid {
+            Some(from) => cur = from.0,
+            None => return c.features.iter().cloned().collect(),
+        }
+    }
+    BTreeSet::new()
+}
+
 /// Picks the source for container `id`: `(source, reason)`.
 pub fn choose(cfg: &Config, id: GuestId) -> Result<(GuestId, String), String> {
     let me = cfg
@@ -55,14 +74,16 @@ pub fn choose(cfg: &Config, id: GuestId) -> Result<(GuestId, String), String> {
             continue;
         }
         let have = accumulated(cfg, cand);
-        if !have.is_subset(&want) {
+        let base = base(cfg, cand);
+        if !have.difference(&base).all(|f| want.contains(f)) {
             continue;
         }
+        let score = have.intersection(&want).count();
         let better = best
             .as_ref()
-            .is_none_or(|(n, b, _)| have.len() > *n || (have.len() == *n && cand < *b));
+            .is_none_or(|(n, b, _)| score > *n || (score == *n && cand < *b));
         if better {
-            best = Some((have.len(), cand, have));
+            best = Some((score, cand, have));
         }
     }
     let Some((_, from, have)) = best else {
@@ -156,10 +177,40 @@ mod tests {
         );
     }
 
+    /// Every container of the example configuration, as if it named no source.
     #[test]
-    fn no_fitting_template_is_an_error() {
+    fn choices_for_the_example_estate() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
+        let loc = phoenix_core::config::ConfigLocation::resolve(
+            Some(&dir),
+            None,
+            &phoenix_core::paths::Layout::new("/nonexistent", "/"),
+        );
+        let mut c = phoenix_core::config::load(&loc, &phoenix_core::config::LoadOptions::default())
+            .config
+            .expect("etc/ loads");
+        let ids: Vec<String> = c.lxc.lxc_configs.keys().cloned().collect();
+        let mut out = String::new();
+        for id in ids {
+            let mut alone = c.clone();
+            if let Some(ct) = alone.lxc.lxc_configs.get_mut(&id) {
+                ct.clone_from_ctid = None;
+                ct.template = None;
+            }
+            let gid: GuestId = id.parse().unwrap();
+            match choose(&alone, gid) {
+                Ok((from, why)) => out.push_str(&format!("{id} <- {from}: {why}\n")),
+                Err(e) => out.push_str(&format!("{id}: {e}\n")),
+            }
+        }
+        c.lxc.lxc_configs.clear();
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn unwanted_capabilities_rule_a_template_out() {
         let c = cfg(serde_json::json!({"lxc_configs": {
-            "901": ct("gpu", serde_json::json!({"template": "local:vztmpl/u.tar.zst", "gpu_assignment": "0", "features": ["nvidia"], "template_snapshot_name": "final-form"})),
+            "901": ct("gpu", serde_json::json!({"template": "local:vztmpl/u.tar.zst", "gpu_assignment": "0", "template_snapshot_name": "final-form"})),
             "970": ct("plain", serde_json::json!({"features": ["base_setup"]})),
         }}));
         assert!(
@@ -167,5 +218,23 @@ mod tests {
                 .unwrap_err()
                 .contains("no template's features fit what it needs (base_setup)")
         );
+    }
+
+    #[test]
+    fn base_features_come_with_every_template() {
+        let c = cfg(serde_json::json!({"lxc_configs": {
+            "900": ct("base", serde_json::json!({"template": "local:vztmpl/u.tar.zst", "features": ["base_setup"], "template_snapshot_name": "final-form"})),
+            "901": ct("gpu", serde_json::json!({"clone_from_ctid": "900", "gpu_assignment": "0", "template_snapshot_name": "final-form"})),
+            "950": ct("vllm", serde_json::json!({"gpu_assignment": "0", "features": ["vllm"]})),
+            "970": ct("docker", serde_json::json!({"features": ["docker"]})),
+        }}));
+        assert_eq!(
+            choose(&c, GuestId(950)).unwrap(),
+            (
+                GuestId(901),
+                "template 901 (gpu) already has [base_setup, nvidia]; 950 adds [vllm]".to_string()
+            )
+        );
+        assert_eq!(choose(&c, GuestId(970)).unwrap().0, GuestId(900));
     }
 }

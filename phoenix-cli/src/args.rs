@@ -91,6 +91,8 @@ pub enum Verb {
     /// Run the health checks of the listed guests
     #[command(name = "health-check")]
     HealthCheck(Targets),
+    /// Run the integration tests of the listed guests inside them (PASS/FAIL per test)
+    Test(Targets),
     /// Synchronise Portainer, Traefik and Nginx: `sync all` or `sync stack NAME to VMID`
     Sync {
         /// Reset Portainer's data before syncing (asks first unless --yes)
@@ -136,6 +138,7 @@ impl Verb {
             Verb::Restart(_) => "restart",
             Verb::Status(_) => "status",
             Verb::HealthCheck(_) => "health-check",
+            Verb::Test(_) => "test",
             Verb::Sync { .. } => "sync",
             Verb::LetsGo { .. } => "LetsGo",
             Verb::Validate => "validate",

@@ -200,9 +200,13 @@ fn plan_guests(
     cfg: &phoenix_core::config::Config,
     layout: &Layout,
 ) -> Result<(RunPlan, Vec<OsString>), PlanError> {
-    let exists = |id: GuestId, kind: GuestKind| match kind {
-        GuestKind::Lxc => layout.pve_lxc_conf(id.get()).exists(),
-        GuestKind::Vm => layout.pve_qemu_conf(id.get()).exists(),
+    // A dependency counts as there when it exists and its last converge completed.
+    let exists = |id: GuestId, kind: GuestKind| {
+        let conf = match kind {
+            GuestKind::Lxc => layout.pve_lxc_conf(id.get()),
+            GuestKind::Vm => layout.pve_qemu_conf(id.get()),
+        };
+        conf.exists() && !phoenix_core::converge::incomplete_marker(layout, kind, id).exists()
     };
     let mut sync_args: Vec<OsString> = vec!["sync".into(), "all".into()];
     let p = match verb {
@@ -232,6 +236,9 @@ fn plan_guests(
             &ids_of(&plan::resolve_targets(cfg, &t.ids)?),
             "health-check",
         ),
+        Verb::Test(t) => {
+            plan::targets_only(cfg, &ids_of(&plan::resolve_targets(cfg, &t.ids)?), "test")
+        }
         Verb::Delete { targets, force } => {
             let ids = ids_of(&plan::resolve_targets(cfg, &targets.ids)?);
             plan::delete(cfg, &ids, *force)?

@@ -526,6 +526,11 @@ pub enum Planned {
         /// Target path.
         path: PathBuf,
     },
+    /// A file removal.
+    Remove {
+        /// Target path.
+        path: PathBuf,
+    },
     /// An ownership change.
     Chown {
         /// Target path.
@@ -547,6 +552,7 @@ impl fmt::Display for Planned {
                 path.display()
             ),
             Planned::Mkdir { path } => write!(f, "create directory {}", path.display()),
+            Planned::Remove { path } => write!(f, "remove {}", path.display()),
             Planned::Chown { path, uid, gid } => {
                 write!(f, "change the owner of {} to {uid}:{gid}", path.display())
             }
@@ -751,6 +757,24 @@ impl Runner {
                 path.display()
             )
         })?;
+        Ok(WriteOutcome::Written)
+    }
+
+    /// Removes the file `path`; nothing happens when it is absent. A dry run records it.
+    pub fn remove_file(&self, path: &Path) -> anyhow::Result<WriteOutcome> {
+        use anyhow::Context as _;
+        if std::fs::symlink_metadata(path).is_err() {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        if self.dry_run {
+            self.record(Planned::Remove {
+                path: path.to_path_buf(),
+            });
+            return Ok(WriteOutcome::Planned);
+        }
+        tracing::debug!(path = %path.display(), "removing file");
+        std::fs::remove_file(path)
+            .with_context(|| format!("failed to remove {}", path.display()))?;
         Ok(WriteOutcome::Written)
     }
 
@@ -1101,5 +1125,11 @@ mod tests {
         assert!(!sub.exists());
         assert_eq!(r.ensure_dir(&sub, 0o755).unwrap(), WriteOutcome::Written);
         assert_eq!(r.ensure_dir(&sub, 0o755).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(dry.remove_file(&p).unwrap(), WriteOutcome::Planned);
+        assert!(p.exists());
+        assert!(matches!(dry.journal().last(), Some(Planned::Remove { path }) if *path == p));
+        assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Written);
+        assert!(!p.exists());
+        assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Unchanged);
     }
 }

@@ -158,6 +158,21 @@ impl fmt::Display for Plan {
     }
 }
 
+/// Where a manager records that it started converging a guest and has not finished: written
+/// before the first change, removed when the converge completes. `phoenix create` converges
+/// an existing dependency that carries it (a run that failed half-way) instead of taking it as
+/// done.
+pub fn incomplete_marker(
+    layout: &crate::paths::Layout,
+    kind: crate::ids::GuestKind,
+    id: crate::ids::GuestId,
+) -> std::path::PathBuf {
+    layout
+        .state_dir()
+        .join("incomplete")
+        .join(format!("{kind}-{id}"))
+}
+
 /// Lower-case hex SHA-256 of `parts`, each length-prefixed so boundaries count.
 pub fn content_hash(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();

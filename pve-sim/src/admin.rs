@@ -48,10 +48,11 @@ COMMANDS:
         Fail the Nth call matching tool+subcommand(+object), once or from then on, with a
         message (stderr) and exit status (default 255). The host is not touched.
     rule add --match GLOB [--guest ID] [--exit CODE] [--stdout S] [--stderr S] [--secs F]
-             [--file PATH=CONTENT]...
+             [--file PATH=CONTENT]... [--read]
     rule list | rule clear
         Script what a command run inside a guest (pct exec, qm guest exec) does: first rule
-        whose glob matches the command line wins. Without a rule, file probes (test, cat,
+        whose glob matches the command line wins; --read marks a probe (the audit counts it
+        as a read, not a change). Without a rule, file probes (test, cat,
         mkdir, rm, touch, chmod, grep, echo, sh -c of those) act on the guest's file tree and
         anything else succeeds silently.
     audit [--summary]
@@ -879,7 +880,7 @@ fn rule(args: &[String]) -> anyhow::Result<String> {
             let f = Flags::parse(
                 &args[1..],
                 &["match", "guest", "exit", "stdout", "stderr", "secs", "file"],
-                &[],
+                &["read"],
             )?;
             let mut files = BTreeMap::new();
             for kv in f.all("file") {
@@ -899,6 +900,7 @@ fn rule(args: &[String]) -> anyhow::Result<String> {
                 stderr: f.get("stderr").unwrap_or("").to_string(),
                 secs: parse_num(&f, "secs")?.unwrap_or(0.0),
                 files,
+                read: f.has("read"),
             };
             let mut list: Vec<Rule> = load_list(&path);
             list.push(r);

@@ -228,7 +228,7 @@ impl GuestFs {
             code: r.exit,
             stdout: r.stdout.clone(),
             stderr: r.stderr.clone(),
-            mutates: true,
+            mutates: !r.read || !r.files.is_empty(),
             secs: r.secs,
         }
     }
@@ -963,6 +963,12 @@ mod tests {
             101,
         );
         assert_eq!(r.stdout, "580.76.05\n");
+        assert!(r.mutates, "a rule changes the guest unless marked read");
+        let probe = vec![Rule {
+            read: true,
+            ..rules[0].clone()
+        }];
+        assert!(!g.exec(&["nvidia-smi".into()], &probe, 101).mutates);
         let other = g.exec(&["nvidia-smi".into()], &rules, 102);
         assert_eq!((other.code, other.stdout.as_str()), (0, ""));
         let failing = vec![Rule {

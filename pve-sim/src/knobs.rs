@@ -170,6 +170,8 @@ pub struct Rule {
     /// Files the command leaves in the guest (guest path → content), e.g. a feature's log
     /// and exit-code files.
     pub files: BTreeMap<String, String>,
+    /// The command only reads (a probe, a health check): the audit counts it as a read.
+    pub read: bool,
 }
 
 /// Loads `rules.json`.

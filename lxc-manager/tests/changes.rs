@@ -1,0 +1,269 @@
+//! Changing one thing in the configuration changes only that thing on the host; a failing
+//! installer fails its container clearly, leaves its dependents alone, and the next run
+//! resumes from the failed installer.
+
+mod support;
+
+use serde_json::json;
+use support::{Host, examples};
+
+/// The example host with the containers these tests touch, converged.
+fn converged() -> Host {
+    let h = Host::new(&examples(), 2);
+    // 103's health check is a probe.
+    h.sim(&[
+        "rule",
+        "add",
+        "--match",
+        "step ca health *",
+        "--guest",
+        "103",
+        "--read",
+    ])
+    .ok();
+    for id in ["900", "901", "103", "102", "101", "950"] {
+        h.lxc(&["create", id]).ok();
+    }
+    h
+}
+
+/// Converges `id` and returns the mutating commands and the plan's summary line.
+fn converge(h: &Host, id: &str) -> (Vec<String>, String) {
+    let mark = h.mark();
+    let out = h.lxc(&["converge", id]);
+    out.ok();
+    let summary = out.stdout.lines().next().unwrap_or_default().to_string();
+    (h.mutations_since(mark), summary)
+}
+
+#[test]
+fn each_single_change_changes_only_that() {
+    let h = converged();
+
+    // Memory: one `pct set`, nothing restarted, nothing re-run.
+    h.edit(950, |c| c["memory_mb"] = json!(30000));
+    let (m, summary) = converge(&h, "950");
+    assert_eq!(m, ["pct set 950 --memory 30000"]);
+    assert_eq!(
+        summary,
+        "lxc 950 (vllm-qwen): 0 to add, 1 to change, 0 to remove, 0 to run"
+    );
+
+    // A firewall rule: the .fw file only, no Proxmox command.
+    h.edit(103, |c| {
+        c["firewall"]["rules"].as_array_mut().unwrap().push(json!({"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "8443", "comment": "admin UI"}));
+    });
+    let before = h.read("/etc/pve/firewall/103.fw");
+    let (m, summary) = converge(&h, "103");
+    assert_eq!(m, Vec::<String>::new());
+    assert_eq!(
+        summary,
+        "lxc 103 (step-ca): 1 to add, 0 to change, 0 to remove, 0 to run"
+    );
+    let after = h.read("/etc/pve/firewall/103.fw");
+    assert_eq!(
+        after,
+        format!(
+            "{}IN ACCEPT -p tcp -dport 8443 # admin UI\n\n",
+            before.trim_end_matches('\n').to_string() + "\n"
+        )
+    );
+
+    // A mount point: the new bind mount (hot-plugged) and its host directory.
+    h.edit(101, |c| {
+        c["mount_points"].as_array_mut().unwrap().push(json!({"host_path": "/tank/lxc-persistent-data/101/cache", "container_path": "/var/cache/nginx"}));
+    });
+    let (m, _) = converge(&h, "101");
+    assert_eq!(
+        m,
+        ["pct set 101 --mp1 /tank/lxc-persistent-data/101/cache,mp=/var/cache/nginx"]
+    );
+    assert!(h.path("/tank/lxc-persistent-data/101/cache").is_dir());
+
+    // The GPU: the device entry is replaced with the container stopped, then started again.
+    h.edit(950, |c| c["gpu_assignment"] = json!("1"));
+    let (m, _) = converge(&h, "950");
+    assert_eq!(
+        m,
+        [
+            "pct shutdown 950 --timeout 60",
+            "pct set 950 --dev0 /dev/nvidia1",
+            "pct start 950"
+        ]
+    );
+    let conf = h.read("/etc/pve/lxc/950.conf");
+    assert!(
+        conf.contains("dev0: /dev/nvidia1\n") && !conf.contains("/dev/nvidia0"),
+        "{conf}"
+    );
+
+    // A feature script's content: that feature runs again, nothing else.
+    h.write_feature(
+        "vllm",
+        "#!/bin/bash\nset -euo pipefail\necho 'vllm, second version'\ntouch /opt/phoenix/vllm-v2\n",
+    );
+    let (m, summary) = converge(&h, "950");
+    assert_eq!(
+        summary,
+        "lxc 950 (vllm-qwen): 0 to add, 0 to change, 0 to remove, 1 to run"
+    );
+    assert!(
+        m.iter()
+            .any(|c| c.contains("/tmp/phoenix/feature-vllm 950")),
+        "{m:#?}"
+    );
+    assert!(
+        m.iter()
+            .all(|c| c.starts_with("pct exec 950") || c.starts_with("pct push 950")),
+        "{m:#?}"
+    );
+    assert!(m.iter().all(|c| !c.contains("feature-nvidia")), "{m:#?}");
+    assert!(h.guest_has(950, "/opt/phoenix/vllm-v2"));
+
+    // And everything is quiet again.
+    for id in ["950", "103", "101"] {
+        let (m, summary) = converge(&h, id);
+        assert_eq!(m, Vec::<String>::new());
+        assert!(summary.ends_with("no changes"), "{summary}");
+    }
+}
+
+#[test]
+fn force_features_runs_every_installer_again() {
+    let h = Host::new(&examples(), 1);
+    h.lxc(&["create", "900"]).ok();
+    let mark = h.mark();
+    h.lxc(&["converge", "900", "--force-features"]).ok();
+    let m = h.mutations_since(mark);
+    assert!(
+        m.iter()
+            .any(|c| c.contains("/tmp/phoenix/feature-base_setup 900")),
+        "{m:#?}"
+    );
+    assert!(
+        m.contains(&"pct delsnapshot 900 final-form".to_string()),
+        "the snapshot is retaken: {m:#?}"
+    );
+}
+
+#[test]
+fn a_failing_feature_stops_its_container_and_its_dependents_and_the_next_run_resumes() {
+    let h = Host::new(&examples(), 1);
+    h.sim(&[
+        "rule",
+        "add",
+        "--match",
+        "*feature-step_cli*",
+        "--guest",
+        "102",
+        "--exit",
+        "3",
+        "--stderr",
+        "step: cannot reach the CA",
+    ])
+    .ok();
+    let out = h.cli(&["create", "101"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(
+            "error: container 102: feature step_cli: feature step_cli failed in container 102"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("step: cannot reach the CA"), "{all}");
+    assert!(
+        !h.path("/etc/pve/lxc/101.conf").exists(),
+        "the gateway (depends on 102) is untouched"
+    );
+    assert!(
+        h.guest_has(102, "/var/lib/phoenix/features/trusted_ca.sha256"),
+        "trusted_ca ran before the failure"
+    );
+    assert!(
+        !h.guest_has(102, "/var/lib/phoenix/features/step_cli.sha256"),
+        "step_cli is not recorded"
+    );
+
+    h.sim(&["rule", "clear"]).ok();
+    let mark = h.mark();
+    h.cli(&["create", "101"]).ok();
+    let m = h.mutations_since(mark);
+    let ran = |f: &str, id: &str| {
+        m.iter()
+            .any(|c| c.contains(&format!("/tmp/phoenix/feature-{f} {id}")))
+    };
+    assert!(ran("step_cli", "102") && ran("traefik", "102"), "{m:#?}");
+    assert!(
+        !ran("trusted_ca", "102") && !ran("base_setup", "102"),
+        "recorded features are not run again: {m:#?}"
+    );
+    assert!(h.path("/etc/pve/lxc/101.conf").exists());
+}
+
+#[test]
+fn a_missing_installer_fails_before_anything_changes() {
+    let h = Host::new(&examples(), 1);
+    std::fs::remove_file(h.root().join("setup-scripts/lxc/base_setup.sh")).unwrap();
+    let mark = h.mark();
+    let err = h.lxc(&["create", "900"]).fails(1).to_string();
+    assert!(
+        err.contains("container 900: feature \"base_setup\" has no installer: cannot read"),
+        "{err}"
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn bad_container_settings_exit_2_with_a_pointer() {
+    let h = Host::new(&examples(), 1);
+    // The schema catches this one when the configuration loads…
+    h.edit(101, |c| c["lxc_options"] = json!(["apparmor=unconfined"]));
+    let err = h.lxc(&["create", "101"]).fails(2).to_string();
+    assert!(err.contains("at /lxc_configs/101/lxc_options/0"), "{err}");
+    // …and the container's own rules catch this one, before any host command.
+    h.edit(101, |c| {
+        c["lxc_options"] = json!([]);
+        c["id_maps"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "gid", "container_id": 30, "host_id": 5000, "size": 10}));
+    });
+    let err = h.lxc(&["create", "101"]).fails(2).to_string();
+    assert!(
+        err.contains("phoenix_lxc_configs.json: /lxc_configs/101/id_maps: two gid entries overlap"),
+        "{err}"
+    );
+    assert_eq!(h.audit().len(), 0, "no host command ran");
+}
+
+#[test]
+fn an_explicit_privilege_mismatch_with_the_clone_source_is_an_error() {
+    let h = Host::new(&examples(), 1);
+    h.lxc(&["create", "900"]).ok();
+    h.edit(103, |c| c["unprivileged"] = json!(false));
+    let mark = h.mark();
+    let err = h.lxc(&["create", "103"]).fails(1).to_string();
+    assert!(
+        err.contains("container 103 must be privileged but its clone source 900 is unprivileged"),
+        "{err}"
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn gpu_passthrough_on_a_host_without_the_devices_is_an_error() {
+    let h = Host::new(&examples(), 0);
+    h.lxc(&["create", "900"]).ok();
+    let mark = h.mark();
+    let err = h.lxc(&["create", "901"]).fails(1).to_string();
+    assert!(
+        err.contains("GPU passthrough needs /dev/nvidia0, which does not exist on this host"),
+        "{err}"
+    );
+    assert_eq!(
+        h.mutations_since(mark),
+        Vec::<String>::new(),
+        "nothing was cloned"
+    );
+}

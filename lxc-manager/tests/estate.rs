@@ -1,0 +1,173 @@
+//! Whole estates on the simulator (strict mode): every container of the shell version's
+//! reference configuration and of the project's examples is planned on a fresh host without
+//! a single mutating command, created and converged, and then converges again without one.
+
+mod support;
+
+use support::{Host, examples, reference};
+
+/// Plans every container on a fresh host (dry run), creates them all in order, checks the
+/// installers ran inside them, and converges again. Returns the host.
+fn full_run(h: &Host, order: &[u32]) {
+    // A dry run on the fresh host: the full plan, no mutation.
+    let mark = h.mark();
+    for id in order {
+        let id = id.to_string();
+        let out = h.lxc(&["create", &id, "--dry-run"]);
+        let plan = out.ok();
+        assert!(plan.contains(&format!("lxc {id} (")), "{plan}");
+        assert!(
+            plan.contains("  create\n    + container"),
+            "the plan creates {id}:\n{plan}"
+        );
+        assert!(
+            plan.contains("    > start and wait until it answers"),
+            "{plan}"
+        );
+    }
+    assert_eq!(
+        h.mutations_since(mark),
+        Vec::<String>::new(),
+        "a dry run mutates nothing"
+    );
+    assert!(!h.path("/etc/pve/lxc/900.conf").exists());
+
+    for id in order {
+        h.lxc(&["create", &id.to_string()]).ok();
+    }
+    assert_eq!(
+        h.refusals(),
+        Vec::<String>::new(),
+        "strict mode refused nothing"
+    );
+    let cfg = h.lxc_config();
+    for id in order {
+        let c = &cfg["lxc_configs"][id.to_string()];
+        let conf = h.read(&format!("/etc/pve/lxc/{id}.conf"));
+        assert!(
+            conf.contains(&format!("hostname: {}\n", c["name"].as_str().unwrap())),
+            "{conf}"
+        );
+        for f in c["features"].as_array().into_iter().flatten() {
+            let f = f.as_str().unwrap();
+            assert!(
+                h.guest_has(*id, &format!("/opt/phoenix/{f}")),
+                "feature {f} ran in {id}"
+            );
+            assert!(
+                h.guest_has(*id, &format!("/var/lib/phoenix/features/{f}.sha256")),
+                "feature {f} is recorded in {id}"
+            );
+        }
+        if let Some(a) = c["application_script"].as_str() {
+            assert!(
+                h.guest_has(*id, &format!("/opt/phoenix/app-{a}")),
+                "{a} ran in {id}"
+            );
+        }
+    }
+
+    // Converged: a second run changes nothing.
+    let mark = h.mark();
+    for id in order {
+        let out = h.lxc(&["converge", &id.to_string()]);
+        assert!(
+            out.ok().starts_with(&format!("lxc {id} (")),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.lines().next().unwrap().ends_with("no changes"),
+            "{id} again:\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(
+        h.mutations_since(mark),
+        Vec::<String>::new(),
+        "the second run mutates nothing"
+    );
+}
+
+#[test]
+fn the_reference_estate_converges_with_the_manager() {
+    let Some(etc) = reference() else { return };
+    let h = Host::new(&etc, 2);
+    let order = h.creation_order();
+    assert_eq!(order.len(), 12);
+    full_run(&h, &order);
+    // Shapes the shell version got wrong.
+    let c101 = h.read("/etc/pve/lxc/101.conf");
+    assert!(
+        c101.contains("lxc.idmap: g 33 33 1\n"),
+        "id_maps are honoured:\n{c101}"
+    );
+    assert!(h.read("/etc/subgid").contains("root:33:1\n"));
+    let c911 = h.read("/etc/pve/lxc/911.conf");
+    assert!(
+        !c911.contains("/dev/nvidia1"),
+        "911 (GPU 0) does not keep 901's second GPU:\n{c911}"
+    );
+    assert!(
+        c911.contains("unprivileged: 1"),
+        "911 inherits its source's privilege level"
+    );
+    let fw = h.read("/etc/pve/firewall/900.fw");
+    assert!(fw.starts_with("[OPTIONS]\n\nenable: 1\n"), "{fw}");
+    let c900 = h.read("/etc/pve/lxc/900.conf");
+    assert!(
+        c900.contains("[final-form]") && c900.contains("[pre-configured]"),
+        "{c900}"
+    );
+}
+
+#[test]
+fn the_example_estate_converges_through_phoenix() {
+    let h = Host::new(&examples(), 1);
+    let order = h.creation_order();
+    let ids: Vec<String> = order.iter().map(ToString::to_string).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+
+    let mark = h.mark();
+    let mut args = vec!["create", "--dry-run"];
+    args.extend(&ids);
+    let out = h.cli(&args);
+    out.ok();
+    for id in &ids {
+        assert!(
+            out.stdout.contains(&format!("lxc {id} (")),
+            "plan for {id}:\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+
+    let mut args = vec!["create"];
+    args.extend(&ids);
+    h.cli(&args).ok();
+    assert_eq!(h.refusals(), Vec::<String>::new());
+
+    let mark = h.mark();
+    let mut args = vec!["converge"];
+    args.extend(&ids);
+    h.cli(&args).ok();
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+
+    let mut args = vec!["status", "--output", "json"];
+    args.extend(&ids);
+    let out = h.cli(&args);
+    out.ok();
+    for id in &ids {
+        let st = h.lxc(&["status", id, "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(st.ok()).unwrap();
+        assert_eq!(v["state"], "running", "{v}");
+        assert_eq!(v["drift"], serde_json::json!([]), "{v}");
+    }
+}
+
+#[test]
+fn the_example_estate_through_the_manager_matches() {
+    let h = Host::new(&examples(), 1);
+    let order = h.creation_order();
+    full_run(&h, &order);
+}
