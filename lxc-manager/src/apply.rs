@@ -321,6 +321,7 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
         let profile = std::fs::read(&a.source)
             .with_context(|| format!("cannot read the AppArmor profile {}", a.source.display()))?;
         let dest = format!("/etc/apparmor.d/{}", a.name);
+        runner.ensure_dir(&layout.host("/etc/apparmor.d"), 0o755)?;
         runner.write_file(&layout.host(&dest), &profile, FileSpec::mode(0o644))?;
         runner
             .run(
