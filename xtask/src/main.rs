@@ -1,8 +1,8 @@
 //! `cargo xtask <task>`: developer tasks, in the rust-analyzer style.
 //!
 //! - `ci`: the README's test command (fmt check, clippy -D warnings, tests, shellcheck);
-//! - `demo`: the README's first command (today: validate the example estate in `etc/` and
-//!   bring up the simulated host it describes with `pve-sim`);
+//! - `demo`: the README's first command (validate the example estate in `etc/`, bring up the
+//!   simulated host it describes with `pve-sim`, create and converge its containers);
 //! - `install`: the staged install (arrives with issue #8).
 
 mod tidy;
@@ -107,25 +107,86 @@ fn demo() -> Result<(), String> {
             "--bin",
             "phoenix-cli",
             "--bin",
+            "lxc-manager",
+            "--bin",
             "pve-sim",
         ]),
         &[],
     )?;
     let root = project_root();
-    let sysroot = std::env::temp_dir().join(format!("phoenix-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&sysroot)
-        .map_err(|e| format!("cannot create {}: {e}", sysroot.display()))?;
-    let result = demo_steps(&root, &sysroot);
-    let _ = std::fs::remove_dir_all(&sysroot);
+    let scratch = std::env::temp_dir().join(format!("phoenix-demo-{}", std::process::id()));
+    let result = demo_steps(&root, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
     result?;
     eprintln!(
-        "\nxtask: the simulator demo (LetsGo against pve-sim) grows here as the managers land"
+        "\nxtask: the demo grows with the managers: VMs (vm-manager) and `phoenix LetsGo` next"
     );
     Ok(())
 }
 
-/// Validates the example estate, then brings up the simulated host it describes.
-fn demo_steps(root: &Path, sysroot: &Path) -> Result<(), String> {
+/// The containers of `etc/phoenix_lxc_configs.json`, and every feature and application
+/// script they name.
+struct Estate {
+    ids: Vec<String>,
+    features: Vec<String>,
+    apps: Vec<String>,
+}
+
+fn estate(root: &Path) -> Result<Estate, String> {
+    let path = root.join("etc/phoenix_lxc_configs.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut ids = Vec::new();
+    let mut features = Vec::new();
+    let mut apps = Vec::new();
+    for (id, c) in v["lxc_configs"].as_object().into_iter().flatten() {
+        ids.push(id.clone());
+        for f in c["features"].as_array().into_iter().flatten() {
+            features.extend(f.as_str().map(str::to_string));
+        }
+        apps.extend(c["application_script"].as_str().map(str::to_string));
+    }
+    features.sort();
+    features.dedup();
+    Ok(Estate {
+        ids,
+        features,
+        apps,
+    })
+}
+
+fn refs(v: &[std::ffi::OsString]) -> Vec<&OsStr> {
+    v.iter().map(|a| a.as_os_str()).collect()
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for e in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let e = e.map_err(|e| e.to_string())?;
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(&p, to.join(e.file_name()))
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Validates the example estate, brings up the simulated host it describes, installs phoenix
+/// on it (with stand-in installers until `setup-scripts/` has the real ones), creates every
+/// container through `phoenix`, shows their status, and converges again to show that a
+/// converged host plans nothing.
+fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let bin = |name: &str| {
@@ -135,22 +196,68 @@ fn demo_steps(root: &Path, sysroot: &Path) -> Result<(), String> {
             .to_string_lossy()
             .into_owned()
     };
+    let sysroot = scratch.join("host");
+    let install = scratch.join("phoenix");
+    let tools = sysroot.join("bin");
+    copy_dir(&root.join("etc"), &install.join("etc"))?;
+    copy_dir(&root.join("stacks"), &install.join("stacks"))?;
+    let Estate {
+        ids,
+        features,
+        apps,
+    } = estate(root)?;
+    for f in &features {
+        let shipped = root.join(format!("setup-scripts/lxc/{f}.sh"));
+        let body = std::fs::read_to_string(&shipped).unwrap_or_else(|_| {
+            format!(
+                "#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for the {f} installer\"\n"
+            )
+        });
+        write(&install.join(format!("setup-scripts/lxc/{f}.sh")), &body)?;
+    }
+    for a in &apps {
+        write(
+            &install.join(format!("setup-scripts/apps/{a}")),
+            &format!("#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for {a}\"\n"),
+        )?;
+    }
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let envs = [
-        (phoenix_paths::ENV_ROOT, root.as_os_str()),
+        (phoenix_paths::ENV_ROOT, install.as_os_str()),
         (phoenix_paths::ENV_SYSROOT, sysroot.as_os_str()),
+        ("PATH", OsStr::new(&path)),
+        ("PVE_SIM_STRICT", OsStr::new("1")),
     ];
-    run(
-        &bin(phoenix_paths::binaries::CLI),
-        &os(&["validate", "--config", "etc"]),
-        &envs,
-    )?;
+    let cli = bin(phoenix_paths::binaries::CLI);
+    let log = scratch.join("phoenix.log");
+    let with_log = |args: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        v.push("--log-file".into());
+        v.push(log.clone().into_os_string());
+        v
+    };
+    run(&cli, &refs(&with_log(&["validate"])), &envs)?;
     let sim = bin("pve-sim");
     run(
         &sim,
         &os(&["init", "--from-config", "etc", "--gpus", "1"]),
         &envs,
     )?;
+    run(&sim, &[OsStr::new("install"), tools.as_os_str()], &envs)?;
     run(&sim, &os(&["pvesm", "status"]), &envs)?;
-    run(&sim, &os(&["zpool", "status", "tank"]), &envs)?;
-    run(&sim, &os(&["state"]), &envs)
+    let mut create = vec!["create", "-q"];
+    create.extend(ids.iter().map(String::as_str));
+    run(&cli, &refs(&with_log(&create)), &envs)?;
+    let mut status = vec!["status"];
+    status.extend(ids.iter().map(String::as_str));
+    run(&cli, &refs(&with_log(&status)), &envs)?;
+    let mut again = vec!["converge"];
+    again.extend(ids.iter().map(String::as_str));
+    run(&cli, &refs(&with_log(&again)), &envs)?;
+    run(&sim, &os(&["state"]), &envs)?;
+    run(&sim, &os(&["audit", "--summary"]), &envs)
 }
