@@ -362,6 +362,28 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs one installer found by [`work`].
+fn install(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    name: &str,
+    script: Option<&PathBuf>,
+    hash: &str,
+) -> anyhow::Result<()> {
+    match kind {
+        Kind::Feature => println!("feature {name}"),
+        Kind::App => println!("application script {name}"),
+    }
+    let script = script.with_context(|| format!("the installer of {name} was not found"))?;
+    let inst = guest::Installer {
+        kind,
+        name,
+        script,
+        hash,
+    };
+    guest::run_installer(ctx.runner, ctx.layout, ctx.cfg, (ctx.id, ctx.c), inst)
+}
+
 /// Runs one runtime step.
 fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
     let (runner, id) = (ctx.runner, ctx.id);
@@ -380,44 +402,8 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
             .with_context(|| {
                 format!("cannot delete snapshot {n} of container {id} (to take it again)")
             }),
-        Step::Feature(f, h) => {
-            println!("feature {f}");
-            let script = p
-                .scripts
-                .features
-                .get(f)
-                .context("feature script vanished")?;
-            guest::run_installer(
-                runner,
-                ctx.layout,
-                ctx.cfg,
-                id,
-                ctx.c,
-                Kind::Feature,
-                f,
-                script,
-                h,
-            )
-        }
-        Step::App(name, h) => {
-            println!("application script {name}");
-            let script = p
-                .scripts
-                .app
-                .as_ref()
-                .context("application script vanished")?;
-            guest::run_installer(
-                runner,
-                ctx.layout,
-                ctx.cfg,
-                id,
-                ctx.c,
-                Kind::App,
-                name,
-                script,
-                h,
-            )
-        }
+        Step::Feature(f, h) => install(ctx, Kind::Feature, f, p.scripts.features.get(f), h),
+        Step::App(name, h) => install(ctx, Kind::App, name, p.scripts.app.as_ref(), h),
         Step::Hook(h) => {
             let script = p.scripts.hook.as_ref().context("host hook vanished")?;
             println!("host hook {}", script.display());

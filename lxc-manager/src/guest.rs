@@ -77,19 +77,33 @@ pub enum Kind {
     App,
 }
 
-/// Runs one installer inside the container and records its hash.
-#[allow(clippy::too_many_arguments)]
+/// One installer to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Installer<'a> {
+    /// Feature or application script.
+    pub kind: Kind,
+    /// Its name (the feature, the script file name).
+    pub name: &'a str,
+    /// The script on the host.
+    pub script: &'a Path,
+    /// The hash recorded when it completes.
+    pub hash: &'a str,
+}
+
+/// Runs one installer inside container `id` (configured as `c`) and records its hash.
 pub fn run_installer(
     runner: &Runner,
     layout: &Layout,
     cfg: &Config,
-    id: GuestId,
-    c: &Container,
-    kind: Kind,
-    name: &str,
-    script: &Path,
-    hash: &str,
+    (id, c): (GuestId, &Container),
+    inst: Installer<'_>,
 ) -> anyhow::Result<()> {
+    let Installer {
+        kind,
+        name,
+        script,
+        hash,
+    } = inst;
     let label = match kind {
         Kind::Feature => format!("feature {name}"),
         Kind::App => format!("application script {name}"),
