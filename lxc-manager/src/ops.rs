@@ -24,6 +24,21 @@ fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestCon
     })
 }
 
+/// Says what was done; a dry run lists what would have run instead.
+fn done(ctx: &Ctx<'_>, what: String) {
+    if ctx.runner.is_dry_run() {
+        println!(
+            "dry run: container {} is unchanged; this would run:",
+            ctx.id
+        );
+        for p in ctx.runner.journal() {
+            println!("  {p}");
+        }
+    } else {
+        println!("{what}");
+    }
+}
+
 /// `start`: a no-op when running; templates are never started.
 pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     let conf = must_exist(ctx)?;
@@ -38,7 +53,7 @@ pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         return Ok(());
     }
     apply::start(ctx.runner, ctx.id)?;
-    println!("container {} started", ctx.id);
+    done(ctx, format!("container {} started", ctx.id));
     Ok(())
 }
 
@@ -53,7 +68,7 @@ pub fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         return Ok(());
     }
     apply::shutdown(ctx.runner, ctx.id)?;
-    println!("container {} stopped", ctx.id);
+    done(ctx, format!("container {} stopped", ctx.id));
     Ok(())
 }
 
@@ -71,10 +86,10 @@ pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
             .run(&pct::reboot(ctx.id))
             .with_context(|| format!("cannot reboot container {}", ctx.id))?;
         guest::wait_ready(ctx.runner, ctx.id)?;
-        println!("container {} restarted", ctx.id);
+        done(ctx, format!("container {} restarted", ctx.id));
     } else {
         apply::start(ctx.runner, ctx.id)?;
-        println!("container {} was stopped; started", ctx.id);
+        done(ctx, format!("container {} was stopped; started", ctx.id));
     }
     Ok(())
 }
@@ -125,7 +140,7 @@ pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
             phoenix_core::ids::GuestKind::Lxc,
             ctx.id,
         ))?;
-    println!("container {} deleted", ctx.id);
+    done(ctx, format!("container {} deleted", ctx.id));
     Ok(())
 }
 
@@ -145,9 +160,12 @@ pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         .run(&pct::rollback(ctx.id, FINAL_FORM))
         .with_context(|| format!("cannot roll container {} back to {FINAL_FORM}", ctx.id))?;
     apply::start(ctx.runner, ctx.id)?;
-    println!(
-        "container {} rolled back to {FINAL_FORM} and started",
-        ctx.id
+    done(
+        ctx,
+        format!(
+            "container {} rolled back to {FINAL_FORM} and started",
+            ctx.id
+        ),
     );
     Ok(())
 }
@@ -293,6 +311,20 @@ pub fn test(ctx: &Ctx<'_>, suite: Option<&str>) -> anyhow::Result<(usize, usize)
             "container {} is not running; its tests run inside it",
             ctx.id
         );
+    }
+    if ctx.runner.is_dry_run() {
+        let n: usize = ctx
+            .c
+            .tests
+            .iter()
+            .filter(|(k, _)| suite.is_none_or(|s| s == *k))
+            .map(|(_, t)| t.len())
+            .sum();
+        println!(
+            "dry run: would push and run {n} test(s) in container {}",
+            ctx.id
+        );
+        return Ok((0, 0));
     }
     let (passed, failed) = guest::run_tests(ctx.runner, ctx.layout, ctx.id, ctx.c, suite)?;
     println!("container {}: {passed} passed, {failed} failed", ctx.id);
