@@ -272,7 +272,11 @@ fn dry_runs_of_the_verbs_say_what_would_run_and_change_nothing() {
     let text = out.ok();
     assert!(text.contains("dry run: container 900 is unchanged; this would run:\n  run `pct shutdown 900 --timeout 60`\n  run `pct destroy 900`\n"), "{text}");
     let stop = h.lxc(&["stop", "900", "--dry-run"]);
-    assert!(stop.ok().contains("run `pct shutdown 900 --timeout 60`"), "{}", stop.stdout);
+    assert!(
+        stop.ok().contains("run `pct shutdown 900 --timeout 60`"),
+        "{}",
+        stop.stdout
+    );
     h.lxc(&["reconfigure", "900", "--dry-run"]).ok();
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
     assert!(h.path("/etc/pve/lxc/900.conf").exists());
