@@ -105,7 +105,7 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
     let dir = ctx.layout.setup_scripts_dir();
     let mut work = Work {
         force,
-        health_check: ctx.c.health_check.is_some(),
+        health_check: guest::has_checks(ctx.c),
         ..Work::default()
     };
     let mut scripts = Scripts::default();
@@ -145,6 +145,16 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
                     path.display()
                 );
             }
+        }
+    }
+    for chk in guest::legacy_checks(ctx.layout, ctx.c)? {
+        if !phoenix_core::cmd::is_executable(&chk.program) {
+            bail!(
+                "container {}: the health check {:?} needs {}, which does not exist or is not executable",
+                ctx.id,
+                chk.name,
+                chk.program.display()
+            );
         }
     }
     if let Some(path) = guest::hook_script(ctx.layout, ctx.id) {
@@ -409,10 +419,7 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
             println!("host hook {}", script.display());
             guest::run_hook(runner, ctx.layout, ctx.cfg, id, script, h)
         }
-        Step::HealthCheck => match &ctx.c.health_check {
-            Some(hc) => guest::health_check(runner, ctx.layout, id, hc),
-            None => Ok(()),
-        },
+        Step::HealthCheck => guest::run_checks(runner, ctx.layout, id, ctx.c),
         Step::Template => {
             println!("convert to a Proxmox template");
             if observe::running(runner, id)? {

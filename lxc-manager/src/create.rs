@@ -182,9 +182,9 @@ fn storage_check(runner: &Runner, want: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The `net0` value the spec asks for, for `pct create`.
-pub fn net0_value(spec: &Spec) -> Option<String> {
-    let n = spec.net0.as_ref()?;
+/// The value of a NIC the spec asks for, for `pct create`.
+pub fn nic_value(n: Option<&crate::spec::NetSpec>) -> Option<String> {
+    let n = n?;
     let mut parts = vec![format!("name={}", n.name), format!("bridge={}", n.bridge)];
     if n.firewall == Some(true) {
         parts.push("firewall=1".into());
@@ -222,8 +222,10 @@ pub fn predict(spec: &Spec, storage: &str, disk: u64) -> GuestConfig {
         "rootfs",
         format!("{storage}:subvol-{id}-disk-0,size={disk}G"),
     );
-    if let Some(n) = net0_value(spec) {
-        put("net0", n);
+    for (key, n) in [("net0", &spec.net0), ("net1", &spec.net1)] {
+        if let Some(v) = nic_value(n.as_ref()) {
+            put(key, v);
+        }
     }
     if spec.unprivileged {
         put("unprivileged", "1".into());
@@ -305,9 +307,10 @@ pub fn plan(
             }
             opt("storage", storage.clone());
             opt("rootfs", format!("{storage}:{disk}"));
-            let net0 = net0_value(spec);
-            if let Some(n) = &net0 {
-                opt("net0", n.clone());
+            for (key, n) in [("net0", &spec.net0), ("net1", &spec.net1)] {
+                if let Some(v) = nic_value(n.as_ref()) {
+                    opt(key, v);
+                }
             }
             opt(
                 "unprivileged",
@@ -475,12 +478,15 @@ fn clone_plan(
     main.keys
         .retain(|k, _| !matches!(k.as_str(), "parent" | "snaptime" | "template" | "lock"));
     main.keys.insert("hostname".into(), spec.hostname.clone());
-    if let Some(n) = main.keys.get_mut("net0") {
-        *n = n
-            .split(',')
-            .filter(|p| !p.starts_with("hwaddr="))
-            .collect::<Vec<_>>()
-            .join(",");
+    // A clone gets new MAC addresses.
+    for (k, n) in main.keys.iter_mut() {
+        if k.starts_with("net") {
+            *n = n
+                .split(',')
+                .filter(|p| !p.starts_with("hwaddr="))
+                .collect::<Vec<_>>()
+                .join(",");
+        }
     }
     Ok(Creation {
         download: None,

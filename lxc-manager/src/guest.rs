@@ -344,6 +344,76 @@ pub fn health_check(
     bail!("health check of container {id} failed after {attempts} attempt(s): {last}")
 }
 
+/// One check of the shell version's `health_checks` list: a program in
+/// `$PHOENIX_ROOT/bin/health_checks/` run on the host with its configured arguments (as argv,
+/// never through a shell).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyCheck {
+    /// Display name.
+    pub name: String,
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+/// The `health_checks` of `c`.
+pub fn legacy_checks(layout: &Layout, c: &Container) -> anyhow::Result<Vec<LegacyCheck>> {
+    let dir = layout.bin_dir().join("health_checks");
+    c.health_checks
+        .iter()
+        .map(|h| {
+            let args = match &h.args {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(serde_json::Value::String(s)) => shlex::split(s).with_context(|| {
+                    format!(
+                        "health check {:?}: args {s:?} are not a valid argument list",
+                        h.name
+                    )
+                })?,
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect(),
+                Some(other) => vec![other.to_string()],
+            };
+            Ok(LegacyCheck {
+                name: h.name.clone(),
+                program: dir.join(h.script.trim_start_matches('/')),
+                args,
+            })
+        })
+        .collect()
+}
+
+/// Whether `c` has any health check.
+pub fn has_checks(c: &Container) -> bool {
+    c.health_check.is_some() || !c.health_checks.is_empty()
+}
+
+/// Runs every configured check: `health_check` with its retries, then each of
+/// `health_checks` once.
+pub fn run_checks(
+    runner: &Runner,
+    layout: &Layout,
+    id: GuestId,
+    c: &Container,
+) -> anyhow::Result<()> {
+    if let Some(hc) = &c.health_check {
+        health_check(runner, layout, id, hc)?;
+    }
+    for chk in legacy_checks(layout, c)? {
+        let cmd = Cmd::read(&chk.program)
+            .args(&chk.args)
+            .env("PHOENIX_CTID", id.to_string())
+            .timeout(Duration::from_secs(300));
+        runner
+            .run(&cmd)
+            .with_context(|| format!("health check {:?} failed for container {id}", chk.name))?;
+    }
+    Ok(())
+}
+
 /// Runs `tests` suites inside the container: each script is pushed and run; PASS/FAIL per
 /// test. Returns `(passed, failed)`.
 pub fn run_tests(

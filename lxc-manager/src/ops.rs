@@ -270,22 +270,24 @@ impl std::fmt::Display for Status {
 
 /// `health-check`.
 pub fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let Some(hc) = &ctx.c.health_check else {
+    if !guest::has_checks(ctx.c) {
         println!("container {} has no health_check configured", ctx.id);
         return Ok(());
-    };
-    must_exist(ctx)?;
-    if matches!(
-        guest::check_target(ctx.layout, &hc.command)?,
-        guest::CheckTarget::Guest(_)
-    ) && !observe::running(ctx.runner, ctx.id)?
-    {
-        bail!(
-            "container {} is not running; its health check runs inside it",
-            ctx.id
-        );
     }
-    guest::health_check(ctx.runner, ctx.layout, ctx.id, hc)?;
+    must_exist(ctx)?;
+    if let Some(hc) = &ctx.c.health_check {
+        let in_guest = matches!(
+            guest::check_target(ctx.layout, &hc.command)?,
+            guest::CheckTarget::Guest(_)
+        );
+        if in_guest && !observe::running(ctx.runner, ctx.id)? {
+            bail!(
+                "container {} is not running; its health check runs inside it",
+                ctx.id
+            );
+        }
+    }
+    guest::run_checks(ctx.runner, ctx.layout, ctx.id, ctx.c)?;
     println!("container {}: health check passed", ctx.id);
     Ok(())
 }

@@ -192,6 +192,69 @@ fn want(s: &mut Settings, key: &str, have: Option<&str>, value: String) {
     }
 }
 
+/// Plans one NIC (`net0`, `net1`): name, bridge, address, gateway, MAC and firewall flag from
+/// the spec; any other key Proxmox keeps (rate, tag, mtu) as it is.
+fn plan_nic(s: &mut Settings, key: &str, have: Option<&str>, n: &crate::spec::NetSpec) {
+    let cur = have.map(|h| prop_map(h, Some("name"))).unwrap_or_default();
+    let mut new = cur.clone();
+    new.insert("name".into(), n.name.clone());
+    new.insert("bridge".into(), n.bridge.clone());
+    match &n.ip {
+        Some(ip) => {
+            new.insert("ip".into(), ip.clone());
+        }
+        None => {
+            new.remove("ip");
+        }
+    }
+    match &n.gw {
+        Some(gw) => {
+            new.insert("gw".into(), gw.clone());
+        }
+        None => {
+            new.remove("gw");
+        }
+    }
+    if let Some(mac) = &n.hwaddr {
+        new.insert("hwaddr".into(), mac.clone());
+    }
+    match n.firewall {
+        Some(true) => {
+            new.insert("firewall".into(), "1".into());
+        }
+        Some(false) => {
+            new.remove("firewall");
+        }
+        None => {}
+    }
+    new.insert("type".into(), "veth".into());
+    let norm = |m: &BTreeMap<String, String>| {
+        let mut m = m.clone();
+        if m.get("firewall").is_some_and(|v| v == "0") {
+            m.remove("firewall");
+        }
+        if let Some(h) = m.get_mut("hwaddr") {
+            *h = h.to_ascii_uppercase();
+        }
+        m
+    };
+    if norm(&cur) != norm(&new) {
+        let value = render_props(&new, &["name"]);
+        s.changes.push(
+            Change::new(
+                if have.is_some() { Op::Change } else { Op::Add },
+                "network",
+                key,
+            )
+            .to(value.clone()),
+        );
+        if let Some(h) = have {
+            s.changes.last_mut().expect("just pushed").from = Some(h.to_string());
+        }
+        s.set.push((key.into(), value));
+    }
+}
+
 /// Plans the settings of an existing (or predicted) container.
 pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Settings, PlanError> {
     let mut s = Settings::default();
@@ -242,66 +305,10 @@ pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Setting
             want(&mut s, "features", have, f.clone());
         }
     }
-    // net0: the managed keys from the spec, everything else as it is.
-    if let Some(n) = &spec.net0 {
-        let have = main.get("net0");
-        let cur = have.map(|h| prop_map(h, Some("name"))).unwrap_or_default();
-        let mut new = cur.clone();
-        new.insert("name".into(), n.name.clone());
-        new.insert("bridge".into(), n.bridge.clone());
-        match &n.ip {
-            Some(ip) => {
-                new.insert("ip".into(), ip.clone());
-            }
-            None => {
-                new.remove("ip");
-            }
-        }
-        match &n.gw {
-            Some(gw) => {
-                new.insert("gw".into(), gw.clone());
-            }
-            None => {
-                new.remove("gw");
-            }
-        }
-        if let Some(mac) = &n.hwaddr {
-            new.insert("hwaddr".into(), mac.clone());
-        }
-        match n.firewall {
-            Some(true) => {
-                new.insert("firewall".into(), "1".into());
-            }
-            Some(false) => {
-                new.remove("firewall");
-            }
-            None => {}
-        }
-        new.insert("type".into(), "veth".into());
-        let norm = |m: &BTreeMap<String, String>| {
-            let mut m = m.clone();
-            if m.get("firewall").is_some_and(|v| v == "0") {
-                m.remove("firewall");
-            }
-            if let Some(h) = m.get_mut("hwaddr") {
-                *h = h.to_ascii_uppercase();
-            }
-            m
-        };
-        if norm(&cur) != norm(&new) {
-            let value = render_props(&new, &["name"]);
-            s.changes.push(
-                Change::new(
-                    if have.is_some() { Op::Change } else { Op::Add },
-                    "network",
-                    "net0",
-                )
-                .to(value.clone()),
-            );
-            if let Some(h) = have {
-                s.changes.last_mut().expect("just pushed").from = Some(h.to_string());
-            }
-            s.set.push(("net0".into(), value));
+    // NICs: the managed keys from the spec, everything else as it is.
+    for (key, n) in [("net0", &spec.net0), ("net1", &spec.net1)] {
+        if let Some(n) = n {
+            plan_nic(&mut s, key, main.get(key), n);
         }
     }
 

@@ -118,6 +118,8 @@ pub struct Spec {
     pub disk_gb: Option<u64>,
     /// `net0`.
     pub net0: Option<NetSpec>,
+    /// `net1` (`secondary_network_config`).
+    pub net1: Option<NetSpec>,
     /// Resolvers (space-separated, as Proxmox stores them).
     pub nameserver: Option<String>,
     /// `onboot`.
@@ -281,6 +283,14 @@ pub fn spec(cfg: &Config, layout: &Layout, id: GuestId, c: &Container) -> Result
             .clone()
             .or_else(|| n.hwaddr.clone())
             .map(|m| m.to_ascii_uppercase()),
+        firewall: c.firewall.as_ref().map(|f| f.enabled),
+    });
+    let net1 = c.secondary_network_config.as_ref().map(|n| NetSpec {
+        name: n.name.clone().unwrap_or_else(|| "eth1".into()),
+        bridge: n.bridge.clone().unwrap_or_else(|| "vmbr0".into()),
+        ip: n.ip.clone().filter(|s| !s.is_empty()),
+        gw: n.gw.clone().filter(|s| !s.is_empty()),
+        hwaddr: n.hwaddr.clone().map(|m| m.to_ascii_uppercase()),
         firewall: c.firewall.as_ref().map(|f| f.enabled),
     });
     let nameserver = c
@@ -460,6 +470,7 @@ pub fn spec(cfg: &Config, layout: &Layout, id: GuestId, c: &Container) -> Result
         storage: c.storage_pool.clone(),
         disk_gb: c.storage_size_gb,
         net0,
+        net1,
         nameserver,
         onboot: c.start_at_boot == Some(true),
         startup,
@@ -522,11 +533,15 @@ pub fn parse_size(s: &str) -> Option<u64> {
 /// Checks a container spec's formats once more (the loader already did; this guards the
 /// values that reach `pct` argv).
 pub fn check_formats(s: &Spec) -> Result<(), SpecError> {
-    if let Some(n) = &s.net0 {
-        if let Some(m) = &n.hwaddr {
-            formats::mac(m).map_err(|e| SpecError::new(s.id, "mac_address", e.to_string()))?;
+    for (n, key) in [
+        (&s.net0, "mac_address"),
+        (&s.net1, "secondary_network_config/hwaddr"),
+    ] {
+        if let Some(m) = n.as_ref().and_then(|n| n.hwaddr.as_ref()) {
+            formats::mac(m).map_err(|e| SpecError::new(s.id, key, e.to_string()))?;
         }
     }
+
     formats::dns_name(&s.hostname).map_err(|e| SpecError::new(s.id, "name", e.to_string()))?;
     Ok(())
 }

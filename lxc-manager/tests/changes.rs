@@ -267,3 +267,32 @@ fn gpu_passthrough_on_a_host_without_the_devices_is_an_error() {
         "nothing was cloned"
     );
 }
+
+#[test]
+fn a_second_nic_is_managed_like_the_first() {
+    let h = Host::new(&examples(), 1);
+    h.edit(902, |c| {
+        c["secondary_network_config"] = json!({"name": "eth1", "bridge": "vmbr0", "ip": "192.168.50.2/24", "hwaddr": "52:54:00:20:19:02"});
+    });
+    h.lxc(&["create", "900"]).ok();
+    h.lxc(&["create", "902"]).ok();
+    let conf = h.read("/etc/pve/lxc/902.conf");
+    assert!(
+        conf.contains(
+            "net1: name=eth1,bridge=vmbr0,hwaddr=52:54:00:20:19:02,ip=192.168.50.2/24,type=veth\n"
+        ),
+        "{conf}"
+    );
+    let (m, _) = converge(&h, "902");
+    assert_eq!(m, Vec::<String>::new());
+    h.edit(902, |c| {
+        c["secondary_network_config"]["ip"] = json!("192.168.50.3/24")
+    });
+    let (m, _) = converge(&h, "902");
+    assert_eq!(
+        m,
+        [
+            "pct set 902 --net1 name=eth1,bridge=vmbr0,hwaddr=52:54:00:20:19:02,ip=192.168.50.3/24,type=veth"
+        ]
+    );
+}

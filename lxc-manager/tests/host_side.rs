@@ -115,3 +115,33 @@ fn id_maps_get_their_host_ranges_and_owners() {
         );
     }
 }
+
+#[test]
+fn the_shell_versions_health_checks_run_as_argv_on_the_host() {
+    let h = Host::new(&examples(), 1);
+    executable(
+        &h.root().join("bin/health_checks/check_base.sh"),
+        "#!/bin/sh\necho \"$* ctid=$PHOENIX_CTID\" >> \"$PHOENIX_SYSROOT/checks.log\"\n",
+    );
+    h.edit(
+        900,
+        |c| {
+            c["health_checks"] =
+                json!([{"name": "base", "script": "check_base.sh", "args": "900 'two words'"}])
+        },
+    );
+    h.lxc(&["create", "900"]).ok();
+    assert_eq!(
+        h.read("/checks.log"),
+        "900 two words ctid=900\n",
+        "run after the create"
+    );
+    h.lxc(&["health-check", "900"]).ok();
+    assert_eq!(h.read("/checks.log").lines().count(), 2);
+
+    h.edit(900, |c| {
+        c["health_checks"] = json!([{"name": "gone", "script": "check_gone.sh"}])
+    });
+    let err = h.lxc(&["converge", "900"]).fails(1).to_string();
+    assert!(err.contains("the health check \"gone\" needs"), "{err}");
+}
