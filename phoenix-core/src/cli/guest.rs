@@ -56,9 +56,9 @@ pub enum GuestVerb {
     Start(Target),
     /// Stop it (a no-op when it is stopped)
     Stop(Target),
-    /// Stop and start it
+    /// Restart it (a clean reboot; starts it when it is stopped)
     Restart(Target),
-    /// Print its state
+    /// Print its state, address, snapshots and drift from the configuration
     Status(Target),
     /// Delete it
     Delete {
