@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use phoenix_core::cmd::{FileSpec, Runner};
 use phoenix_core::config::Config;
 use phoenix_core::config::lxc::Container;
+use phoenix_core::converge::apply as shared;
 use phoenix_core::converge::{Change, Op, Plan, content_hash};
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
@@ -27,9 +27,6 @@ use crate::observe;
 use crate::pct;
 use crate::plan::{self, RuntimeState, Settings, Step, Work};
 use crate::spec::{self, Spec};
-
-/// How long a clean shutdown may take before the container is stopped hard.
-pub const SHUTDOWN_TIMEOUT: u64 = 60;
 
 /// One container and everything needed to act on it.
 #[derive(Clone, Copy)]
@@ -244,7 +241,7 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         template,
         running: running && !stop_first,
         snapshots: conf.snapshots.keys().cloned().collect(),
-        has_binds,
+        no_snapshots: has_binds.then(|| "the container has bind mounts".to_string()),
         markers: None,
         app_marker: None,
         hook_marker: observe::hook_marker(ctx.layout, ctx.id),
@@ -280,21 +277,13 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
 
 /// Shuts the container down cleanly, stopping it hard when that fails.
 pub fn shutdown(runner: &Runner, id: GuestId) -> anyhow::Result<()> {
-    if let Err(e) = runner.run(&pct::shutdown(id, SHUTDOWN_TIMEOUT)) {
-        tracing::warn!(
-            "container {id} did not shut down within {SHUTDOWN_TIMEOUT}s ({e}); stopping it"
-        );
-        runner
-            .run(&pct::stop(id))
-            .with_context(|| format!("cannot stop container {id}"))?;
-    }
-    Ok(())
+    shared::shutdown(runner, GuestKind::Lxc, id)
 }
 
 /// Starts the container and waits until it answers.
 pub fn start(runner: &Runner, id: GuestId) -> anyhow::Result<()> {
     runner
-        .run(&pct::start(id))
+        .run(&pct::PCT.start(id))
         .with_context(|| format!("cannot start container {id}"))?;
     guest::wait_ready(runner, id)
 }
@@ -343,12 +332,12 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
     }
     if !s.set.is_empty() || !s.delete.is_empty() {
         runner
-            .run(&pct::set(id, &s.set, &s.delete))
+            .run(&pct::PCT.set(id, &s.set, &s.delete))
             .with_context(|| format!("cannot change the settings of container {id}"))?;
     }
     for (disk, gb) in &s.resize {
         runner
-            .run(&pct::resize(id, disk, *gb))
+            .run(&pct::PCT.resize(id, disk, *gb))
             .with_context(|| format!("cannot grow {disk} of container {id} to {gb}G"))?;
     }
     if let Some(lines) = &s.raw {
@@ -361,13 +350,7 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write the raw lxc lines of container {id}"))?;
     }
     if let Some(fw) = &s.firewall {
-        let path = layout.pve_firewall(id.get());
-        if let Some(dir) = path.parent() {
-            runner.ensure_dir(dir, 0o755)?;
-        }
-        runner
-            .write_file(&path, fw.as_bytes(), FileSpec::mode(0o640))
-            .with_context(|| format!("cannot write the firewall of container {id}"))?;
+        shared::write_firewall(runner, layout, GuestKind::Lxc, id, fw)?;
     }
     Ok(())
 }
@@ -399,19 +382,8 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
     let (runner, id) = (ctx.runner, ctx.id);
     match step {
         Step::Start => start(runner, id),
-        Step::Snapshot(n) => {
-            println!("snapshot {n}");
-            runner
-                .run(&pct::snapshot(id, n))
-                .map(drop)
-                .with_context(|| format!("cannot take snapshot {n} of container {id}"))
-        }
-        Step::DelSnapshot(n) => runner
-            .run(&pct::delsnapshot(id, n))
-            .map(drop)
-            .with_context(|| {
-                format!("cannot delete snapshot {n} of container {id} (to take it again)")
-            }),
+        Step::Snapshot(n) => shared::snapshot(runner, GuestKind::Lxc, id, n),
+        Step::DelSnapshot(n) => shared::delsnapshot(runner, GuestKind::Lxc, id, n),
         Step::Feature(f, h) => install(ctx, Kind::Feature, f, p.scripts.features.get(f), h),
         Step::App(name, h) => install(ctx, Kind::App, name, p.scripts.app.as_ref(), h),
         Step::Hook(h) => {
@@ -426,7 +398,7 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
                 shutdown(runner, id)?;
             }
             runner
-                .run(&pct::template(id))
+                .run(&pct::PCT.template(id))
                 .map(drop)
                 .with_context(|| format!("cannot convert container {id} to a template"))
         }
@@ -437,15 +409,9 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
 /// marker, so `phoenix create` of a dependent converges it again instead of taking it as
 /// done.
 pub fn apply(ctx: &Ctx<'_>, p: Prepared) -> anyhow::Result<()> {
-    let marker = phoenix_core::converge::incomplete_marker(ctx.layout, GuestKind::Lxc, ctx.id);
-    if let Some(dir) = marker.parent() {
-        ctx.runner.ensure_dir(dir, 0o755)?;
-    }
-    ctx.runner
-        .write_file(&marker, b"converge started\n", FileSpec::mode(0o644))?;
-    apply_steps(ctx, p)?;
-    ctx.runner.remove_file(&marker)?;
-    Ok(())
+    shared::with_incomplete_marker(ctx.runner, ctx.layout, GuestKind::Lxc, ctx.id, || {
+        apply_steps(ctx, p)
+    })
 }
 
 fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
@@ -485,7 +451,7 @@ fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
             if !pending.is_empty() || !conf.pending_deletes().is_empty() {
                 tracing::info!("container {id}: restarting to apply pending changes");
                 ctx.runner
-                    .run(&pct::reboot(id))
+                    .run(&pct::PCT.reboot(id))
                     .with_context(|| format!("container {id}: reboot to apply pending changes"))?;
                 guest::wait_ready(ctx.runner, id)?;
             }
@@ -510,27 +476,10 @@ fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
             .0;
     }
     for step in &steps {
-        run_step(ctx, &p, step).with_context(|| format!("container {id}: {}", step_name(step)))?;
+        run_step(ctx, &p, step).with_context(|| format!("container {id}: {}", step.name()))?;
     }
     Ok(())
 }
-
-/// A step's name for error messages.
-pub fn step_name(s: &Step) -> String {
-    match s {
-        Step::Start => "start".into(),
-        Step::Snapshot(n) => format!("snapshot {n}"),
-        Step::DelSnapshot(n) => format!("delete snapshot {n}"),
-        Step::Feature(f, _) => format!("feature {f}"),
-        Step::App(a, _) => format!("application script {a}"),
-        Step::Hook(_) => "host hook".into(),
-        Step::HealthCheck => "health check".into(),
-        Step::Template => "template conversion".into(),
-    }
-}
-
-/// Waits this long for another run holding the container.
-pub const LOCK_WAIT: Duration = Duration::ZERO;
 
 /// The container's config file, parsed, or an error saying it does not exist.
 pub fn existing(ctx: &Ctx<'_>) -> anyhow::Result<Option<GuestConfig>> {

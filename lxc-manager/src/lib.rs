@@ -80,12 +80,8 @@ fn run(cli: &GuestCli, layout: &Layout) -> Exit {
 
     // Locks: the global one unless phoenix-cli holds it, and this container's.
     let _locks = if cli.verb.mutates() && !cli.global.dry_run {
-        let global = match phoenix_core::lock::global(layout, apply::LOCK_WAIT) {
-            Ok(g) => g,
-            Err(e) => return fail(&e),
-        };
-        match phoenix_core::lock::guest(layout, id, apply::LOCK_WAIT) {
-            Ok(g) => Some((global, g)),
+        match phoenix_core::converge::apply::lock(layout, id) {
+            Ok(l) => Some(l),
             Err(e) => return fail(&e),
         }
     } else {

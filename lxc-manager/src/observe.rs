@@ -35,7 +35,7 @@ pub fn conf(layout: &Layout, id: GuestId) -> anyhow::Result<Option<(GuestConfig,
 /// Whether the container runs (`pct status`).
 pub fn running(runner: &Runner, id: GuestId) -> anyhow::Result<bool> {
     let out = runner
-        .run(&pct::status(id))
+        .run(&pct::PCT.status(id))
         .with_context(|| format!("cannot read the status of container {id}"))?;
     let st = status::parse_status(&out.stdout_str())
         .with_context(|| format!("cannot read the status of container {id}"))?;

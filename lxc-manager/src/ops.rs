@@ -83,7 +83,7 @@ pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     }
     if observe::running(ctx.runner, ctx.id)? {
         ctx.runner
-            .run(&pct::reboot(ctx.id))
+            .run(&pct::PCT.reboot(ctx.id))
             .with_context(|| format!("cannot reboot container {}", ctx.id))?;
         guest::wait_ready(ctx.runner, ctx.id)?;
         done(ctx, format!("container {} restarted", ctx.id));
@@ -130,7 +130,7 @@ pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
         apply::shutdown(ctx.runner, ctx.id)?;
     }
     ctx.runner
-        .run(&pct::destroy(ctx.id, purge))
+        .run(&pct::PCT.destroy(ctx.id, purge))
         .with_context(|| format!("cannot destroy container {}", ctx.id))?;
     ctx.runner
         .remove_file(&observe::hook_marker_path(ctx.layout, ctx.id))?;
@@ -157,7 +157,7 @@ pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         apply::shutdown(ctx.runner, ctx.id)?;
     }
     ctx.runner
-        .run(&pct::rollback(ctx.id, FINAL_FORM))
+        .run(&pct::PCT.rollback(ctx.id, FINAL_FORM))
         .with_context(|| format!("cannot roll container {} back to {FINAL_FORM}", ctx.id))?;
     apply::start(ctx.runner, ctx.id)?;
     done(

@@ -6,99 +6,14 @@ use std::time::Duration;
 
 use phoenix_core::cmd::Cmd;
 use phoenix_core::ids::GuestId;
+use phoenix_core::pve::tool::Tool;
 
-/// `pct status <id>`.
-pub fn status(id: GuestId) -> Cmd {
-    Cmd::read("pct").arg("status").arg(id.to_string())
-}
+/// The lifecycle commands shared with `qm`: `PCT.start(id)`, `PCT.snapshot(id, name)`, …
+pub const PCT: Tool = Tool::Pct;
 
 /// `pct <args…>` that changes something.
 pub fn mutate(args: &[String]) -> Cmd {
     Cmd::mutate("pct").args(args)
-}
-
-/// `pct set <id> --k v … [--delete a,b]`.
-pub fn set(id: GuestId, opts: &[(String, String)], delete: &[String]) -> Cmd {
-    let mut c = Cmd::mutate("pct").arg("set").arg(id.to_string());
-    for (k, v) in opts {
-        c = c.arg(format!("--{k}")).arg(v);
-    }
-    if !delete.is_empty() {
-        c = c.arg("--delete").arg(delete.join(","));
-    }
-    c
-}
-
-/// `pct resize <id> <disk> <n>G`.
-pub fn resize(id: GuestId, disk: &str, gib: u64) -> Cmd {
-    Cmd::mutate("pct").args([
-        "resize".to_string(),
-        id.to_string(),
-        disk.to_string(),
-        format!("{gib}G"),
-    ])
-}
-
-/// `pct start <id>`.
-pub fn start(id: GuestId) -> Cmd {
-    Cmd::mutate("pct")
-        .arg("start")
-        .arg(id.to_string())
-        .timeout(Duration::from_secs(300))
-}
-
-/// `pct shutdown <id> --timeout <s>`.
-pub fn shutdown(id: GuestId, secs: u64) -> Cmd {
-    Cmd::mutate("pct")
-        .args([
-            "shutdown".to_string(),
-            id.to_string(),
-            "--timeout".into(),
-            secs.to_string(),
-        ])
-        .timeout(Duration::from_secs(secs + 30))
-}
-
-/// `pct stop <id>`.
-pub fn stop(id: GuestId) -> Cmd {
-    Cmd::mutate("pct")
-        .arg("stop")
-        .arg(id.to_string())
-        .timeout(Duration::from_secs(120))
-}
-
-/// `pct reboot <id>`.
-pub fn reboot(id: GuestId) -> Cmd {
-    Cmd::mutate("pct")
-        .arg("reboot")
-        .arg(id.to_string())
-        .timeout(Duration::from_secs(300))
-}
-
-/// `pct snapshot <id> <name>`.
-pub fn snapshot(id: GuestId, name: &str) -> Cmd {
-    Cmd::mutate("pct").args(["snapshot", &id.to_string(), name])
-}
-
-/// `pct delsnapshot <id> <name>`.
-pub fn delsnapshot(id: GuestId, name: &str) -> Cmd {
-    Cmd::mutate("pct").args(["delsnapshot", &id.to_string(), name])
-}
-
-/// `pct rollback <id> <name>`.
-pub fn rollback(id: GuestId, name: &str) -> Cmd {
-    Cmd::mutate("pct").args(["rollback", &id.to_string(), name])
-}
-
-/// `pct template <id>`.
-pub fn template(id: GuestId) -> Cmd {
-    Cmd::mutate("pct").arg("template").arg(id.to_string())
-}
-
-/// `pct destroy <id> [--purge]`.
-pub fn destroy(id: GuestId, purge: bool) -> Cmd {
-    let c = Cmd::mutate("pct").arg("destroy").arg(id.to_string());
-    if purge { c.arg("--purge") } else { c }
 }
 
 /// `pct exec <id> -- <argv>`; `mutates` says whether it changes the guest.

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use phoenix_core::converge::runtime::RuntimeSpec;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::conf::Section;
 use phoenix_core::pve::firewall::{self, FwFile};
@@ -624,211 +625,31 @@ pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Setting
     Ok(s)
 }
 
-/// What the runtime step knows before it starts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RuntimeState {
-    /// The container is a Proxmox template already.
-    pub template: bool,
-    /// It is running.
-    pub running: bool,
-    /// Its snapshots.
-    pub snapshots: Vec<String>,
-    /// It has bind mounts (no snapshots possible).
-    pub has_binds: bool,
-    /// Recorded feature hashes (`None`: unknown, the container is not running yet).
-    pub markers: Option<BTreeMap<String, String>>,
-    /// Recorded application-script hash.
-    pub app_marker: Option<String>,
-    /// Recorded host-hook hash.
-    pub hook_marker: Option<String>,
-    /// Settings change in this run (or it was just created).
-    pub settings_changed: bool,
+pub use phoenix_core::converge::runtime::{RuntimeState, Step, Work};
+
+/// The runtime view of a container spec: `pre-configured` before the installers and
+/// `final-form` after them with lifecycle snapshots, plus the `template_snapshot_name`.
+pub fn runtime_spec(spec: &Spec) -> RuntimeSpec {
+    let mut post: Vec<String> = spec.template_snapshot.iter().cloned().collect();
+    if spec.lifecycle {
+        post.push("final-form".into());
+    }
+    RuntimeSpec {
+        noun: "container",
+        id: spec.id.get(),
+        is_template: spec.is_template,
+        pre: spec.lifecycle.then(|| "pre-configured".to_string()),
+        post,
+    }
 }
 
-/// One runtime step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Start and wait until `pct exec` answers.
-    Start,
-    /// Take a snapshot.
-    Snapshot(String),
-    /// Delete a snapshot (to take it again).
-    DelSnapshot(String),
-    /// Run a feature installer; its hash.
-    Feature(String, String),
-    /// Run the application script; its hash.
-    App(String, String),
-    /// Run the host hook; its hash.
-    Hook(String),
-    /// Run the health check.
-    HealthCheck,
-    /// Stop and convert to a Proxmox template.
-    Template,
-}
-
-/// Inputs for [`runtime`] that come from files: `(feature, hash)`, the app script and the
-/// hook with their hashes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Work {
-    /// Features with their current hashes, in order.
-    pub features: Vec<(String, String)>,
-    /// Application script name and hash.
-    pub app: Option<(String, String)>,
-    /// Host hook hash.
-    pub hook: Option<String>,
-    /// Run every feature even when recorded (`--force-features`).
-    pub force: bool,
-    /// A health check is configured.
-    pub health_check: bool,
-}
-
-/// Plans the runtime steps.
+/// Plans the runtime steps (the shared planner, [`phoenix_core::converge::runtime`]).
 pub fn runtime(
     spec: &Spec,
     st: &RuntimeState,
     work: &Work,
 ) -> Result<(Vec<Step>, Vec<Change>), PlanError> {
-    let mut steps = Vec::new();
-    let mut changes = Vec::new();
-    if st.template {
-        changes.push(Change::new(
-            Op::Note,
-            "runtime",
-            "is a Proxmox template: settings are checked, nothing runs inside it",
-        ));
-        return Ok((steps, changes));
-    }
-    if !st.running {
-        steps.push(Step::Start);
-        changes.push(Change::new(
-            Op::Run,
-            "runtime",
-            "start and wait until it answers",
-        ));
-    }
-    let unknown = st.markers.is_none();
-    let recorded = st.markers.clone().unwrap_or_default();
-    let features: Vec<&(String, String)> = work
-        .features
-        .iter()
-        .filter(|(f, h)| work.force || recorded.get(f) != Some(h))
-        .collect();
-    let app = work
-        .app
-        .as_ref()
-        .filter(|(_, h)| work.force || st.app_marker.as_ref() != Some(h));
-    let hook = work
-        .hook
-        .as_ref()
-        .filter(|h| st.hook_marker.as_ref() != Some(h));
-    let will_run = !features.is_empty() || app.is_some() || hook.is_some();
-    let can_snapshot = !st.has_binds && !spec.is_template;
-    if spec.lifecycle && !spec.is_template && will_run {
-        if !can_snapshot {
-            changes.push(Change::new(
-                Op::Note,
-                "snapshots",
-                "pre-configured: snapshots unavailable (the container has bind mounts)",
-            ));
-        } else if !st.snapshots.iter().any(|s| s == "pre-configured") {
-            steps.push(Step::Snapshot("pre-configured".into()));
-            changes.push(Change::new(Op::Run, "snapshots", "take pre-configured"));
-        }
-    }
-    for (f, h) in &work.features {
-        let run = features.iter().any(|(x, _)| x == f);
-        if run {
-            let why = if work.force {
-                "forced"
-            } else if unknown {
-                "unless recorded: known once it runs"
-            } else if recorded.contains_key(f) {
-                "script or inputs changed"
-            } else {
-                "new"
-            };
-            steps.push(Step::Feature(f.clone(), h.clone()));
-            changes.push(Change::new(Op::Run, "features", format!("{f} ({why})")));
-        }
-    }
-    if let Some((name, h)) = app {
-        steps.push(Step::App(name.clone(), h.clone()));
-        changes.push(Change::new(Op::Run, "application", name.clone()));
-    }
-    if let Some(h) = hook {
-        steps.push(Step::Hook(h.clone()));
-        changes.push(Change::new(
-            Op::Run,
-            "host hook",
-            format!("setup hook for {}", spec.id),
-        ));
-    }
-    // The health check runs after anything that could affect it: creation, settings, a
-    // start, installers. A converged, untouched container is not probed.
-    if work.health_check && (will_run || st.settings_changed || !st.running) {
-        steps.push(Step::HealthCheck);
-        changes.push(Change::new(Op::Note, "checks", "health check"));
-    }
-    // Snapshots record the guest's content: retaken only when an installer ran. Settings
-    // live in the .conf and are converged again after a rollback or clone.
-    let changed = will_run;
-    let mut names: Vec<String> = Vec::new();
-    if let Some(t) = &spec.template_snapshot {
-        names.push(t.clone());
-    }
-    if spec.lifecycle && !names.iter().any(|n| n == "final-form") {
-        names.push("final-form".into());
-    }
-    if spec.is_template {
-        if !st.snapshots.is_empty() {
-            return Err(PlanError(format!(
-                "container {} should become a Proxmox template but has snapshots ({}); Proxmox cannot convert it: delete them or set is_template to false",
-                spec.id,
-                st.snapshots.join(", ")
-            )));
-        }
-        if !names.is_empty() {
-            changes.push(Change::new(
-                Op::Note,
-                "snapshots",
-                "templates take no snapshots; clones of it are linked clones",
-            ));
-        }
-        steps.push(Step::Template);
-        changes.push(Change::new(
-            Op::Run,
-            "template",
-            "stop and convert to a Proxmox template",
-        ));
-        return Ok((steps, changes));
-    }
-    for n in names {
-        if !can_snapshot {
-            if !(changed || st.settings_changed) {
-                continue;
-            }
-            changes.push(Change::new(
-                Op::Note,
-                "snapshots",
-                format!("{n}: snapshots unavailable (the container has bind mounts)"),
-            ));
-            continue;
-        }
-        let exists = st.snapshots.contains(&n);
-        if !exists {
-            steps.push(Step::Snapshot(n.clone()));
-            changes.push(Change::new(Op::Run, "snapshots", format!("take {n}")));
-        } else if changed {
-            steps.push(Step::DelSnapshot(n.clone()));
-            steps.push(Step::Snapshot(n.clone()));
-            changes.push(Change::new(
-                Op::Run,
-                "snapshots",
-                format!("retake {n} (the container changed)"),
-            ));
-        }
-    }
-    Ok((steps, changes))
+    phoenix_core::converge::runtime::plan(&runtime_spec(spec), st, work).map_err(|e| PlanError(e.0))
 }
 
 #[cfg(test)]

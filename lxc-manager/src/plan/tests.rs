@@ -371,7 +371,7 @@ fn runtime_steps_by_situation() {
             &gateway_lc,
             RuntimeState {
                 running: true,
-                has_binds: true,
+                no_snapshots: Some("the container has bind mounts".into()),
                 markers: recorded(&[]),
                 ..RuntimeState::default()
             },

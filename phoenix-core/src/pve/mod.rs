@@ -15,6 +15,7 @@ pub mod pvesm;
 pub mod snapshots;
 pub mod status;
 pub mod storage;
+pub mod tool;
 pub mod zfs;
 
 /// Why output could not be parsed: which tool, which line, what was expected.

@@ -5,6 +5,9 @@
 //! Managers observe (read-only commands and files), compute a plan with pure functions, print
 //! it, and apply it one runner call per change. A converged guest yields an empty plan.
 
+pub mod apply;
+pub mod runtime;
+
 use std::fmt;
 
 use serde::Serialize;
