@@ -107,19 +107,14 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
     };
     let mut scripts = Scripts::default();
     let inputs = serde_json::to_vec(&spec::feature_inputs(ctx.cfg, ctx.c))?;
-    for f in &spec.features {
-        let path = dir.join("lxc").join(format!("{f}.sh"));
-        let bytes = std::fs::read(&path).with_context(|| {
-            format!(
-                "container {}: feature {f:?} has no installer: cannot read {}",
-                ctx.id,
-                path.display()
-            )
-        })?;
-        work.features
-            .push((f.clone(), content_hash(&[&bytes, &inputs])));
-        scripts.features.insert(f.clone(), path);
-    }
+    let found = phoenix_core::converge::observe::installers(
+        &dir.join("lxc"),
+        &spec.features,
+        &inputs,
+        (GuestKind::Lxc, ctx.id),
+    )?;
+    work.features = found.hashes;
+    scripts.features = found.scripts;
     let app_inputs = serde_json::to_vec(&spec::app_inputs(ctx.cfg, ctx.c))?;
     if let Some(name) = &spec.app_script {
         let path = dir.join("apps").join(name);

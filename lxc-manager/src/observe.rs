@@ -6,40 +6,25 @@ use std::os::unix::fs::MetadataExt;
 
 use anyhow::Context;
 use phoenix_core::cmd::{CmdError, Runner};
-use phoenix_core::ids::GuestId;
+use phoenix_core::converge::observe as shared;
+use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
 use phoenix_core::pve::conf::GuestConfig;
-use phoenix_core::pve::status;
 
 use crate::pct;
 use crate::plan::{HostFacts, gpu_devices};
 use crate::spec::Spec;
 
-/// Where phoenix records completed installers inside a guest.
-pub const MARKER_DIR: &str = "/var/lib/phoenix";
+pub use phoenix_core::converge::observe::{MARKER_DIR, app_marker, feature_marker};
 
 /// The container's config file, parsed (`None` when the container does not exist).
 pub fn conf(layout: &Layout, id: GuestId) -> anyhow::Result<Option<(GuestConfig, String)>> {
-    let path = layout.pve_lxc_conf(id.get());
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let c = GuestConfig::parse_file(&text)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(Some((c, text)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    shared::conf(layout, GuestKind::Lxc, id)
 }
 
 /// Whether the container runs (`pct status`).
 pub fn running(runner: &Runner, id: GuestId) -> anyhow::Result<bool> {
-    let out = runner
-        .run(&pct::PCT.status(id))
-        .with_context(|| format!("cannot read the status of container {id}"))?;
-    let st = status::parse_status(&out.stdout_str())
-        .with_context(|| format!("cannot read the status of container {id}"))?;
-    Ok(st.is_running())
+    shared::running(runner, GuestKind::Lxc, id)
 }
 
 /// Host facts for the settings planner.
@@ -104,16 +89,6 @@ pub fn markers(
         None => None,
     };
     Ok((m, app))
-}
-
-/// Guest path of a feature's marker.
-pub fn feature_marker(f: &str) -> String {
-    format!("{MARKER_DIR}/features/{f}.sha256")
-}
-
-/// Guest path of an application script's marker.
-pub fn app_marker(a: &str) -> String {
-    format!("{MARKER_DIR}/apps/{a}.sha256")
 }
 
 /// Host path of the host hook's marker.

@@ -6,6 +6,7 @@
 //! it, and apply it one runner call per change. A converged guest yields an empty plan.
 
 pub mod apply;
+pub mod observe;
 pub mod runtime;
 
 use std::fmt;

@@ -1,0 +1,135 @@
+//! Observation both guest managers share: the guest's config file, whether it runs, where
+//! completed installers are recorded inside it, and the installer scripts with their hashes.
+//! Everything here only reads, so it runs in dry-run too and plans describe the real host.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cmd::Runner;
+use crate::converge::apply::noun;
+use crate::converge::content_hash;
+use crate::ids::{GuestId, GuestKind};
+use crate::paths::Layout;
+use crate::pve::conf::GuestConfig;
+use crate::pve::status;
+use crate::pve::tool::Tool;
+
+/// Where phoenix records completed installers inside a guest.
+pub const MARKER_DIR: &str = "/var/lib/phoenix";
+
+/// Guest path of a feature's marker (the hash of its script and inputs).
+pub fn feature_marker(f: &str) -> String {
+    format!("{MARKER_DIR}/features/{f}.sha256")
+}
+
+/// Guest path of an application script's marker.
+pub fn app_marker(a: &str) -> String {
+    format!("{MARKER_DIR}/apps/{a}.sha256")
+}
+
+/// The guest's config file (`/etc/pve/lxc/<id>.conf`, `/etc/pve/qemu-server/<id>.conf`),
+/// parsed, with its text; `None` when the guest does not exist.
+pub fn conf(
+    layout: &Layout,
+    kind: GuestKind,
+    id: GuestId,
+) -> anyhow::Result<Option<(GuestConfig, String)>> {
+    let path = match kind {
+        GuestKind::Lxc => layout.pve_lxc_conf(id.get()),
+        GuestKind::Vm => layout.pve_qemu_conf(id.get()),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let c = GuestConfig::parse_file(&text)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Some((c, text)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Whether the guest runs (`pct status` / `qm status`).
+pub fn running(runner: &Runner, kind: GuestKind, id: GuestId) -> anyhow::Result<bool> {
+    let what = || format!("cannot read the status of {} {id}", noun(kind));
+    let out = runner.run(&Tool::of(kind).status(id)).with_context(what)?;
+    let st = status::parse_status(&out.stdout_str()).with_context(what)?;
+    Ok(st.is_running())
+}
+
+/// Installer scripts found on the host, in order, with the hash recorded when each completes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Installers {
+    /// `(name, hash)` in order.
+    pub hashes: Vec<(String, String)>,
+    /// Name → script.
+    pub scripts: BTreeMap<String, PathBuf>,
+}
+
+/// Reads `dir/<name>.sh` for every name and hashes it with `inputs`. A missing script is an
+/// error naming the guest, the feature and the path, before anything runs.
+pub fn installers(
+    dir: &std::path::Path,
+    names: &[String],
+    inputs: &[u8],
+    (kind, id): (GuestKind, GuestId),
+) -> anyhow::Result<Installers> {
+    let mut out = Installers::default();
+    for f in names {
+        let path = dir.join(format!("{f}.sh"));
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "{} {id}: feature {f:?} has no installer: cannot read {}",
+                noun(kind),
+                path.display()
+            )
+        })?;
+        out.hashes
+            .push((f.clone(), content_hash(&[&bytes, inputs])));
+        out.scripts.insert(f.clone(), path);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installers_are_hashed_with_their_inputs_and_missing_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker.sh"), "echo docker\n").unwrap();
+        let id = GuestId(1001);
+        let a = installers(dir.path(), &["docker".into()], b"{}", (GuestKind::Vm, id)).unwrap();
+        let b = installers(
+            dir.path(),
+            &["docker".into()],
+            b"{\"x\":1}",
+            (GuestKind::Vm, id),
+        )
+        .unwrap();
+        assert_eq!(a.hashes[0].0, "docker");
+        assert_ne!(a.hashes[0].1, b.hashes[0].1, "inputs are part of the hash");
+        let e = installers(dir.path(), &["nope".into()], b"{}", (GuestKind::Vm, id)).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with("VM 1001: feature \"nope\" has no installer: cannot read "),
+            "{msg}"
+        );
+        assert!(msg.contains("nope.sh"), "{msg}");
+    }
+
+    #[test]
+    fn markers_live_under_var_lib_phoenix() {
+        assert_eq!(
+            feature_marker("docker"),
+            "/var/lib/phoenix/features/docker.sha256"
+        );
+        assert_eq!(
+            app_marker("vllm.sh"),
+            "/var/lib/phoenix/apps/vllm.sh.sha256"
+        );
+    }
+}
