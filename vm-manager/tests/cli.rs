@@ -1,5 +1,4 @@
-//! `vm-manager` as a process: it checks its configuration and target before anything, and
-//! never pretends a verb it does not have yet succeeded.
+//! `vm-manager` as a process: it checks its configuration and target before anything.
 
 use std::path::Path;
 
@@ -23,11 +22,11 @@ fn run(args: &[&str]) -> (i32, String) {
 }
 
 #[test]
-fn verbs_not_yet_available_fail_loudly() {
+fn converging_a_missing_vm_says_how_to_create_it() {
     let (code, err) = run(&["converge", "1001"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("vm-manager converge: not available yet"),
+        err.contains("VM 1001 does not exist; `vm-manager create 1001` creates it"),
         "{err}"
     );
 }

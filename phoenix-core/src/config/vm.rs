@@ -31,6 +31,10 @@ pub struct VmDefaults {
     pub storage_pool: Option<String>,
     /// Default bridge.
     pub network_bridge: Option<String>,
+    /// Seconds to wait for the guest agent after a start (default 300).
+    pub agent_timeout_secs: Option<u64>,
+    /// Seconds to wait for cloud-init after the agent answers (default 1800).
+    pub cloud_init_timeout_secs: Option<u64>,
 }
 
 /// One VM.
@@ -61,6 +65,10 @@ pub struct Vm {
     pub storage_pool: Option<String>,
     /// Bridge (default from `vm_defaults`).
     pub network_bridge: Option<String>,
+    /// Seconds to wait for the guest agent (default from `vm_defaults`).
+    pub agent_timeout_secs: Option<u64>,
+    /// Seconds to wait for cloud-init (default from `vm_defaults`).
+    pub cloud_init_timeout_secs: Option<u64>,
     /// `onboot`.
     pub start_at_boot: Option<bool>,
     /// `startup order=`; also the LetsGo start order (default 999).

@@ -215,3 +215,30 @@ mod tests {
         assert_eq!(content_hash(&[b"x"]).len(), 64);
     }
 }
+
+/// Why a guest cannot be specified from its configuration: a JSON pointer into the guest file
+/// (`/vms/1/network_config/gw`) and the reason. Managers report it with the file name and
+/// exit 2 before any host command.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{pointer}: {message}")]
+pub struct SpecError {
+    /// Where in the file.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SpecError {
+    /// An error at `base/key` (`base` alone when `key` is empty).
+    pub fn at(base: &str, key: &str, message: impl Into<String>) -> Self {
+        let pointer = if key.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}/{key}")
+        };
+        Self {
+            pointer,
+            message: message.into(),
+        }
+    }
+}

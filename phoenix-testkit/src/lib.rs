@@ -1,0 +1,466 @@
+//! A simulated Proxmox host in a temporary directory, with an installation of phoenix on
+//! it, driven through the real binaries: `lxc-manager`, `phoenix-cli` and `pve-sim` (its
+//! `pct`, `pvesm`, … links on `PATH`). Nothing outside the temporary directory is touched.
+//!
+//! The installation gets the configuration under test (its JSON files and stacks), and a
+//! fake installer for every feature and application script it names: each records itself in
+//! the guest (`/opt/phoenix/<name>`), so tests can see what ran where. Health checks naming
+//! a host program get one that succeeds.
+//!
+//! The binaries are found in the target directory of the test that uses this crate;
+//! `cargo test --workspace` builds them all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use phoenix_core::cmd::{Cmd, CmdError, Runner};
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// `../shared/reference/etc`, when it is there (a note and `None` otherwise).
+pub fn reference() -> Option<PathBuf> {
+    let dir = repo().join("../shared/reference/etc");
+    if dir.join("phoenix_lxc_configs.json").is_file() {
+        Some(dir.canonicalize().expect("canonical reference path"))
+    } else {
+        eprintln!("note: {} is absent; skipping", dir.display());
+        None
+    }
+}
+
+/// The repository's example configuration.
+pub fn examples() -> PathBuf {
+    repo().join("etc")
+}
+
+/// A workspace binary in the target directory of the running test (`target/debug/deps/<test>`
+/// → `target/debug/<name>`).
+pub fn sibling(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is not built; run `cargo build --workspace` first (`cargo test --workspace` does)",
+        p.display()
+    );
+    p
+}
+
+/// What a run printed.
+#[derive(Clone, Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Asserts success; returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "expected success\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts exit status `code`; returns stderr.
+    #[track_caller]
+    pub fn fails(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stderr
+    }
+}
+
+/// A simulated host with phoenix installed.
+pub struct Host {
+    dir: tempfile::TempDir,
+}
+
+/// A fake installer: says what it is and leaves a trace in the guest.
+fn installer(name: &str) -> String {
+    format!(
+        "#!/bin/bash\nset -euo pipefail\necho \"installing {name}\"\nmkdir -p /opt/phoenix\ntouch /opt/phoenix/{name}\n"
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+impl Host {
+    /// A host made from the configuration in `etc` (pools, storages, templates as
+    /// `pve-sim init --from-config` makes them) with `gpus` GPUs, and phoenix installed with
+    /// that configuration.
+    pub fn new(etc: &Path, gpus: u32) -> Host {
+        let h = Host {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        for d in [
+            h.etc(),
+            h.root().join("setup-scripts/lxc"),
+            h.root().join("setup-scripts/apps"),
+            h.sys(),
+            h.bin(),
+        ] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for e in std::fs::read_dir(etc).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "json") {
+                std::fs::copy(&p, h.etc().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        if let Some(stacks) = etc
+            .parent()
+            .map(|p| p.join("stacks"))
+            .filter(|p| p.is_dir())
+        {
+            copy_dir(&stacks, &h.root().join("stacks"));
+        }
+        h.sim(&[
+            "init",
+            "--from-config",
+            etc.to_str().unwrap(),
+            "--gpus",
+            &gpus.to_string(),
+        ])
+        .ok();
+        h.sim(&["install", h.bin().to_str().unwrap()]).ok();
+        let lxc = h.lxc_config();
+        let mut features = BTreeSet::new();
+        for c in lxc["lxc_configs"].as_object().unwrap().values() {
+            for f in c["features"].as_array().into_iter().flatten() {
+                features.insert(f.as_str().unwrap().to_string());
+            }
+            if let Some(a) = c["application_script"].as_str().filter(|a| !a.is_empty()) {
+                h.write_app(a, &installer(&format!("app-{a}")));
+            }
+            if let Some(cmd) = c["health_check"]["command"]
+                .as_str()
+                .filter(|c| c.starts_with('/'))
+            {
+                let rel = cmd
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("/usr/local/phoenix_hypervisor/");
+                let p = h.root().join(rel.trim_start_matches('/'));
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        for f in features {
+            h.write_feature(&f, &installer(&f));
+        }
+        std::fs::create_dir_all(h.root().join("setup-scripts/vm")).unwrap();
+        let vms = h.vm_config();
+        for vm in vms["vms"].as_array().into_iter().flatten() {
+            for f in vm["features"].as_array().into_iter().flatten() {
+                let f = f.as_str().unwrap();
+                h.write_vm_feature(f, &installer(&format!("vm-{f}")));
+            }
+            if let Some(img) = vm["template_image"].as_str() {
+                h.add_cloud_image(img);
+            }
+        }
+        h
+    }
+
+    /// Puts a cloud image (a simulator disk image of 3.5 GiB) in `local`'s ISO directory.
+    pub fn add_cloud_image(&self, name: &str) {
+        let p = self.path(&format!("/var/lib/vz/template/iso/{name}"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "pve-sim disk image, virtual size 3758096384\n").unwrap();
+    }
+
+    /// Writes a VM feature installer.
+    pub fn write_vm_feature(&self, name: &str, body: &str) {
+        std::fs::write(
+            self.root().join(format!("setup-scripts/vm/{name}.sh")),
+            body,
+        )
+        .unwrap();
+    }
+
+    /// The VM configuration file, parsed.
+    pub fn vm_config(&self) -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(self.etc().join("phoenix_vm_configs.json")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Edits VM `id`'s block of the installed VM configuration.
+    pub fn edit_vm(&self, id: u64, f: impl FnOnce(&mut Value)) {
+        let mut v = self.vm_config();
+        let vm = v["vms"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|vm| vm["vmid"].as_u64() == Some(id))
+            .expect("VM in the configuration");
+        f(vm);
+        std::fs::write(
+            self.etc().join("phoenix_vm_configs.json"),
+            serde_json::to_string_pretty(&v).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Runs `argv` in VM `id` through the guest agent: `(exit code, stdout)`.
+    pub fn vm_exec(&self, id: u32, argv: &[&str]) -> (i64, String) {
+        let mut args = vec!["guest", "exec"];
+        let ids = id.to_string();
+        args.push(&ids);
+        args.push("--");
+        args.extend_from_slice(argv);
+        let out = self.tool("qm", &args);
+        let v: Value = serde_json::from_str(out.ok()).expect("qm guest exec prints JSON");
+        (
+            v["exitcode"].as_i64().unwrap_or(-1),
+            v["out-data"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    /// Whether `path` exists inside VM `id`.
+    pub fn vm_has(&self, id: u32, path: &str) -> bool {
+        self.vm_exec(id, &["test", "-e", path]).0 == 0
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    pub fn etc(&self) -> PathBuf {
+        self.root().join("etc")
+    }
+    pub fn sys(&self) -> PathBuf {
+        self.dir.path().join("sys")
+    }
+    pub fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("phoenix.log")
+    }
+
+    /// A host path inside the simulated root.
+    pub fn path(&self, host: &str) -> PathBuf {
+        self.sys().join(host.trim_start_matches('/'))
+    }
+
+    /// A host file inside the simulated root.
+    pub fn read(&self, host: &str) -> String {
+        std::fs::read_to_string(self.path(host)).unwrap_or_else(|e| panic!("{host}: {e}"))
+    }
+
+    /// Writes a feature installer.
+    pub fn write_feature(&self, name: &str, body: &str) {
+        std::fs::write(
+            self.root().join(format!("setup-scripts/lxc/{name}.sh")),
+            body,
+        )
+        .unwrap();
+    }
+
+    /// Writes an application script.
+    pub fn write_app(&self, name: &str, body: &str) {
+        std::fs::write(self.root().join(format!("setup-scripts/apps/{name}")), body).unwrap();
+    }
+
+    fn exec(&self, program: &Path, args: &[&str], log: bool) -> Out {
+        let mut c = Cmd::mutate(program)
+            .args(args)
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
+            .env("PHOENIX_SYSROOT", self.sys())
+            .env("PHOENIX_ROOT", self.root())
+            .env("PHOENIX_CONFIG_DIR", "")
+            .env("PHOENIX_GLOBAL_LOCK_HELD", "")
+            .env("PVE_SIM_STRICT", "1")
+            .env("PVE_SIM_TIME_SCALE", "0")
+            .env("NO_COLOR", "1");
+        if log {
+            c = c.arg("--log-file").arg(self.log());
+        }
+        match Runner::system(false).run(&c) {
+            Ok(o) => Out {
+                code: 0,
+                stdout: o.stdout_str(),
+                stderr: o.stderr_str(),
+            },
+            Err(CmdError::Failed {
+                code,
+                stdout,
+                stderr,
+                ..
+            }) => Out {
+                code: code.unwrap_or(-1),
+                stdout,
+                stderr,
+            },
+            Err(e) => panic!("cannot run {}: {e}", program.display()),
+        }
+    }
+
+    /// `lxc-manager <args>`.
+    pub fn lxc(&self, args: &[&str]) -> Out {
+        self.exec(&sibling("lxc-manager"), args, true)
+    }
+
+    /// `vm-manager <args>`.
+    pub fn vm(&self, args: &[&str]) -> Out {
+        self.exec(&sibling("vm-manager"), args, true)
+    }
+
+    /// `phoenix-cli <args>` (it runs the managers built next to it).
+    pub fn cli(&self, args: &[&str]) -> Out {
+        self.exec(&sibling("phoenix-cli"), args, true)
+    }
+
+    /// `pve-sim <args>`.
+    pub fn sim(&self, args: &[&str]) -> Out {
+        self.exec(&sibling("pve-sim"), args, false)
+    }
+
+    /// A Proxmox tool through its link.
+    pub fn tool(&self, tool: &str, args: &[&str]) -> Out {
+        self.exec(&self.bin().join(tool), args, false)
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path("/var/lib/pve-sim/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+            .collect()
+    }
+
+    /// How many tool calls so far.
+    pub fn mark(&self) -> usize {
+        self.audit().len()
+    }
+
+    /// The mutating tool calls after `mark`, as command lines.
+    pub fn mutations_since(&self, mark: usize) -> Vec<String> {
+        self.audit()
+            .into_iter()
+            .skip(mark)
+            .filter(|e| e["effect"] == "mutate")
+            .map(|e| {
+                let argv: Vec<&str> = e["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                format!("{} {}", e["tool"].as_str().unwrap(), argv.join(" "))
+            })
+            .collect()
+    }
+
+    /// Every call the simulator refused (strict mode) or failed.
+    pub fn refusals(&self) -> Vec<String> {
+        self.audit()
+            .into_iter()
+            .filter(|e| e["refused"] == true)
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    /// The LXC configuration file, parsed.
+    pub fn lxc_config(&self) -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(self.etc().join("phoenix_lxc_configs.json")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Edits container `id`'s block of the installed LXC configuration.
+    pub fn edit(&self, id: u32, f: impl FnOnce(&mut Value)) {
+        let mut v = self.lxc_config();
+        f(&mut v["lxc_configs"][id.to_string()]);
+        std::fs::write(
+            self.etc().join("phoenix_lxc_configs.json"),
+            serde_json::to_string_pretty(&v).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Whether `path` exists inside container `id`.
+    pub fn guest_has(&self, id: u32, path: &str) -> bool {
+        self.tool("pct", &["exec", &id.to_string(), "--", "test", "-e", path])
+            .code
+            == 0
+    }
+
+    /// The containers of the configuration in an order that creates clone sources and
+    /// container dependencies first (VM dependencies are left out: they wait for vm-manager).
+    pub fn creation_order(&self) -> Vec<u32> {
+        let lxc = self.lxc_config();
+        let all = lxc["lxc_configs"].as_object().unwrap();
+        let mut needs: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        for (k, c) in all {
+            let id: u32 = k.parse().unwrap();
+            let mut n = BTreeSet::new();
+            let as_id = |v: &Value| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_u64().map(|x| x.to_string()))
+            };
+            if let Some(src) = as_id(&c["clone_from_ctid"]) {
+                n.insert(src.parse().unwrap());
+            }
+            for d in c["dependencies"].as_array().into_iter().flatten() {
+                if let Some(d) = as_id(d).filter(|d| all.contains_key(d)) {
+                    n.insert(d.parse().unwrap());
+                }
+            }
+            needs.insert(id, n);
+        }
+        let mut order = Vec::new();
+        while order.len() < needs.len() {
+            let next = needs
+                .iter()
+                .find(|(id, n)| !order.contains(*id) && n.iter().all(|d| order.contains(d)))
+                .map(|(id, _)| *id)
+                .expect("no cycles");
+            order.push(next);
+        }
+        order
+    }
+}

@@ -1,0 +1,244 @@
+//! How a missing VM comes to exist (planned purely from the storage configuration and the
+//! source's `.conf`): a template built from a cloud image, or a clone. Also where the cloud
+//! image and the cloud-init snippets live.
+
+use std::path::PathBuf;
+
+use phoenix_core::cmd::Cmd;
+use phoenix_core::converge::{Change, Op};
+use phoenix_core::ids::GuestId;
+use phoenix_core::paths::Layout;
+use phoenix_core::pve::conf::{GuestConfig, Section};
+use phoenix_core::pve::storage::Storage;
+
+use crate::cloudinit::snippet_name;
+use crate::qm;
+use crate::spec::{Source, VmSpec};
+
+/// Storage types whose template disks can back linked clones.
+const LINKED: &[&str] = &["zfspool", "lvmthin", "rbd", "zfs"];
+
+/// Where the VM's cloud-init snippet goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnippetStore {
+    /// Storage ID.
+    pub storage: String,
+    /// The snippet file on the host (`<path>/snippets/phoenix-vm-<id>-user.yml`).
+    pub file: PathBuf,
+    /// `cicustom` value.
+    pub cicustom: String,
+    /// The storage does not hold snippets yet: `pvesm set <id> --content <list>` first.
+    pub enable: Option<String>,
+}
+
+/// Picks the snippets storage: the first active directory-backed storage that holds
+/// `snippets`; else `local`, to which the `snippets` content type is added (planned).
+pub fn snippet_store(
+    layout: &Layout,
+    storages: &[Storage],
+    id: GuestId,
+) -> Result<SnippetStore, String> {
+    let with_path = |s: &&Storage| !s.disabled() && s.path().is_some();
+    let (st, enable) = match storages
+        .iter()
+        .filter(with_path)
+        .find(|s| s.has_content("snippets"))
+    {
+        Some(s) => (s, None),
+        None => {
+            let Some(local) = storages.iter().filter(with_path).find(|s| s.id == "local") else {
+                return Err("no storage holds cloud-init snippets: add the content type `snippets` to a directory storage (e.g. `pvesm set local --content iso,vztmpl,backup,snippets`)".into());
+            };
+            let mut list: Vec<&str> = local.content();
+            list.push("snippets");
+            (local, Some(list.join(",")))
+        }
+    };
+    let name = snippet_name(id.get());
+    let dir = st.path().unwrap_or("/var/lib/vz");
+    Ok(SnippetStore {
+        storage: st.id.clone(),
+        file: layout.host(format!("{dir}/snippets/{name}")),
+        cicustom: format!("user={}:snippets/{name}", st.id),
+        enable,
+    })
+}
+
+/// Finds the cloud image `name` in the ISO (`template/iso/`) or import (`import/`) directory
+/// of a storage. The error lists where it looked.
+pub fn find_image(layout: &Layout, storages: &[Storage], name: &str) -> Result<PathBuf, String> {
+    let mut looked = Vec::new();
+    for s in storages.iter().filter(|s| !s.disabled()) {
+        let Some(path) = s.path() else { continue };
+        for (content, sub) in [("iso", "template/iso"), ("import", "import")] {
+            if s.has_content(content) {
+                let p = layout.host(format!("{path}/{sub}/{name}"));
+                if p.is_file() {
+                    return Ok(p);
+                }
+                looked.push(format!("{path}/{sub}/{name}"));
+            }
+        }
+    }
+    if looked.is_empty() {
+        return Err(format!(
+            "cloud image {name} not found: no storage holds ISO images or imports"
+        ));
+    }
+    Err(format!(
+        "cloud image {name} not found; looked in {}. Download it there first, e.g. wget -O {} https://cloud-images.ubuntu.com/noble/current/{name}",
+        looked.join(", "),
+        looked[0]
+    ))
+}
+
+/// A planned creation.
+#[derive(Clone, Debug)]
+pub struct Creation {
+    /// Plan lines.
+    pub changes: Vec<Change>,
+    /// The commands, in order.
+    pub cmds: Vec<Cmd>,
+    /// The main section the VM will have (what the settings are planned against before it
+    /// exists).
+    pub predicted: GuestConfig,
+}
+
+/// The options `qm create` gets for a template built from an image.
+pub fn create_opts(spec: &VmSpec, cicustom: &str) -> Vec<(String, String)> {
+    let mut o: Vec<(&str, String)> = vec![
+        ("name", spec.name.clone()),
+        ("memory", spec.memory.to_string()),
+        ("cores", spec.cores.to_string()),
+        ("ostype", "l26".into()),
+        ("scsihw", "virtio-scsi-pci".into()),
+        ("net0", crate::plan::net0(None, spec)),
+        ("serial0", "socket".into()),
+        ("vga", "serial0".into()),
+        ("agent", "enabled=1".into()),
+        ("ide2", format!("{}:cloudinit", spec.storage)),
+        ("ciuser", spec.user.clone()),
+        ("ipconfig0", spec.ipconfig0.clone()),
+        ("cicustom", cicustom.to_string()),
+        ("onboot", if spec.onboot { "1" } else { "0" }.into()),
+    ];
+    if let Some(ns) = &spec.nameserver {
+        o.push(("nameserver", ns.clone()));
+    }
+    if let Some(sd) = &spec.searchdomain {
+        o.push(("searchdomain", sd.clone()));
+    }
+    if let Some(st) = &spec.startup {
+        o.push(("startup", st.clone()));
+    }
+    o.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The section `qm create` + import gives (for planning before it exists).
+fn predicted(opts: &[(String, String)], spec: &VmSpec) -> GuestConfig {
+    let mut main = Section::default();
+    for (k, v) in opts {
+        main.keys.insert(k.clone(), v.clone());
+    }
+    main.keys.insert(
+        "scsi0".into(),
+        format!("{}:vm-{}-disk-0,size=2G", spec.storage, spec.id),
+    );
+    GuestConfig {
+        main,
+        ..GuestConfig::default()
+    }
+}
+
+/// Plans the creation of `spec`. `source` is the clone source's config (`None` when it does
+/// not exist yet, in a dry run); `source_spec` its spec.
+pub fn plan(
+    spec: &VmSpec,
+    snippet: &SnippetStore,
+    image: Option<PathBuf>,
+    storages: &[Storage],
+    source: Option<&GuestConfig>,
+    source_spec: Option<&VmSpec>,
+) -> Result<Creation, String> {
+    let id = spec.id;
+    match &spec.source {
+        Source::Image(name) => {
+            let image = image.ok_or_else(|| format!("cloud image {name} not found"))?;
+            let opts = create_opts(spec, &snippet.cicustom);
+            let cmds = vec![
+                qm::create(id, &opts),
+                qm::disk_import(id, &image, &spec.storage, "scsi0"),
+                qm::QM.set(id, &[("boot".into(), "order=scsi0".into())], &[]),
+            ];
+            Ok(Creation {
+                changes: vec![
+                    Change::new(
+                        Op::Add,
+                        "create",
+                        format!("VM {id} from cloud image {name}"),
+                    )
+                    .to(format!("disk on {}", spec.storage)),
+                ],
+                cmds,
+                predicted: predicted(&opts, spec),
+            })
+        }
+        Source::Clone { from, snapshot } => {
+            let src_template = source.is_some_and(|c| c.main.is_template())
+                || (source.is_none() && source_spec.is_some_and(|s| s.is_template));
+            let src_storage = source
+                .and_then(|c| c.main.prop("scsi0", Some("file")))
+                .and_then(|p| {
+                    p.get("file")
+                        .and_then(|f| f.split_once(':'))
+                        .map(|(s, _)| s.to_string())
+                })
+                .or_else(|| source_spec.map(|s| s.storage.clone()));
+            let kind = storages
+                .iter()
+                .find(|s| Some(&s.id) == src_storage.as_ref())
+                .map(|s| s.kind.clone());
+            let linked = src_template
+                && snapshot.is_none()
+                && src_storage.as_deref() == Some(spec.storage.as_str())
+                && kind.as_deref().is_some_and(|k| LINKED.contains(&k));
+            let how = if linked {
+                "linked clone of template".to_string()
+            } else {
+                format!("full clone onto {}", spec.storage)
+            };
+            let cmd = qm::clone(
+                *from,
+                id,
+                &spec.name,
+                (!linked).then_some(spec.storage.as_str()),
+                snapshot.as_deref(),
+            );
+            let mut predicted = match (source, source_spec) {
+                (Some(c), _) => GuestConfig {
+                    main: c.main.clone(),
+                    ..GuestConfig::default()
+                },
+                (None, Some(s)) => {
+                    let snip = SnippetStore {
+                        cicustom: String::new(),
+                        ..snippet.clone()
+                    };
+                    predicted(&create_opts(s, &snip.cicustom), s)
+                }
+                (None, None) => return Err(format!("clone source {from} is not configured")),
+            };
+            predicted.main.keys.remove("template");
+            predicted.main.keys.insert("name".into(), spec.name.clone());
+            let mut what = format!("VM {id}: {how} {from}");
+            if let Some(s) = snapshot {
+                what.push_str(&format!(" at snapshot {s}"));
+            }
+            Ok(Creation {
+                changes: vec![Change::new(Op::Add, "create", what)],
+                cmds: vec![cmd],
+                predicted,
+            })
+        }
+    }
+}
