@@ -53,8 +53,8 @@ COMMANDS:
         Script what a command run inside a guest (pct exec, qm guest exec) does: first rule
         whose glob matches the command line wins; --read marks a probe (the audit counts it
         as a read, not a change). Without a rule, file probes (test, cat,
-        mkdir, rm, touch, chmod, grep, echo, sh -c of those) act on the guest's file tree and
-        anything else succeeds silently.
+        mkdir, rm, touch, chmod, install, grep, echo, mount -a, cloud-init status|clean, sh -c
+        of those) act on the guest's file tree and anything else succeeds silently.
     audit [--summary]
         Print the audit log: one JSON line per tool invocation (seq, simulated clock, tool,
         argv, effect read|mutate, exit, refused, fault, secs, guest). --summary counts

@@ -6,8 +6,13 @@
 //! `sh -c`/`bash -c` scripts made of simple commands joined by `;`, `&&`, `||` and `|`, with
 //! `>`/`>>` redirections, are interpreted, and so are script files in the guest run as
 //! `bash FILE` or by path (line by line, stopping at the first failure as under `set -e`).
-//! `env K=V … cmd` runs `cmd`. Any other command consults the rules (`rules.json`); without a
-//! matching rule it succeeds silently and counts as a change.
+//! `env K=V … cmd` runs `cmd`. A command may get standard input ([`GuestFs::exec_input`], for
+//! `qm guest exec --pass-stdin`): `cat`, `grep`, `head`/`tail` read it, and so does `install
+//! [-D] [-m MODE] /dev/stdin DEST` (GNU `install`, also from guest files and `-d`/`-t`).
+//! `cloud-init status` answers `status: done`; `cloud-init clean [--logs] [--machine-id]
+//! [--seed]` forgets the applied user-data (see [`crate::cloudinit`]). Any other command
+//! consults the rules (`rules.json`); without a matching rule it succeeds silently and counts
+//! as a change.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -65,8 +70,15 @@ impl GuestFs {
         out
     }
 
-    /// Runs `argv` inside the guest.
+    /// Runs `argv` inside the guest with an empty standard input.
     pub fn exec(&self, argv: &[String], rules: &[Rule], guest: u32) -> Exec {
+        self.exec_input(argv, "", rules, guest)
+    }
+
+    /// Runs `argv` inside the guest with `input` as its standard input (`qm guest exec
+    /// --pass-stdin`). In an `sh -c` script or a script file the input goes to the first
+    /// command of every pipeline (a command that does not read it ignores it).
+    pub fn exec_input(&self, argv: &[String], input: &str, rules: &[Rule], guest: u32) -> Exec {
         let line = argv.join(" ");
         if let Some(r) = rules
             .iter()
@@ -79,14 +91,14 @@ impl GuestFs {
                 if argv.get(1).map(String::as_str) == Some("-c") =>
             {
                 let script = argv.get(2).cloned().unwrap_or_default();
-                self.script(&script, rules, guest)
+                self.script(&script, input, rules, guest)
             }
-            _ => self.simple(argv, "", rules, guest),
+            _ => self.simple(argv, input, rules, guest),
         }
     }
 
-    /// Interprets a script of simple commands.
-    fn script(&self, script: &str, rules: &[Rule], guest: u32) -> Exec {
+    /// Interprets a script of simple commands; `stdin` is the script's standard input.
+    fn script(&self, script: &str, stdin: &str, rules: &[Rule], guest: u32) -> Exec {
         let tokens = match tokenize(script) {
             Ok(t) => t,
             Err(e) => {
@@ -102,7 +114,7 @@ impl GuestFs {
         let mut skip = false;
         let mut pipeline: Vec<Vec<String>> = vec![Vec::new()];
         let run_pipeline = |pipeline: &mut Vec<Vec<String>>, total: &mut Exec, last: i32| -> i32 {
-            let mut input = String::new();
+            let mut input = stdin.to_string();
             let mut code = 0;
             let n = pipeline.len();
             for (i, cmd) in pipeline.drain(..).enumerate() {
@@ -186,7 +198,7 @@ impl GuestFs {
     /// Runs a script file of the guest line by line, stopping at the first failing line
     /// (the installers all run with `set -e`). Comments and blank lines are skipped; a line
     /// is interpreted like `sh -c`.
-    fn run_file(&self, file: &str, rules: &[Rule], guest: u32) -> Exec {
+    fn run_file(&self, file: &str, stdin: &str, rules: &[Rule], guest: u32) -> Exec {
         let text = match std::fs::read_to_string(self.host_path(file)) {
             Ok(t) => t,
             Err(e) => {
@@ -202,7 +214,7 @@ impl GuestFs {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let r = self.script(line, rules, guest);
+            let r = self.script(line, stdin, rules, guest);
             total.stdout.push_str(&r.stdout);
             total.stderr.push_str(&r.stderr);
             total.mutates |= r.mutates;
@@ -264,7 +276,7 @@ impl GuestFs {
     }
 
     /// `mount -a`: every fstab entry not yet mounted is recorded in `/proc/mounts`.
-    fn mount_all(&self) -> Exec {
+    pub(crate) fn mount_all(&self) -> Exec {
         let fstab = std::fs::read_to_string(self.host_path("/etc/fstab")).unwrap_or_default();
         let mounts_path = self.host_path("/proc/mounts");
         let mut mounts = std::fs::read_to_string(&mounts_path).unwrap_or_default();
@@ -354,6 +366,302 @@ impl GuestFs {
         }
     }
 
+    /// `install [-D] [-m MODE] [-o U] [-g G] SOURCE… DEST`, `install -t DIR SOURCE…` and
+    /// `install -d DIR…` (GNU coreutils): copies into the tree with `MODE` (default 0755),
+    /// replacing the destination; `/dev/stdin` as a source is `input`. `-D` creates the
+    /// destination's parent directories; owners are ignored.
+    fn install(&self, args: &[String], input: &str) -> Exec {
+        let usage_err = |msg: String| Exec {
+            code: 1,
+            stderr: format!("install: {msg}\nTry 'install --help' for more information.\n"),
+            mutates: true,
+            ..Exec::default()
+        };
+        let mut parents = false;
+        let mut dirs = false;
+        let mut no_target_dir = false;
+        let mut mode_spec: Option<String> = None;
+        let mut target: Option<String> = None;
+        let mut ops: Vec<String> = Vec::new();
+        let mut i = 0;
+        let mut only_operands = false;
+        while i < args.len() {
+            let a = &args[i];
+            i += 1;
+            if only_operands || a == "-" || !a.starts_with('-') {
+                ops.push(a.clone());
+                continue;
+            }
+            if a == "--" {
+                only_operands = true;
+                continue;
+            }
+            if let Some(long) = a.strip_prefix("--") {
+                let (name, val) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (long, None),
+                };
+                match name {
+                    "mode" | "owner" | "group" | "target-directory" | "suffix" => {
+                        let taken = val.is_none();
+                        let Some(v) = val.or_else(|| args.get(i).cloned()) else {
+                            return usage_err(format!("option '--{name}' requires an argument"));
+                        };
+                        if taken {
+                            i += 1;
+                        }
+                        match name {
+                            "mode" => mode_spec = Some(v),
+                            "target-directory" => target = Some(v),
+                            _ => {}
+                        }
+                    }
+                    "directory" => dirs = true,
+                    "no-target-directory" => no_target_dir = true,
+                    "verbose"
+                    | "preserve-timestamps"
+                    | "compare"
+                    | "strip"
+                    | "backup"
+                    | "context"
+                    | "preserve-context"
+                    | "debug" => {}
+                    _ => return usage_err(format!("unrecognized option '{a}'")),
+                }
+                continue;
+            }
+            let flags: Vec<char> = a[1..].chars().collect();
+            let mut k = 0;
+            while k < flags.len() {
+                let f = flags[k];
+                k += 1;
+                match f {
+                    'm' | 'o' | 'g' | 't' | 'S' => {
+                        let v = if k < flags.len() {
+                            let v: String = flags[k..].iter().collect();
+                            k = flags.len();
+                            v
+                        } else if let Some(v) = args.get(i) {
+                            i += 1;
+                            v.clone()
+                        } else {
+                            return usage_err(format!("option requires an argument -- '{f}'"));
+                        };
+                        match f {
+                            'm' => mode_spec = Some(v),
+                            't' => target = Some(v),
+                            _ => {}
+                        }
+                    }
+                    'D' => parents = true,
+                    'd' => dirs = true,
+                    'T' => no_target_dir = true,
+                    'b' | 'c' | 'C' | 'p' | 's' | 'v' | 'Z' => {}
+                    other => return usage_err(format!("invalid option -- '{other}'")),
+                }
+            }
+        }
+        let mode = match &mode_spec {
+            Some(m) => match chmod_mode(m, 0) {
+                Some(v) => v,
+                None => {
+                    return Exec {
+                        code: 1,
+                        stderr: format!("install: invalid mode '{m}'\n"),
+                        mutates: true,
+                        ..Exec::default()
+                    };
+                }
+            },
+            None => 0o755,
+        };
+        let mut r = Exec {
+            mutates: true,
+            ..Exec::default()
+        };
+        let set_mode = |h: &Path| {
+            let _ = std::fs::set_permissions(h, std::fs::Permissions::from_mode(mode));
+        };
+        if dirs {
+            if ops.is_empty() {
+                return usage_err("missing file operand".into());
+            }
+            for d in &ops {
+                let h = self.host_path(d);
+                if let Err(e) = std::fs::create_dir_all(&h) {
+                    r.code = 1;
+                    r.stderr.push_str(&format!(
+                        "install: cannot create directory '{d}': {}\n",
+                        io_reason(&e)
+                    ));
+                    continue;
+                }
+                set_mode(&h);
+            }
+            return r;
+        }
+        // (source, destination) pairs.
+        let pairs: Vec<(String, String)> = match &target {
+            Some(dir) => {
+                if ops.is_empty() {
+                    return usage_err("missing file operand".into());
+                }
+                if parents {
+                    let _ = std::fs::create_dir_all(self.host_path(dir));
+                }
+                if !self.host_path(dir).is_dir() {
+                    return fail_exec(format!(
+                        "install: failed to access '{dir}': No such file or directory\n"
+                    ));
+                }
+                ops.iter()
+                    .map(|s| (s.clone(), format!("{dir}/{}", basename(s))))
+                    .collect()
+            }
+            None => match ops.as_slice() {
+                [] => return usage_err("missing file operand".into()),
+                [one] => {
+                    return usage_err(format!("missing destination file operand after '{one}'"));
+                }
+                [src, dest] => {
+                    if !no_target_dir && self.host_path(dest).is_dir() {
+                        vec![(src.clone(), format!("{dest}/{}", basename(src)))]
+                    } else {
+                        vec![(src.clone(), dest.clone())]
+                    }
+                }
+                [srcs @ .., dest] => {
+                    if no_target_dir {
+                        return usage_err(format!("extra operand '{}'", ops[2]));
+                    }
+                    if !self.host_path(dest).is_dir() {
+                        return fail_exec(format!("install: target '{dest}' is not a directory\n"));
+                    }
+                    srcs.iter()
+                        .map(|s| (s.clone(), format!("{dest}/{}", basename(s))))
+                        .collect()
+                }
+            },
+        };
+        for (src, dest) in pairs {
+            let data: Vec<u8> =
+                if matches!(src.as_str(), "/dev/stdin" | "/dev/fd/0" | "/proc/self/fd/0") {
+                    input.as_bytes().to_vec()
+                } else {
+                    let h = self.host_path(&src);
+                    if h.is_dir() {
+                        r.code = 1;
+                        r.stderr
+                            .push_str(&format!("install: omitting directory '{src}'\n"));
+                        continue;
+                    }
+                    match std::fs::read(&h) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            r.code = 1;
+                            r.stderr.push_str(&format!(
+                                "install: cannot stat '{src}': {}\n",
+                                io_reason(&e)
+                            ));
+                            continue;
+                        }
+                    }
+                };
+            let h = self.host_path(&dest);
+            if parents {
+                if let Some(p) = h.parent() {
+                    let _ = std::fs::create_dir_all(p);
+                }
+            }
+            if h.is_dir() {
+                r.code = 1;
+                r.stderr.push_str(&format!(
+                    "install: cannot overwrite directory '{dest}' with non-directory\n"
+                ));
+                continue;
+            }
+            // install unlinks the destination and creates a new file.
+            let _ = std::fs::remove_file(&h);
+            if let Err(e) = std::fs::write(&h, &data) {
+                r.code = 1;
+                r.stderr.push_str(&format!(
+                    "install: cannot create regular file '{dest}': {}\n",
+                    io_reason(&e)
+                ));
+                continue;
+            }
+            set_mode(&h);
+        }
+        r
+    }
+
+    /// `cloud-init clean [--logs] [--machine-id] [--seed] [--reboot] [--configs …]`: removes
+    /// what cloud-init keeps under `/var/lib/cloud` (the `seed` directory only with
+    /// `--seed`), so the next boot applies the user-data again; `--logs` removes
+    /// `/var/log/cloud-init*.log`, `--machine-id` writes `uninitialized` to
+    /// `/etc/machine-id`. `--reboot` is accepted and does nothing here.
+    fn cloud_init_clean(&self, args: &[String]) -> Exec {
+        let (mut logs, mut seed, mut machine_id) = (false, false, false);
+        let mut i = 0;
+        while i < args.len() {
+            let a = args[i].as_str();
+            i += 1;
+            match a {
+                "-l" | "--logs" => logs = true,
+                "-s" | "--seed" => seed = true,
+                "--machine-id" => machine_id = true,
+                "-r" | "--reboot" => {}
+                "-c" | "--configs" => {
+                    while args
+                        .get(i)
+                        .is_some_and(|v| matches!(v.as_str(), "all" | "ssh_config" | "network"))
+                    {
+                        i += 1;
+                    }
+                }
+                _ => {
+                    return Exec {
+                        code: 2,
+                        stderr: format!(
+                            "usage: /usr/bin/cloud-init [-h] [--version] [--debug] [--force]\n                           {{init,modules,single,query,features,analyze,devel,collect-logs,clean,status,schema}} ...\n/usr/bin/cloud-init: error: unrecognized arguments: {a}\n"
+                        ),
+                        ..Exec::default()
+                    };
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.host_path("/var/lib/cloud")) {
+            for e in rd.filter_map(Result::ok) {
+                if e.file_name() == "seed" && !seed {
+                    continue;
+                }
+                let p = e.path();
+                let _ = if p.is_dir() && !p.is_symlink() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+        if logs {
+            if let Ok(rd) = std::fs::read_dir(self.host_path("/var/log")) {
+                for e in rd.filter_map(Result::ok) {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if n.starts_with("cloud-init") && n.ends_with(".log") {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+        if machine_id {
+            let _ = std::fs::write(self.host_path("/etc/machine-id"), "uninitialized\n");
+        }
+        Exec {
+            mutates: true,
+            ..Exec::default()
+        }
+    }
+
     /// One simple command with `input` as its stdin.
     fn simple(&self, argv: &[String], input: &str, rules: &[Rule], guest: u32) -> Exec {
         let line = argv.join(" ");
@@ -379,7 +687,7 @@ impl GuestFs {
         };
         match name {
             "sh" | "bash" if args.first().map(String::as_str) == Some("-c") => {
-                self.script(args.get(1).map_or("", String::as_str), rules, guest)
+                self.script(args.get(1).map_or("", String::as_str), input, rules, guest)
             }
             "env" => {
                 // `env K=V … cmd`: the assignments only change the environment.
@@ -398,17 +706,21 @@ impl GuestFs {
             "sh" | "bash" if args.first().is_some_and(|a| !a.starts_with('-')) => {
                 let file = &args[0];
                 if self.host_path(file).is_file() {
-                    self.run_file(file, rules, guest)
+                    self.run_file(file, input, rules, guest)
                 } else {
                     fail(127, format!("{name}: {file}: No such file or directory\n"))
                 }
             }
             _ if cmd.starts_with('/') && self.host_path(cmd).is_file() => {
-                self.run_file(cmd, rules, guest)
+                self.run_file(cmd, input, rules, guest)
             }
             "cloud-init" if args.first().map(String::as_str) == Some("status") => {
                 ok("status: done\n".to_string())
             }
+            "cloud-init" if args.first().map(String::as_str) == Some("clean") => {
+                self.cloud_init_clean(&args[1..])
+            }
+            "install" => self.install(args, input),
             "mount" if args.iter().any(|a| a == "-a") => self.mount_all(),
             "mount" if args.is_empty() => ok(self.mount_table()),
             "head" | "tail" => self.head_tail(name == "tail", args, input),
@@ -468,6 +780,10 @@ impl GuestFs {
                 }
                 let mut out = String::new();
                 for p in args {
+                    if p == "-" {
+                        out.push_str(input);
+                        continue;
+                    }
                     match std::fs::read_to_string(self.host_path(p)) {
                         Ok(t) => out.push_str(&t),
                         Err(e) => {
@@ -656,8 +972,23 @@ fn io_reason(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// A failed command (exit 1) that may have changed the guest.
+fn fail_exec(stderr: String) -> Exec {
+    Exec {
+        code: 1,
+        stderr,
+        mutates: true,
+        ..Exec::default()
+    }
+}
+
+/// The last component of a path.
+fn basename(p: &str) -> &str {
+    p.trim_end_matches('/').rsplit('/').next().unwrap_or(p)
+}
+
 /// Applies `chmod` syntax (`755`, `+x`, `u+x`, `go-w`) to `old`.
-fn chmod_mode(spec: &str, old: u32) -> Option<u32> {
+pub(crate) fn chmod_mode(spec: &str, old: u32) -> Option<u32> {
     if spec.bytes().all(|b| b.is_ascii_digit()) {
         return u32::from_str_radix(spec, 8).ok();
     }
@@ -1066,6 +1397,167 @@ mod tests {
             run(&g, &["/bin/bash", "-c", "cloud-init status --wait"]).stdout,
             "status: done\n"
         );
+    }
+
+    fn run_in(g: &GuestFs, args: &[&str], input: &str) -> Exec {
+        g.exec_input(
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            input,
+            &[],
+            101,
+        )
+    }
+
+    fn mode(g: &GuestFs, p: &str) -> u32 {
+        std::fs::metadata(g.host_path(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[test]
+    fn install_from_stdin_with_parents_and_mode() {
+        let (_d, g) = fs();
+        let r = run_in(
+            &g,
+            &[
+                "install",
+                "-D",
+                "-m",
+                "0640",
+                "/dev/stdin",
+                "/etc/phoenix/app/secret.env",
+            ],
+            "TOKEN=abc\n",
+        );
+        assert_eq!((r.code, r.stderr.as_str(), r.mutates), (0, "", true));
+        assert_eq!(
+            std::fs::read_to_string(g.host_path("/etc/phoenix/app/secret.env")).unwrap(),
+            "TOKEN=abc\n"
+        );
+        assert_eq!(mode(&g, "/etc/phoenix/app/secret.env"), 0o640);
+        // A read-only destination is replaced; the default mode is 0755; -Dm clusters.
+        std::fs::set_permissions(
+            g.host_path("/etc/phoenix/app/secret.env"),
+            std::fs::Permissions::from_mode(0o400),
+        )
+        .unwrap();
+        let r = run_in(
+            &g,
+            &["install", "/dev/stdin", "/etc/phoenix/app/secret.env"],
+            "TOKEN=def\n",
+        );
+        assert_eq!(r.code, 0);
+        assert_eq!(mode(&g, "/etc/phoenix/app/secret.env"), 0o755);
+        assert_eq!(
+            std::fs::read_to_string(g.host_path("/etc/phoenix/app/secret.env")).unwrap(),
+            "TOKEN=def\n"
+        );
+        let r = run_in(&g, &["install", "-Dm600", "/dev/stdin", "/opt/x/y"], "z");
+        assert_eq!((r.code, mode(&g, "/opt/x/y")), (0, 0o600));
+        // Into a directory, from a guest file, and directories with -d.
+        let r = run_in(&g, &["install", "-m", "644", "/opt/x/y", "/etc"], "");
+        assert_eq!((r.code, mode(&g, "/etc/y")), (0, 0o644));
+        let r = run_in(&g, &["install", "-d", "-m", "0750", "/srv/a/b"], "");
+        assert_eq!((r.code, mode(&g, "/srv/a/b")), (0, 0o750));
+        // GNU install's refusals.
+        let r = run_in(&g, &["install", "/dev/stdin", "/nodir/file"], "x");
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (
+                1,
+                "install: cannot create regular file '/nodir/file': No such file or directory\n"
+            )
+        );
+        let r = run_in(&g, &["install", "/dev/stdin"], "x");
+        assert_eq!(
+            r.stderr,
+            "install: missing destination file operand after '/dev/stdin'\nTry 'install --help' for more information.\n"
+        );
+        let r = run_in(&g, &["install", "/none", "/etc/none"], "");
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (
+                1,
+                "install: cannot stat '/none': No such file or directory\n"
+            )
+        );
+        let r = run_in(&g, &["install", "-m", "abc", "/dev/stdin", "/etc/z"], "");
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (1, "install: invalid mode 'abc'\n")
+        );
+    }
+
+    #[test]
+    fn stdin_reaches_scripts_and_cat() {
+        let (_d, g) = fs();
+        let r = run_in(
+            &g,
+            &["sh", "-c", "mkdir -p /tmp && cat > /tmp/in"],
+            "data\n",
+        );
+        assert_eq!(r.code, 0);
+        assert_eq!(
+            std::fs::read_to_string(g.host_path("/tmp/in")).unwrap(),
+            "data\n"
+        );
+        assert_eq!(run_in(&g, &["cat"], "a\n").stdout, "a\n");
+        assert_eq!(
+            run_in(&g, &["cat", "-", "/tmp/in"], "a\n").stdout,
+            "a\ndata\n"
+        );
+        let r = run_in(
+            &g,
+            &["/bin/bash", "-c", "grep -q needle && echo found"],
+            "hay\nneedle\n",
+        );
+        assert_eq!(r.stdout, "found\n");
+        assert_eq!(run(&g, &["cat"]).stdout, "", "exec passes no input");
+    }
+
+    #[test]
+    fn cloud_init_clean_forgets_the_instance() {
+        let (_d, g) = fs();
+        for p in [
+            "/var/lib/cloud/instance/boot-finished",
+            "/var/lib/cloud/seed/nocloud/user-data",
+            "/var/log/cloud-init.log",
+            "/var/log/cloud-init-output.log",
+            "/var/log/syslog",
+        ] {
+            let h = g.host_path(p);
+            std::fs::create_dir_all(h.parent().unwrap()).unwrap();
+            std::fs::write(h, "x").unwrap();
+        }
+        let r = run(&g, &["cloud-init", "clean"]);
+        assert_eq!((r.code, r.mutates), (0, true));
+        assert!(!g.host_path("/var/lib/cloud/instance").exists());
+        assert!(
+            g.host_path("/var/lib/cloud/seed/nocloud/user-data")
+                .exists()
+        );
+        assert!(g.host_path("/var/log/cloud-init.log").exists());
+        let r = run(
+            &g,
+            &[
+                "/bin/bash",
+                "-c",
+                "cloud-init clean --logs --machine-id --seed",
+            ],
+        );
+        assert_eq!(r.code, 0);
+        assert!(!g.host_path("/var/lib/cloud/seed").exists());
+        assert!(!g.host_path("/var/log/cloud-init.log").exists());
+        assert!(!g.host_path("/var/log/cloud-init-output.log").exists());
+        assert!(g.host_path("/var/log/syslog").exists());
+        assert_eq!(
+            std::fs::read_to_string(g.host_path("/etc/machine-id")).unwrap(),
+            "uninitialized\n"
+        );
+        assert_eq!(run(&g, &["cloud-init", "clean", "--bogus"]).code, 2);
+        assert_eq!(run(&g, &["cloud-init", "status"]).stdout, "status: done\n");
     }
 
     #[test]

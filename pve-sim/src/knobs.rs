@@ -78,6 +78,7 @@ pub const DEFAULT_COSTS: &[(&str, f64)] = &[
     ("qm.set", 0.05),
     ("qm.snapshot", 0.3),
     ("qm.guest_exec", 0.05),
+    ("qm.exec_status_poll", 1.0),
     ("qm.agent_ping", 1.0),
     ("qm.cloudinit", 0.2),
     ("pvesm.alloc", 0.1),

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod args;
 pub mod clock;
+pub mod cloudinit;
 pub mod conf;
 pub mod firewall;
 pub mod guestfs;
@@ -55,6 +56,10 @@ pub struct Ctx {
     pub knobs: Knobs,
     /// Guest command rules.
     pub rules: Vec<knobs::Rule>,
+    /// Standard input read before the state lock was taken, for a command that forwards it
+    /// (`qm guest exec --pass-stdin`); at most one byte more than such a command accepts.
+    /// `None`: not read yet (the command reads it itself when it needs it).
+    pub stdin: Option<Vec<u8>>,
 }
 
 /// The name the binary was invoked as (`pct` through a link), or `pve-sim`.
@@ -134,6 +139,9 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
         );
     }
     let (sub, id) = describe(tool, args);
+    // Read a forwarded stdin before taking the lock: its writer may be another simulated
+    // command (`qm guest exec A -- cat f | qm guest exec B --pass-stdin 1 -- …`).
+    let stdin = (tool == "qm" && tools::qm::passes_stdin(args)).then(tools::qm::read_stdin);
     let lock = root.lock()?;
     let mut state = State::load(&root)?;
     let knobs = Knobs::load(&root);
@@ -164,6 +172,7 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
         state,
         knobs,
         rules,
+        stdin,
     };
     let outcome = match &fault_hit {
         Some(f) => {

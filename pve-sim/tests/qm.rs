@@ -725,3 +725,360 @@ fn cicustom_needs_snippets() {
     );
     assert!(sim.run("qm", &["set", "100", "--cicustom", "user=nothing"]).fails(255).starts_with("400 Parameter verification failed.\ncicustom: invalid format - format error\ncicustom.user: invalid format - unable to parse volume ID 'nothing'\n"));
 }
+
+/// VM 9000 running with its agent up.
+fn running_vm(sim: &Sim) {
+    sim.admin(&["config", "--vm-boot-secs", "0"]).ok();
+    template_vm(sim);
+    sim.run("qm", &["start", "9000"]).ok();
+    sim.run("qm", &["agent", "9000", "ping"]).ok();
+}
+
+#[test]
+fn guest_exec_pass_stdin_installs_files() {
+    let sim = Sim::new();
+    running_vm(&sim);
+    let out = sim.run_stdin(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--pass-stdin",
+            "1",
+            "--",
+            "install",
+            "-D",
+            "-m",
+            "0600",
+            "/dev/stdin",
+            "/etc/phoenix/secret.env",
+        ],
+        b"TOKEN=abc\n",
+    );
+    assert_eq!(out.ok(), "{\n   \"exitcode\" : 0,\n   \"exited\" : 1\n}\n");
+    let file = "/var/lib/pve-sim/vmfs/9000/etc/phoenix/secret.env";
+    assert_eq!(sim.read(file), "TOKEN=abc\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(sim.path(file))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o600);
+    let audit = sim.audit();
+    let last = audit.last().unwrap();
+    assert_eq!(
+        (last["effect"].as_str(), last["guest"].as_u64()),
+        (Some("mutate"), Some(9000)),
+        "installing a file is a change: {last}"
+    );
+    assert!(
+        !last.to_string().contains("TOKEN"),
+        "stdin is not in the audit"
+    );
+
+    // Through a shell, asynchronously, and with empty or no input.
+    let out = sim.run_stdin(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--pass-stdin",
+            "--",
+            "/bin/bash",
+            "-c",
+            "cat > /tmp/copy",
+        ],
+        b"line\n",
+    );
+    out.ok();
+    assert_eq!(sim.read("/var/lib/pve-sim/vmfs/9000/tmp/copy"), "line\n");
+    let out = sim.run_stdin(
+        "qm",
+        &["guest", "exec", "9000", "--pass-stdin", "1", "--", "cat"],
+        b"",
+    );
+    assert_eq!(out.ok(), "{\n   \"exitcode\" : 0,\n   \"exited\" : 1\n}\n");
+    let out = sim.run(
+        "qm",
+        &["guest", "exec", "9000", "--pass-stdin", "1", "--", "cat"],
+    );
+    assert_eq!(out.ok(), "{\n   \"exitcode\" : 0,\n   \"exited\" : 1\n}\n");
+    let pid = sim.run_stdin(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--pass-stdin",
+            "1",
+            "--synchronous",
+            "0",
+            "--",
+            "cat",
+        ],
+        b"async\n",
+    );
+    let pid = phoenix_core::pve::agent::parse_exec(pid.ok())
+        .unwrap()
+        .pid
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sim.run("qm", &["guest", "exec-status", "9000", &pid]).ok(),
+        "{\n   \"exitcode\" : 0,\n   \"exited\" : 1,\n   \"out-data\" : \"async\\n\"\n}\n"
+    );
+    // Without --pass-stdin the input is not read.
+    let out = sim.run_stdin("qm", &["guest", "exec", "9000", "--", "cat"], b"ignored\n");
+    assert_eq!(out.ok(), "{\n   \"exitcode\" : 0,\n   \"exited\" : 1\n}\n");
+
+    // qm's refusals: more than 1 MiB, input without a command.
+    let big = vec![b'x'; 1024 * 1024 + 1];
+    assert_eq!(
+        sim.run_stdin(
+            "qm",
+            &["guest", "exec", "9000", "--pass-stdin", "1", "--", "cat"],
+            &big,
+        )
+        .fails(255),
+        "'input-data' (STDIN) is limited to 1 MiB, aborting\n"
+    );
+    let exact = vec![b'x'; 1024 * 1024];
+    sim.run_stdin(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--pass-stdin",
+            "1",
+            "--",
+            "install",
+            "/dev/stdin",
+            "/tmp/big",
+        ],
+        &exact,
+    )
+    .ok();
+    assert_eq!(
+        std::fs::metadata(sim.path("/var/lib/pve-sim/vmfs/9000/tmp/big"))
+            .unwrap()
+            .len(),
+        1024 * 1024
+    );
+    assert_eq!(
+        sim.run_stdin("qm", &["guest", "exec", "9000", "--pass-stdin", "1"], b"x")
+            .fails(255),
+        "VM 9000 qmp command 'guest-exec' failed - Parameter 'path' is missing\n"
+    );
+    assert_eq!(
+        sim.run("qm", &["guest", "exec", "9000"]).fails(255),
+        "command or input-data (or both) required\n"
+    );
+}
+
+#[test]
+fn exec_status_polling_sees_a_long_command_finish() {
+    let sim = Sim::new();
+    running_vm(&sim);
+    sim.admin(&[
+        "rule",
+        "add",
+        "--guest",
+        "9000",
+        "--match",
+        "*slow-job*",
+        "--secs",
+        "8",
+        "--stdout",
+        "finished\n",
+    ])
+    .ok();
+    let start = sim.run(
+        "qm",
+        &[
+            "guest",
+            "exec",
+            "9000",
+            "--synchronous",
+            "0",
+            "--",
+            "/usr/local/bin/slow-job",
+        ],
+    );
+    let pid = phoenix_core::pve::agent::parse_exec(start.ok())
+        .unwrap()
+        .pid
+        .unwrap()
+        .to_string();
+    let mut polls = 0;
+    let last = loop {
+        polls += 1;
+        let out = sim
+            .run("qm", &["guest", "exec-status", "9000", &pid])
+            .ok()
+            .to_string();
+        if !out.contains("\"exited\" : 0") {
+            break out;
+        }
+        assert!(polls < 30, "the job never finished");
+    };
+    assert_eq!(
+        last,
+        "{\n   \"exitcode\" : 0,\n   \"exited\" : 1,\n   \"out-data\" : \"finished\\n\"\n}\n"
+    );
+    // Each unfinished poll costs qm.exec_status_poll (1 s): about 8 of them.
+    assert!((8..=10).contains(&polls), "{polls} polls");
+    let audit = sim.audit();
+    let status: Vec<f64> = audit
+        .iter()
+        .filter(|a| a["argv"][1] == "exec-status")
+        .map(|a| a["secs"].as_f64().unwrap())
+        .collect();
+    assert_eq!(status.len(), polls);
+    assert!(status[..polls - 1].iter().all(|s| *s == 1.0));
+    assert!(
+        status[polls - 1] < 1.0,
+        "a finished job's status is a plain read"
+    );
+}
+
+/// A `cicustom` user-data snippet on `local` for VM 9000.
+fn snippet(sim: &Sim, name: &str, text: &str) {
+    let p = sim.path(&format!("/var/lib/vz/snippets/{name}"));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn cicustom_user_data_is_applied_on_boot() {
+    let sim = Sim::new();
+    sim.admin(&["config", "--vm-boot-secs", "0"]).ok();
+    template_vm(&sim);
+    sim.run(
+        "pvesm",
+        &["set", "local", "--content", "iso,vztmpl,backup,snippets"],
+    )
+    .ok();
+    let doc = concat!(
+        "#cloud-config\n",
+        "# rendered by vm-manager\n",
+        "hostname: vm9000\n",
+        "mounts: [[\"10.0.0.13:/quickOS/vm-persistent-data/9000\", \"/persistent-storage\", \"nfs\", \"defaults,nofail\", \"0\", \"0\"]]\n",
+        "write_files: [{\"path\": \"/etc/phoenix/role\", \"content\": \"docker\\n\", \"permissions\": \"0640\", \"owner\": \"root:root\"}]\n",
+        "packages: [\"nfs-common\", \"qemu-guest-agent\"]\n",
+        "runcmd: [[\"systemctl\", \"enable\", \"--now\", \"qemu-guest-agent\"]]\n",
+    );
+    snippet(&sim, "vm-9000-user.yaml", doc);
+    sim.run(
+        "qm",
+        &[
+            "set",
+            "9000",
+            "--cicustom",
+            "user=local:snippets/vm-9000-user.yaml",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        sim.run("qm", &["start", "9000"]).ok(),
+        "generating cloud-init ISO\n"
+    );
+    let fs = "/var/lib/pve-sim/vmfs/9000";
+    let line =
+        "10.0.0.13:/quickOS/vm-persistent-data/9000 /persistent-storage nfs defaults,nofail 0 0\n";
+    assert_eq!(sim.read(&format!("{fs}/etc/fstab")), line);
+    assert_eq!(sim.read(&format!("{fs}/etc/phoenix/role")), "docker\n");
+    assert_eq!(
+        sim.read(&format!("{fs}/var/lib/pve-sim/packages")),
+        "nfs-common\nqemu-guest-agent\n"
+    );
+    assert_eq!(
+        sim.read(&format!("{fs}/var/log/pve-sim-runcmd.log")),
+        "systemctl enable --now qemu-guest-agent\n"
+    );
+    assert!(
+        sim.path(&format!("{fs}/var/lib/cloud/instance/boot-finished"))
+            .is_file()
+    );
+    // The guest sees the mount, as after `mount -a`.
+    let probe = |script: &str| {
+        sim.run(
+            "qm",
+            &["guest", "exec", "9000", "--", "/bin/bash", "-c", script],
+        )
+        .ok()
+        .to_string()
+    };
+    assert!(probe("mount | grep -q ' /persistent-storage ' && echo mounted").contains("mounted"));
+    assert!(probe("cloud-init status --wait").contains("status: done"));
+
+    // Restart with the same snippet: nothing applied twice.
+    sim.run("qm", &["shutdown", "9000"]).ok();
+    sim.run("qm", &["start", "9000"]).ok();
+    sim.run("qm", &["reboot", "9000"]).ok();
+    assert_eq!(sim.read(&format!("{fs}/etc/fstab")), line);
+    assert_eq!(
+        sim.read(&format!("{fs}/var/log/pve-sim-runcmd.log"))
+            .lines()
+            .count(),
+        1
+    );
+
+    // A changed snippet is applied on the next boot (a reboot is shutdown + start).
+    snippet(
+        &sim,
+        "vm-9000-user.yaml",
+        &doc.replace("\"qemu-guest-agent\"]\n", "\"qemu-guest-agent\", \"jq\"]\n"),
+    );
+    sim.run("qm", &["reboot", "9000"]).ok();
+    assert_eq!(sim.read(&format!("{fs}/etc/fstab")), line);
+    assert_eq!(
+        sim.read(&format!("{fs}/var/lib/pve-sim/packages")),
+        "nfs-common\nqemu-guest-agent\njq\n"
+    );
+    assert_eq!(
+        sim.read(&format!("{fs}/var/log/pve-sim-runcmd.log"))
+            .lines()
+            .count(),
+        2
+    );
+
+    // `cloud-init clean` in the guest: the next boot applies it again.
+    probe("cloud-init clean --logs");
+    assert!(!sim.path(&format!("{fs}/var/lib/cloud/instance")).exists());
+    sim.run("qm", &["reboot", "9000"]).ok();
+    assert_eq!(
+        sim.read(&format!("{fs}/var/log/pve-sim-runcmd.log"))
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(sim.read(&format!("{fs}/etc/fstab")), line);
+
+    // A missing snippet fails the start (`read_cloudinit_snippets_file`).
+    sim.run("qm", &["stop", "9000"]).ok();
+    sim.run(
+        "qm",
+        &[
+            "set",
+            "9000",
+            "--cicustom",
+            "user=local:snippets/missing.yaml",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        sim.run("qm", &["start", "9000"]).fails(255),
+        "can't find file 'local:snippets/missing.yaml'\n"
+    );
+    assert!(
+        sim.run("qm", &["status", "9000"])
+            .ok()
+            .contains("status: stopped")
+    );
+    // Without a cloud-init drive no ISO is generated and the snippets are not read.
+    sim.run("qm", &["set", "9000", "--delete", "ide2"]).ok();
+    assert_eq!(sim.run("qm", &["start", "9000"]).ok(), "");
+}

@@ -1,8 +1,10 @@
 //! `qm`: virtual machines (qemu-server), as the simulator runs them.
 //!
 //! Refusals print Proxmox's text and exit 255; `template` and `disk resize` exit 0 when their
-//! task fails, as the real CLI does. A VM's file system (for `qm guest exec`) lives in
-//! `var/lib/pve-sim/vmfs/<vmid>/`; the guest agent answers `vm_boot_secs` after a start.
+//! task fails, as the real CLI does. A VM's file system (for `qm guest exec`, whose
+//! `--pass-stdin` forwards qm's stdin) lives in `var/lib/pve-sim/vmfs/<vmid>/`; the guest
+//! agent answers `vm_boot_secs` after a start. Starting a VM with a cloud-init drive reads its
+//! `cicustom` snippets and applies the user-data to that tree ([`crate::cloudinit`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -247,22 +249,13 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "resize" => "disk resize".to_string(),
         "agent" => "guest cmd".to_string(),
         "disk" | "guest" | "cloudinit" => {
-            let subs = SUBCOMMANDS
-                .iter()
-                .find(|(g, _)| *g == cmd)
-                .map_or(&[][..], |(_, s)| *s);
+            let subs = subcommands(cmd);
             let Some(sub) = rest.first() else {
                 return Outcome::refuse(format!(
                     "ERROR: incomplete command 'qm {cmd}'\nUSAGE: qm <COMMAND> [ARGS] [OPTIONS]\n"
                 ));
             };
-            let Some((name, _)) = subs.iter().find(|(c, _)| c == sub).or_else(|| {
-                let m: Vec<&(&str, &str)> = subs
-                    .iter()
-                    .filter(|(c, _)| c.starts_with(sub.as_str()))
-                    .collect();
-                if m.len() == 1 { Some(m[0]) } else { None }
-            }) else {
+            let Some(name) = subcommand(subs, sub) else {
                 return Outcome::refuse(format!(
                     "ERROR: unknown command 'qm {cmd} {sub}'\nUSAGE: qm <COMMAND> [ARGS] [OPTIONS]\n"
                 ));
@@ -301,6 +294,25 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         other => Err(die(format!("qm {other}: not simulated"))),
     };
     out.unwrap_or_else(|o| o)
+}
+
+/// The subcommands of `disk`, `guest` or `cloudinit`.
+fn subcommands(group: &str) -> &'static [(&'static str, &'static str)] {
+    SUBCOMMANDS
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map_or(&[][..], |(_, s)| *s)
+}
+
+/// A subcommand by exact name or unique prefix.
+fn subcommand(subs: &[(&'static str, &str)], sub: &str) -> Option<&'static str> {
+    subs.iter()
+        .find(|(c, _)| *c == sub)
+        .or_else(|| {
+            let m: Vec<&(&str, &str)> = subs.iter().filter(|(c, _)| c.starts_with(sub)).collect();
+            if m.len() == 1 { Some(m[0]) } else { None }
+        })
+        .map(|(c, _)| *c)
 }
 
 /// Parses options and the VMID (first positional).
@@ -1235,6 +1247,45 @@ fn check_cicustom(ctx: &Ctx, v: Option<&String>) -> Result<(), Outcome> {
         }
     }
     Ok(())
+}
+
+/// The `cicustom` snippets as `vm_start` reads them while generating the cloud-init ISO
+/// (`read_cloudinit_snippets_file`, in the order network, user, meta, vendor): each must be
+/// a file in its storage's `snippets/` directory. Returns the user-data snippet's text.
+fn cicustom_user_data(
+    ctx: &Ctx,
+    cfg: &StorageCfg,
+    conf: &Section,
+) -> Result<Option<String>, Outcome> {
+    let Some(v) = conf.get("cicustom") else {
+        return Ok(None);
+    };
+    let pairs = PropStr::parse(v, None).unwrap_or_default().pairs;
+    let mut user = None;
+    for key in ["network", "user", "meta", "vendor"] {
+        let Some((_, volid)) = pairs.iter().find(|(k, _)| k == key) else {
+            continue;
+        };
+        let Some((sid, name)) = split_volid(volid) else {
+            return Err(die(format!("unable to parse volume ID '{volid}'")));
+        };
+        if cfg.get(sid).is_none() {
+            return Err(die(format!("storage '{sid}' does not exist")));
+        }
+        if !name.starts_with("snippets/") {
+            return Err(die(format!("{volid} is not in the snippets directory")));
+        }
+        let text = ctx
+            .state
+            .volume_path(&ctx.root, cfg, volid)
+            .filter(|p| p.is_file())
+            .and_then(|p| std::fs::read(p).ok())
+            .ok_or_else(|| die(format!("can't find file '{volid}'")))?;
+        if key == "user" {
+            user = Some(String::from_utf8_lossy(&text).into_owned());
+        }
+    }
+    Ok(user)
 }
 
 /// Options `qm create` takes besides the config keys.
@@ -2408,6 +2459,12 @@ fn start_vm(ctx: &mut Ctx, id: u32) -> R {
     if !conf.pending.keys.is_empty() || conf.pending.description.is_some() {
         apply_pending(ctx, &mut conf, &cfg, false)?;
     }
+    // Generating the cloud-init ISO reads the `cicustom` snippets.
+    let user_data = if cloudinit_drive(&conf.main).is_some() {
+        cicustom_user_data(ctx, &cfg, &conf.main)?
+    } else {
+        None
+    };
     let mut out = String::new();
     for (k, d) in drives(&conf.main) {
         let file = d.file();
@@ -2430,7 +2487,10 @@ fn start_vm(ctx: &mut Ctx, id: u32) -> R {
         conf.special.remove("cloudinit");
     }
     guest::save(ctx, F, id, &conf)?;
-    let _ = vm_fs(ctx, id);
+    let fs = vm_fs(ctx, id);
+    if let Some(ud) = &user_data {
+        crate::cloudinit::boot(&fs, ud, &crate::clock::format(ctx.state.now()));
+    }
     let now = ctx.state.now();
     let boot = ctx.knobs.vm_boot_secs;
     let rt = ctx.state.guests.entry(id).or_default();
@@ -3056,19 +3116,51 @@ fn exec_result(job: &ExecJob) -> Value {
     Value::Object(m)
 }
 
-/// `qm guest exec <vmid> [--timeout] [--synchronous] -- <command>`.
+/// The options of `qm guest exec`.
+const EXEC_OPTS: &[(&str, Kind)] = &[
+    ("timeout", Kind::Value),
+    ("synchronous", Kind::Bool),
+    ("pass-stdin", Kind::Bool),
+];
+
+/// How much `qm guest exec --pass-stdin` forwards (1 MiB); more is refused.
+pub const STDIN_LIMIT: usize = 1024 * 1024;
+
+/// Whether a `qm` command line is `guest exec … --pass-stdin [1]` (it parses, so its stdin
+/// is read before the state lock is taken).
+pub fn passes_stdin(args: &[String]) -> bool {
+    let Ok("guest") = crate::tools::resolve("qm", args.first().map(String::as_str), COMMANDS)
+    else {
+        return false;
+    };
+    if args
+        .get(1)
+        .and_then(|s| subcommand(subcommands("guest"), s))
+        != Some("exec")
+    {
+        return false;
+    }
+    crate::args::parse(&args[2..], EXEC_OPTS, &|_| None).is_ok_and(|p| p.flag("pass-stdin"))
+}
+
+/// Reads this process's stdin until EOF, at most one byte more than [`STDIN_LIMIT`] (as
+/// qm, which reads line by line and gives up once past the limit). A read error ends the
+/// input, as Perl's `<STDIN>` does.
+pub fn read_stdin() -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let _ = std::io::stdin()
+        .lock()
+        .take(STDIN_LIMIT as u64 + 1)
+        .read_to_end(&mut buf);
+    buf
+}
+
+/// `qm guest exec <vmid> [--timeout N] [--synchronous 0|1] [--pass-stdin 1] -- <command>`.
+/// With `--pass-stdin` qm's stdin (up to 1 MiB) is the guest command's stdin (`input-data`).
 fn guest_exec(ctx: &mut Ctx, args: &[String]) -> R {
     let u = usage("guest exec");
-    let p = parse_opts(
-        args,
-        &[
-            ("timeout", Kind::Value),
-            ("synchronous", Kind::Bool),
-            ("pass-stdin", Kind::Bool),
-        ],
-        &|_| None,
-        &u,
-    )?;
+    let p = parse_opts(args, EXEC_OPTS, &|_| None, &u)?;
     if p.positional.is_empty() {
         return Err(Outcome::refuse(format!("400 not enough arguments\n{u}\n")));
     }
@@ -3085,14 +3177,29 @@ fn guest_exec(ctx: &mut Ctx, args: &[String]) -> R {
             &u,
         ));
     }
+    let input = if p.flag("pass-stdin") {
+        let data = ctx.stdin.take().unwrap_or_else(read_stdin);
+        if data.len() > STDIN_LIMIT {
+            return Err(die("'input-data' (STDIN) is limited to 1 MiB, aborting"));
+        }
+        Some(String::from_utf8_lossy(&data).into_owned())
+    } else {
+        None
+    };
     let mut cmd: Vec<String> = p.positional[1..].to_vec();
     cmd.extend(p.rest.iter().cloned());
     agent_available(ctx, id)?;
     if cmd.is_empty() {
-        return Err(die("command or input-data (or both) required"));
+        // With input-data but no path, the agent itself refuses `guest-exec`.
+        return Err(die(match input {
+            Some(_) => {
+                format!("VM {id} qmp command 'guest-exec' failed - Parameter 'path' is missing")
+            }
+            None => "command or input-data (or both) required".to_string(),
+        }));
     }
     let fs = vm_fs(ctx, id);
-    let r = fs.exec(&cmd, &ctx.rules, id);
+    let r = fs.exec_input(&cmd, input.as_deref().unwrap_or(""), &ctx.rules, id);
     ctx.state.next_pid = ctx.state.next_pid.max(1000) + 1;
     let pid = ctx.state.next_pid;
     let now = ctx.state.now();
@@ -3135,7 +3242,8 @@ fn guest_exec(ctx: &mut Ctx, args: &[String]) -> R {
         .secs(cost(ctx, "qm.guest_exec") + run_secs))
 }
 
-/// `qm guest exec-status <vmid> <pid>`.
+/// `qm guest exec-status <vmid> <pid>`. Asking about a command that has not exited yet costs
+/// `qm.exec_status_poll` simulated seconds (the poller's wait), so polling ends.
 fn exec_status(ctx: &mut Ctx, args: &[String]) -> R {
     let u = usage("guest exec-status");
     let p = parse_opts(args, &[], &|_| None, &u)?;
@@ -3149,12 +3257,12 @@ fn exec_status(ctx: &mut Ctx, args: &[String]) -> R {
             "Agent error: can't get exec status for '{pid}'"
         )));
     };
-    let v = if ctx.state.now() >= job.done_at {
-        exec_result(&job)
-    } else {
-        json!({"exited": 0})
-    };
-    Ok(Outcome::read(perljson::pretty(&v)).guest(id))
+    if ctx.state.now() >= job.done_at {
+        return Ok(Outcome::read(perljson::pretty(&exec_result(&job))).guest(id));
+    }
+    Ok(Outcome::read(perljson::pretty(&json!({"exited": 0})))
+        .secs(cost(ctx, "qm.exec_status_poll"))
+        .guest(id))
 }
 
 /// `qm cloudinit update <vmid>`.

@@ -98,6 +98,17 @@ impl Sim {
     /// Runs `program` with the simulator's environment (and `env` on top) through the
     /// product's runner.
     fn exec(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+        self.exec_stdin(program, args, env, None)
+    }
+
+    /// [`Sim::exec`] with data on the program's stdin (otherwise stdin is `/dev/null`).
+    fn exec_stdin(
+        &self,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&[u8]>,
+    ) -> Out {
         let mut c = Cmd::mutate(program)
             .args(args)
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
@@ -108,6 +119,9 @@ impl Sim {
             .env("LC_ALL", "C.UTF-8");
         for (k, v) in env {
             c = c.env(k, v);
+        }
+        if let Some(data) = stdin {
+            c = c.stdin(data.to_vec());
         }
         match Runner::system(false).run(&c) {
             Ok(o) => Out {
@@ -137,6 +151,11 @@ impl Sim {
     /// A tool through its link (`pct`, `qm`, …).
     pub fn run(&self, tool: &str, args: &[&str]) -> Out {
         self.exec(&self.bin().join(tool), args, &[])
+    }
+
+    /// A tool with data on its stdin.
+    pub fn run_stdin(&self, tool: &str, args: &[&str], stdin: &[u8]) -> Out {
+        self.exec_stdin(&self.bin().join(tool), args, &[], Some(stdin))
     }
 
     /// A tool with extra environment.
