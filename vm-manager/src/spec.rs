@@ -397,14 +397,14 @@ pub fn spec(cfg: &Config, id: GuestId) -> Result<VmSpec, SpecError> {
     })
 }
 
-/// What feature installers get as input besides their script (part of their hash): the
-/// VM's block without identity-free platform keys, and the globals they read.
+/// What feature installers may depend on besides their script (part of their hash): the
+/// cloud-init user, the Portainer role and the domain. Identity, sizes, addresses, volumes
+/// and firewall rules are left out, so changing them re-runs no installer.
 pub fn feature_inputs(cfg: &Config, vm: &Vm) -> serde_json::Value {
     serde_json::json!({
         "vm": {
             "user": vm.user_config.as_ref().map(|u| &u.username),
             "portainer_role": vm.portainer_role,
-            "volumes": vm.volumes.iter().map(|v| &v.mount_point).collect::<Vec<_>>(),
         },
         "globals": {
             "domain_name": cfg.host.domain_name,

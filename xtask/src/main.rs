@@ -2,7 +2,7 @@
 //!
 //! - `ci`: the README's test command (fmt check, clippy -D warnings, tests, shellcheck);
 //! - `demo`: the README's first command (validate the example estate in `etc/`, bring up the
-//!   simulated host it describes with `pve-sim`, create and converge its containers);
+//!   simulated host it describes with `pve-sim`, create and converge its containers and VMs);
 //! - `install`: the staged install (arrives with issue #8).
 
 mod tidy;
@@ -109,6 +109,8 @@ fn demo() -> Result<(), String> {
             "--bin",
             "lxc-manager",
             "--bin",
+            "vm-manager",
+            "--bin",
             "pve-sim",
         ]),
         &[],
@@ -119,17 +121,20 @@ fn demo() -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
     eprintln!(
-        "\nxtask: the demo grows with the managers: VMs (vm-manager) and `phoenix LetsGo` next"
+        "\nxtask: the demo grows with the managers: `phoenix setup` and `phoenix LetsGo` next"
     );
     Ok(())
 }
 
-/// The containers of `etc/phoenix_lxc_configs.json`, and every feature and application
-/// script they name.
+/// The containers of `etc/phoenix_lxc_configs.json` and the VMs of
+/// `etc/phoenix_vm_configs.json`, every feature and application script they name, and the
+/// cloud images the VM templates are built from.
 struct Estate {
     ids: Vec<String>,
     features: Vec<String>,
     apps: Vec<String>,
+    vm_features: Vec<String>,
+    images: Vec<String>,
 }
 
 fn estate(root: &Path) -> Result<Estate, String> {
@@ -149,10 +154,27 @@ fn estate(root: &Path) -> Result<Estate, String> {
     }
     features.sort();
     features.dedup();
+    let path = root.join("etc/phoenix_vm_configs.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut vm_features = Vec::new();
+    let mut images = Vec::new();
+    for vm in v["vms"].as_array().into_iter().flatten() {
+        ids.extend(vm["vmid"].as_u64().map(|n| n.to_string()));
+        for f in vm["features"].as_array().into_iter().flatten() {
+            vm_features.extend(f.as_str().map(str::to_string));
+        }
+        images.extend(vm["template_image"].as_str().map(str::to_string));
+    }
+    vm_features.sort();
+    vm_features.dedup();
     Ok(Estate {
         ids,
         features,
         apps,
+        vm_features,
+        images,
     })
 }
 
@@ -205,7 +227,18 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
         ids,
         features,
         apps,
+        vm_features,
+        images,
     } = estate(root)?;
+    for f in &vm_features {
+        let shipped = root.join(format!("setup-scripts/vm/{f}.sh"));
+        let body = std::fs::read_to_string(&shipped).unwrap_or_else(|_| {
+            format!(
+                "#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for the {f} VM installer\"\n"
+            )
+        });
+        write(&install.join(format!("setup-scripts/vm/{f}.sh")), &body)?;
+    }
     for f in &features {
         let shipped = root.join(format!("setup-scripts/lxc/{f}.sh"));
         let body = std::fs::read_to_string(&shipped).unwrap_or_else(|_| {
@@ -248,6 +281,14 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
         &envs,
     )?;
     run(&sim, &[OsStr::new("install"), tools.as_os_str()], &envs)?;
+    // The cloud images VM templates are built from: a simulator disk image stands in for the
+    // download an operator makes once (see README).
+    for img in &images {
+        write(
+            &sysroot.join(format!("var/lib/vz/template/iso/{img}")),
+            "pve-sim disk image, virtual size 3758096384\n",
+        )?;
+    }
     run(&sim, &os(&["pvesm", "status"]), &envs)?;
     let mut create = vec!["create", "-q"];
     create.extend(ids.iter().map(String::as_str));

@@ -1,0 +1,206 @@
+//! One change in the configuration changes only that on the next run; failures inside the
+//! guest and an agent that never answers fail with a clear message.
+
+mod support;
+
+use serde_json::json;
+use support::{Host, examples};
+
+/// A trusted_ca stand-in that leaves the CA where the health check looks for it.
+const TRUSTED_CA: &str = "#!/bin/bash\nset -euo pipefail\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n";
+
+/// The example host with 9000 and 1001 converged.
+fn converged() -> Host {
+    let h = Host::new(&examples(), 0);
+    h.write_vm_feature("trusted_ca", TRUSTED_CA);
+    for id in ["9000", "1001"] {
+        h.vm(&["create", id]).ok();
+    }
+    h
+}
+
+fn pve_calls(m: &[String]) -> Vec<&String> {
+    m.iter()
+        .filter(|c| !c.starts_with("qm guest exec"))
+        .collect()
+}
+
+#[test]
+fn memory_is_one_set_and_a_reboot() {
+    let h = converged();
+    h.edit_vm(1001, |v| v["memory_mb"] = json!(6144));
+    let mark = h.mark();
+    let out = h.vm(&["converge", "1001"]);
+    let stdout = out.ok();
+    assert!(stdout.contains("~ memory: 4096 -> 6144"), "{stdout}");
+    let m = h.mutations_since(mark);
+    assert_eq!(
+        pve_calls(&m),
+        ["qm set 1001 --memory 6144", "qm reboot 1001"],
+        "{m:#?}"
+    );
+    assert!(
+        m.iter().all(|c| !c.contains("feature-")),
+        "no feature re-runs: {m:#?}"
+    );
+}
+
+#[test]
+fn a_firewall_rule_is_the_fw_file_only() {
+    let h = converged();
+    h.edit_vm(1001, |v| {
+        v["firewall"]["rules"].as_array_mut().unwrap().push(
+            json!({"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "22", "source": "10.20.0.2", "comment": "ssh from the host"}),
+        );
+    });
+    let mark = h.mark();
+    h.vm(&["converge", "1001"]).ok();
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+    let fw = h.read("/etc/pve/firewall/1001.fw");
+    assert!(
+        fw.contains("IN ACCEPT -source 10.20.0.2 -p tcp -dport 22 # ssh from the host"),
+        "{fw}"
+    );
+    assert!(fw.contains("enable: 1"), "{fw}");
+}
+
+#[test]
+fn a_volume_is_the_snippet_and_a_reboot_and_then_mounted() {
+    let h = converged();
+    h.edit_vm(1001, |v| {
+        v["volumes"].as_array_mut().unwrap().push(json!({
+            "type": "nfs", "name": "models", "path": "/tank/models",
+            "mount_point": "/models", "server": "10.20.0.2"
+        }));
+    });
+    let mark = h.mark();
+    let out = h.vm(&["converge", "1001"]);
+    let stdout = out.ok();
+    assert!(
+        stdout.contains("user-data bulk-iso:snippets/phoenix-vm-1001-user.yml"),
+        "{stdout}"
+    );
+    let m = h.mutations_since(mark);
+    assert_eq!(pve_calls(&m), ["qm reboot 1001"], "{m:#?}");
+    let snippet = h.read("/bulk/iso/snippets/phoenix-vm-1001-user.yml");
+    assert!(
+        snippet.contains("\"10.20.0.2:/tank/models\",\"/models\",\"nfs\""),
+        "{snippet}"
+    );
+    let (_, mounts) = h.vm_exec(1001, &["cat", "/proc/mounts"]);
+    assert!(
+        mounts.contains("10.20.0.2:/tank/models /models nfs"),
+        "{mounts}"
+    );
+    h.vm(&["health-check", "1001"]).ok();
+}
+
+#[test]
+fn a_changed_feature_script_reruns_only_that_feature() {
+    let h = converged();
+    h.write_vm_feature(
+        "step_cli",
+        "#!/bin/bash\nset -euo pipefail\necho step_cli v2\ntouch /opt/phoenix/step-v2\n",
+    );
+    let mark = h.mark();
+    let out = h.vm(&["converge", "1001"]);
+    let stdout = out.ok();
+    assert!(
+        stdout.contains("> step_cli (script or inputs changed)"),
+        "{stdout}"
+    );
+    let m = h.mutations_since(mark);
+    let ran: Vec<&String> = m
+        .iter()
+        .filter(|c| c.contains("/bin/bash /var/lib/phoenix/staging/feature-"))
+        .collect();
+    assert_eq!(ran.len(), 1, "{m:#?}");
+    assert!(ran[0].contains("feature-step_cli.sh"), "{m:#?}");
+    assert!(h.vm_has(1001, "/opt/phoenix/step-v2"));
+    assert_eq!(
+        pve_calls(&m),
+        [
+            "qm delsnapshot 1001 final-form",
+            "qm snapshot 1001 final-form"
+        ],
+        "the snapshot follows the content: {m:#?}"
+    );
+}
+
+#[test]
+fn a_failing_guest_command_fails_the_vm_with_the_guest_stderr() {
+    let h = Host::new(&examples(), 0);
+    h.vm(&["create", "9000"]).ok();
+    h.sim(&[
+        "rule",
+        "add",
+        "--match",
+        "env *feature-docker.sh*",
+        "--guest",
+        "1001",
+        "--exit",
+        "3",
+        "--stderr",
+        "docker: cannot reach download.docker.com",
+    ])
+    .ok();
+    let out = h.vm(&["create", "1001"]);
+    let err = out.fails(1);
+    assert!(
+        err.contains("feature docker failed in VM 1001 (exit 3)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker: cannot reach download.docker.com"),
+        "{err}"
+    );
+    assert!(
+        h.vm_has(1001, "/var/lib/phoenix/features/step_cli.sha256"),
+        "earlier features are recorded"
+    );
+    assert!(!h.vm_has(1001, "/var/lib/phoenix/features/docker.sha256"));
+
+    // The next run resumes at docker.
+    h.sim(&["rule", "clear"]).ok();
+    let mark = h.mark();
+    h.vm(&["create", "1001"]).ok();
+    let m = h.mutations_since(mark);
+    let ran: Vec<&String> = m
+        .iter()
+        .filter(|c| c.contains("/bin/bash /var/lib/phoenix/staging/feature-"))
+        .collect();
+    assert_eq!(ran.len(), 1, "{m:#?}");
+    assert!(ran[0].contains("feature-docker.sh"), "{m:#?}");
+}
+
+#[test]
+fn an_agent_that_never_answers_times_out_within_the_deadline() {
+    let h = Host::new(&examples(), 0);
+    h.edit_vm(9000, |v| v["agent_timeout_secs"] = json!(2));
+    h.sim(&["config", "--vm-boot-secs", "1000000"]).ok();
+    let out = h.vm(&["create", "9000"]);
+    let err = out.fails(1);
+    assert!(
+        err.contains(
+            "the QEMU guest agent of VM 9000 did not answer within 2s (agent_timeout_secs)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_exit_2_before_any_command() {
+    let h = Host::new(&examples(), 0);
+    h.edit_vm(1001, |v| {
+        v["network_config"].as_object_mut().unwrap().remove("gw");
+    });
+    let mark = h.mark();
+    let out = h.vm(&["create", "1001"]);
+    let err = out.fails(2);
+    assert!(err.contains("phoenix_vm_configs.json"), "{err}");
+    assert!(
+        err.contains("/vms/1/network_config/gw: a static address (10.20.0.31/24) needs a gateway"),
+        "{err}"
+    );
+    assert_eq!(h.mark(), mark, "no tool ran");
+}

@@ -1,0 +1,99 @@
+//! The VMs of a whole configuration against the simulator (strict): created in order,
+//! converged again with zero mutating commands, planned with none.
+
+mod support;
+
+use support::{Host, examples, reference};
+
+fn estate(h: &Host, ids: &[&str]) {
+    // A dry run on a fresh host plans every VM and runs nothing that mutates.
+    let mark = h.mark();
+    for id in ids {
+        let out = h.vm(&["create", id, "--dry-run"]);
+        let stdout = out.ok();
+        assert!(stdout.contains(&format!("vm {id} (")), "{stdout}");
+    }
+    assert_eq!(
+        h.mutations_since(mark),
+        Vec::<String>::new(),
+        "dry run mutated"
+    );
+
+    for id in ids {
+        let out = h.vm(&["create", id]);
+        out.ok();
+    }
+    assert_eq!(h.refusals(), Vec::<String>::new());
+
+    // A second run changes nothing.
+    let mark = h.mark();
+    for id in ids {
+        let out = h.vm(&["create", id]);
+        let stdout = out.ok();
+        assert!(stdout.contains("no changes"), "{id}: {stdout}");
+    }
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn reference_vms_converge_and_stay_converged() {
+    let Some(etc) = reference() else { return };
+    let h = Host::new(&etc, 0);
+    // The CA a trusted_ca installer leaves, for the health check to find.
+    h.write_vm_feature(
+        "trusted_ca",
+        "#!/bin/bash\nset -euo pipefail\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n",
+    );
+    estate(&h, &["9000", "1001", "1002"]);
+    for id in [1001, 1002] {
+        for f in ["base_setup", "trusted_ca", "step_cli", "docker"] {
+            assert!(
+                h.vm_has(id, &format!("/opt/phoenix/vm-{f}")),
+                "{id} ran {f}"
+            );
+        }
+        let out = h.vm(&["health-check", &id.to_string()]);
+        let stdout = out.ok();
+        for check in [
+            "PASS guest agent answers",
+            "PASS cloud-init finished",
+            "PASS NFS /persistent-storage mounted",
+            "PASS docker running",
+            "PASS CA trusted",
+        ] {
+            assert!(stdout.contains(check), "{id}: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn example_vms_converge_and_stay_converged() {
+    let h = Host::new(&examples(), 0);
+    estate(&h, &["9000", "1001", "1002"]);
+}
+
+#[test]
+fn phoenix_create_1002_builds_its_chain_in_order_across_containers() {
+    let h = Host::new(&examples(), 1);
+    let out = h.cli(&["create", "1002"]);
+    out.ok();
+    let m = h.mutations_since(0);
+    let pos = |f: &dyn Fn(&String) -> bool, what: &str| {
+        m.iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("{what} did not run: {m:#?}"))
+    };
+    let template = pos(&|c| c.starts_with("qm create 9000"), "qm create 9000");
+    let portainer = pos(&|c| c.starts_with("qm clone 9000 1001"), "clone 1001");
+    let apps = pos(&|c| c.starts_with("qm clone 9000 1002"), "clone 1002");
+    let ct102 = pos(
+        &|c| c.starts_with("pct ") && c.split_whitespace().nth(2) == Some("102"),
+        "container 102",
+    );
+    assert!(template < portainer && portainer < apps, "{m:#?}");
+    assert!(ct102 < portainer, "1001 depends on container 102: {m:#?}");
+    assert_eq!(h.refusals(), Vec::<String>::new());
+    let again = h.mark();
+    h.cli(&["create", "1002"]).ok();
+    assert_eq!(h.mutations_since(again), Vec::<String>::new());
+}
