@@ -1565,7 +1565,9 @@ fn import_disk(ctx: &mut Ctx, args: &[String]) -> R {
     }
     let key = match p.get("target-disk") {
         Some(t) => {
-            conf.main.set(t, volid.clone());
+            // Proxmox records the imported volume with its size.
+            conf.main
+                .set(t, format!("{volid},size={}", format_size(size)));
             t.to_string()
         }
         None => add_unused(&mut conf, &volid),
