@@ -101,6 +101,10 @@ pub struct Host {
     dir: tempfile::TempDir,
 }
 
+/// A VM `trusted_ca` stand-in that also leaves the CA where vm-manager's health check looks
+/// for it.
+pub const VM_TRUSTED_CA: &str = "#!/bin/bash\nset -euo pipefail\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n";
+
 /// A fake installer: says what it is and leaves a trace in the guest.
 fn installer(name: &str) -> String {
     format!(

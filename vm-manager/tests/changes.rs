@@ -4,15 +4,12 @@
 mod support;
 
 use serde_json::json;
-use support::{Host, examples};
-
-/// A trusted_ca stand-in that leaves the CA where the health check looks for it.
-const TRUSTED_CA: &str = "#!/bin/bash\nset -euo pipefail\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n";
+use support::{Host, VM_TRUSTED_CA, examples};
 
 /// The example host with 9000 and 1001 converged.
 fn converged() -> Host {
     let h = Host::new(&examples(), 0);
-    h.write_vm_feature("trusted_ca", TRUSTED_CA);
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
     for id in ["9000", "1001"] {
         h.vm(&["create", id]).ok();
     }

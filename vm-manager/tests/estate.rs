@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Host, examples, reference};
+use support::{Host, VM_TRUSTED_CA, examples, reference};
 
 fn estate(h: &Host, ids: &[&str]) {
     // A dry run on a fresh host plans every VM and runs nothing that mutates.
@@ -39,11 +39,7 @@ fn estate(h: &Host, ids: &[&str]) {
 fn reference_vms_converge_and_stay_converged() {
     let Some(etc) = reference() else { return };
     let h = Host::new(&etc, 0);
-    // The CA a trusted_ca installer leaves, for the health check to find.
-    h.write_vm_feature(
-        "trusted_ca",
-        "#!/bin/bash\nset -euo pipefail\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n",
-    );
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
     estate(&h, &["9000", "1001", "1002"]);
     for id in [1001, 1002] {
         for f in ["base_setup", "trusted_ca", "step_cli", "docker"] {
@@ -75,6 +71,7 @@ fn example_vms_converge_and_stay_converged() {
 #[test]
 fn phoenix_create_1002_builds_its_chain_in_order_across_containers() {
     let h = Host::new(&examples(), 1);
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
     let out = h.cli(&["create", "1002"]);
     out.ok();
     let m = h.mutations_since(0);
@@ -96,4 +93,12 @@ fn phoenix_create_1002_builds_its_chain_in_order_across_containers() {
     let again = h.mark();
     h.cli(&["create", "1002"]).ok();
     assert_eq!(h.mutations_since(again), Vec::<String>::new());
+    // `phoenix health-check` reaches vm-manager's foundation check.
+    let out = h.cli(&["health-check", "1002"]);
+    let stdout = out.ok();
+    assert!(
+        stdout.contains("PASS NFS /persistent-storage mounted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS CA trusted"), "{stdout}");
 }
