@@ -16,13 +16,10 @@ use crate::qm;
 /// How long one `qm guest exec` call waits before the result is polled.
 const CALL_SECS: u64 = 60;
 
-/// Sleeps between polls: short first, then longer.
+/// Sleeps between polls: short for the first two seconds (a failing agent ping usually
+/// takes seconds itself), then a second.
 fn backoff(n: u32) -> Duration {
-    Duration::from_millis(match n {
-        0..=4 => 100,
-        5..=9 => 500,
-        _ => 2000,
-    })
+    Duration::from_millis(if n < 20 { 100 } else { 1000 })
 }
 
 /// Waits until `qm guest cmd <id> ping` succeeds, at most `deadline`.
