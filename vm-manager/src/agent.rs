@@ -115,7 +115,7 @@ pub fn exec(runner: &Runner, id: GuestId, e: &Exec<'_>) -> anyhow::Result<Done> 
         .with_context(|| format!("unexpected answer to `{shown}` in VM {id}"))?;
     let mut n = 0;
     while st.running() {
-        let Some(pid) = st.pid.or(Some(0)).filter(|p| *p != 0).or(st.pid) else {
+        let Some(pid) = st.pid else {
             bail!("the guest agent of VM {id} returned neither a result nor a pid for `{shown}`");
         };
         if Instant::now() >= end {

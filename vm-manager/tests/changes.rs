@@ -201,3 +201,38 @@ fn bad_configuration_is_exit_2_before_any_command() {
     );
     assert_eq!(h.mark(), mark, "no tool ran");
 }
+
+#[test]
+fn a_guest_command_that_outlives_one_call_is_read_from_exec_status() {
+    let h = Host::new(&examples(), 0);
+    h.vm(&["create", "9000"]).ok();
+    h.sim(&[
+        "rule",
+        "add",
+        "--match",
+        "env *feature-docker.sh*",
+        "--guest",
+        "1001",
+        "--exit",
+        "4",
+        "--secs",
+        "65",
+        "--stderr",
+        "docker: late failure",
+    ])
+    .ok();
+    let mark = h.mark();
+    let err = h.vm(&["create", "1001"]).fails(1).to_string();
+    assert!(
+        err.contains("feature docker failed in VM 1001 (exit 4)"),
+        "{err}"
+    );
+    assert!(err.contains("docker: late failure"), "{err}");
+    let polled = h
+        .audit()
+        .into_iter()
+        .skip(mark)
+        .filter(|e| e["argv"][1] == "exec-status")
+        .count();
+    assert!(polled > 0, "the result came from qm guest exec-status");
+}
