@@ -1,173 +1,74 @@
 //! The verbs besides converge: start, stop, restart, delete, reconfigure, status,
 //! health-check, test. Each observes first and does nothing when there is nothing to do.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use phoenix_core::converge::Op;
-use phoenix_core::ids::GuestId;
+use phoenix_core::converge::ops as shared;
+use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::pve::propstr::PropertyString;
 use serde::Serialize;
 
 use crate::apply::{self, Ctx, Options};
 use crate::guest;
 use crate::observe;
-use crate::pct;
 
 /// The snapshot `reconfigure` rolls back to.
-pub const FINAL_FORM: &str = "final-form";
+pub const FINAL_FORM: &str = phoenix_core::converge::ops::FINAL_FORM;
 
-fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
-    apply::existing(ctx)?.with_context(|| {
-        format!(
-            "container {} does not exist; `lxc-manager create {}` creates it",
-            ctx.id, ctx.id
-        )
-    })
+/// The container as the shared lifecycle verbs see it.
+fn guest<'a>(ctx: &Ctx<'a>) -> shared::Guest<'a> {
+    shared::Guest {
+        cfg: ctx.cfg,
+        layout: ctx.layout,
+        runner: ctx.runner,
+        kind: GuestKind::Lxc,
+        id: ctx.id,
+    }
 }
 
-/// Says what was done; a dry run lists what would have run instead.
-fn done(ctx: &Ctx<'_>, what: String) {
-    if ctx.runner.is_dry_run() {
-        println!(
-            "dry run: container {} is unchanged; this would run:",
-            ctx.id
-        );
-        for p in ctx.runner.journal() {
-            println!("  {p}");
-        }
-    } else {
-        println!("{what}");
-    }
+fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
+    guest(ctx).must_exist()
 }
 
 /// `start`: a no-op when running; templates are never started.
 pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let conf = must_exist(ctx)?;
-    if conf.main.is_template() {
-        bail!(
-            "container {} is a Proxmox template; templates are not started (clone it instead)",
-            ctx.id
-        );
-    }
-    if observe::running(ctx.runner, ctx.id)? {
-        println!("container {} is already running", ctx.id);
-        return Ok(());
-    }
-    apply::start(ctx.runner, ctx.id)?;
-    done(ctx, format!("container {} started", ctx.id));
-    Ok(())
+    guest(ctx).start(|| apply::start(ctx.runner, ctx.id))
 }
 
 /// `stop`: a clean shutdown with a deadline, then a hard stop; a no-op when stopped.
 pub fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    if apply::existing(ctx)?.is_none() {
-        println!("container {} does not exist; nothing to stop", ctx.id);
-        return Ok(());
-    }
-    if !observe::running(ctx.runner, ctx.id)? {
-        println!("container {} is already stopped", ctx.id);
-        return Ok(());
-    }
-    apply::shutdown(ctx.runner, ctx.id)?;
-    done(ctx, format!("container {} stopped", ctx.id));
-    Ok(())
+    guest(ctx).stop()
 }
 
 /// `restart`: `pct reboot` when running, a start otherwise.
 pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let conf = must_exist(ctx)?;
-    if conf.main.is_template() {
-        bail!(
-            "container {} is a Proxmox template; templates are not started",
-            ctx.id
-        );
-    }
-    if observe::running(ctx.runner, ctx.id)? {
-        ctx.runner
-            .run(&pct::PCT.reboot(ctx.id))
-            .with_context(|| format!("cannot reboot container {}", ctx.id))?;
-        guest::wait_ready(ctx.runner, ctx.id)?;
-        done(ctx, format!("container {} restarted", ctx.id));
-    } else {
-        apply::start(ctx.runner, ctx.id)?;
-        done(ctx, format!("container {} was stopped; started", ctx.id));
-    }
-    Ok(())
+    guest(ctx).restart(
+        || guest::wait_ready(ctx.runner, ctx.id),
+        || apply::start(ctx.runner, ctx.id),
+    )
 }
 
 /// The configured guests that name `id` as their clone source.
 pub fn clones_of(ctx: &Ctx<'_>) -> Vec<GuestId> {
-    ctx.cfg
-        .guests()
-        .iter()
-        .filter(|g| g.clone_source() == Some(ctx.id))
-        .map(|g| g.id())
-        .collect()
+    guest(ctx).clones()
 }
 
 /// `delete`: refuses a clone source or a running container without `--force`; a no-op
 /// when the container does not exist.
 pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
-    let Some(_) = apply::existing(ctx)? else {
-        println!("container {} does not exist; nothing to delete", ctx.id);
-        return Ok(());
-    };
-    let clones = clones_of(ctx);
-    if !clones.is_empty() && !force {
-        let list: Vec<String> = clones.iter().map(ToString::to_string).collect();
-        bail!(
-            "container {} is the clone source of {}; deleting it means they cannot be created again. Pass --force to delete it anyway",
-            ctx.id,
-            list.join(", ")
-        );
-    }
-    if observe::running(ctx.runner, ctx.id)? {
-        if !force {
-            bail!(
-                "container {} is running; stop it first, or pass --force",
-                ctx.id
-            );
-        }
-        apply::shutdown(ctx.runner, ctx.id)?;
-    }
-    ctx.runner
-        .run(&pct::PCT.destroy(ctx.id, purge))
-        .with_context(|| format!("cannot destroy container {}", ctx.id))?;
-    ctx.runner
-        .remove_file(&observe::hook_marker_path(ctx.layout, ctx.id))?;
-    ctx.runner
-        .remove_file(&phoenix_core::converge::incomplete_marker(
-            ctx.layout,
-            phoenix_core::ids::GuestKind::Lxc,
-            ctx.id,
-        ))?;
-    done(ctx, format!("container {} deleted", ctx.id));
-    Ok(())
+    guest(ctx).delete(
+        force,
+        purge,
+        &[observe::hook_marker_path(ctx.layout, ctx.id)],
+    )
 }
 
 /// `reconfigure`: roll back to `final-form` and start.
 pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let conf = must_exist(ctx)?;
-    if !conf.snapshots.contains_key(FINAL_FORM) {
-        bail!(
-            "container {} has no {FINAL_FORM} snapshot to roll back to (it is taken when enable_lifecycle_snapshots is true)",
-            ctx.id
-        );
-    }
-    if observe::running(ctx.runner, ctx.id)? {
-        apply::shutdown(ctx.runner, ctx.id)?;
-    }
-    ctx.runner
-        .run(&pct::PCT.rollback(ctx.id, FINAL_FORM))
-        .with_context(|| format!("cannot roll container {} back to {FINAL_FORM}", ctx.id))?;
-    apply::start(ctx.runner, ctx.id)?;
-    done(
-        ctx,
-        format!(
-            "container {} rolled back to {FINAL_FORM} and started",
-            ctx.id
-        ),
-    );
-    Ok(())
+    guest(ctx).reconfigure(
+        "it is taken when enable_lifecycle_snapshots is true",
+        || apply::start(ctx.runner, ctx.id),
+    )
 }
 
 /// What `status` reports.

@@ -2,39 +2,31 @@
 //! health-check. Each observes first and does nothing when there is nothing to do; templates
 //! are never started or stopped.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use phoenix_core::converge::Op;
-use phoenix_core::converge::apply as shared;
 use phoenix_core::converge::observe as seen;
-use phoenix_core::ids::{GuestId, GuestKind};
+use phoenix_core::converge::ops as shared;
+use phoenix_core::ids::GuestKind;
 use serde::Serialize;
 
 use crate::apply::{self, Ctx, Options};
 use crate::guest;
-use crate::qm::QM;
-use crate::spec::FINAL_FORM;
 
 const KIND: GuestKind = GuestKind::Vm;
 
-fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
-    apply::existing(ctx)?.with_context(|| {
-        format!(
-            "VM {} does not exist; `vm-manager create {}` creates it",
-            ctx.id, ctx.id
-        )
-    })
+/// The VM as the shared lifecycle verbs see it.
+fn guest<'a>(ctx: &Ctx<'a>) -> shared::Guest<'a> {
+    shared::Guest {
+        cfg: ctx.cfg,
+        layout: ctx.layout,
+        runner: ctx.runner,
+        kind: KIND,
+        id: ctx.id,
+    }
 }
 
-/// Says what was done; a dry run lists what would have run instead.
-fn done(ctx: &Ctx<'_>, what: String) {
-    if ctx.runner.is_dry_run() {
-        println!("dry run: VM {} is unchanged; this would run:", ctx.id);
-        for p in ctx.runner.journal() {
-            println!("  {p}");
-        }
-    } else {
-        println!("{what}");
-    }
+fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
+    guest(ctx).must_exist()
 }
 
 fn spec(ctx: &Ctx<'_>) -> anyhow::Result<crate::spec::VmSpec> {
@@ -43,131 +35,42 @@ fn spec(ctx: &Ctx<'_>) -> anyhow::Result<crate::spec::VmSpec> {
 
 /// `start`: a no-op when running or a template; waits for the agent and cloud-init.
 pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let conf = must_exist(ctx)?;
-    if conf.main.is_template() {
-        println!(
-            "VM {} is a Proxmox template; templates are not started",
-            ctx.id
-        );
-        return Ok(());
-    }
-    if seen::running(ctx.runner, KIND, ctx.id)? {
-        println!("VM {} is already running", ctx.id);
-        return Ok(());
-    }
-    apply::start(ctx.runner, &spec(ctx)?)?;
-    done(ctx, format!("VM {} started", ctx.id));
-    Ok(())
+    let s = spec(ctx)?;
+    guest(ctx).start(|| apply::start(ctx.runner, &s))
 }
 
 /// `stop`: a clean shutdown with a deadline, then a hard stop; a no-op when stopped.
 pub fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let Some(conf) = apply::existing(ctx)? else {
-        println!("VM {} does not exist; nothing to stop", ctx.id);
-        return Ok(());
-    };
-    if conf.main.is_template() || !seen::running(ctx.runner, KIND, ctx.id)? {
-        println!("VM {} is already stopped", ctx.id);
-        return Ok(());
-    }
-    shared::shutdown(ctx.runner, KIND, ctx.id)?;
-    done(ctx, format!("VM {} stopped", ctx.id));
-    Ok(())
+    guest(ctx).stop()
 }
 
 /// `restart`: `qm reboot` when running, a start otherwise.
 pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let conf = must_exist(ctx)?;
-    if conf.main.is_template() {
-        println!(
-            "VM {} is a Proxmox template; templates are not started",
-            ctx.id
-        );
-        return Ok(());
-    }
     let s = spec(ctx)?;
-    if seen::running(ctx.runner, KIND, ctx.id)? {
-        ctx.runner
-            .run(&QM.reboot(ctx.id))
-            .with_context(|| format!("cannot reboot VM {}", ctx.id))?;
-        guest::wait_ready(ctx.runner, &s)?;
-        done(ctx, format!("VM {} restarted", ctx.id));
-    } else {
-        apply::start(ctx.runner, &s)?;
-        done(ctx, format!("VM {} was stopped; started", ctx.id));
-    }
-    Ok(())
-}
-
-/// The configured guests that name `id` as their clone source.
-pub fn clones_of(ctx: &Ctx<'_>) -> Vec<GuestId> {
-    ctx.cfg
-        .guests()
-        .iter()
-        .filter(|g| g.clone_source() == Some(ctx.id))
-        .map(|g| g.id())
-        .collect()
+    guest(ctx).restart(
+        || guest::wait_ready(ctx.runner, &s),
+        || apply::start(ctx.runner, &s),
+    )
 }
 
 /// `delete`: refuses a clone source or a running VM without `--force`; a no-op when the VM
 /// does not exist. Removes its cloud-init snippet too.
 pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
-    let Some(_) = apply::existing(ctx)? else {
-        println!("VM {} does not exist; nothing to delete", ctx.id);
-        return Ok(());
-    };
-    let clones = clones_of(ctx);
-    if !clones.is_empty() && !force {
-        let list: Vec<String> = clones.iter().map(ToString::to_string).collect();
-        bail!(
-            "VM {} is the clone source of {}; deleting it means they cannot be created again. Pass --force to delete it anyway",
-            ctx.id,
-            list.join(", ")
-        );
-    }
-    if seen::running(ctx.runner, KIND, ctx.id)? {
-        if !force {
-            bail!("VM {} is running; stop it first, or pass --force", ctx.id);
-        }
-        shared::shutdown(ctx.runner, KIND, ctx.id)?;
-    }
-    ctx.runner
-        .run(&QM.destroy(ctx.id, purge))
-        .with_context(|| format!("cannot destroy VM {}", ctx.id))?;
-    if let Ok(st) = apply::storages(ctx.layout) {
-        if let Ok(s) = crate::create::snippet_store(ctx.layout, &st, ctx.id) {
-            ctx.runner.remove_file(&s.file)?;
-        }
-    }
-    ctx.runner
-        .remove_file(&phoenix_core::converge::incomplete_marker(
-            ctx.layout, KIND, ctx.id,
-        ))?;
-    done(ctx, format!("VM {} deleted", ctx.id));
-    Ok(())
+    let snippet: Vec<std::path::PathBuf> = apply::storages(ctx.layout)
+        .ok()
+        .and_then(|st| crate::create::snippet_store(ctx.layout, &st, ctx.id).ok())
+        .map(|s| s.file)
+        .into_iter()
+        .collect();
+    guest(ctx).delete(force, purge, &snippet)
 }
 
 /// `reconfigure`: roll back to `final-form` and start.
 pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let conf = must_exist(ctx)?;
-    if !conf.snapshots.contains_key(FINAL_FORM) {
-        bail!(
-            "VM {} has no {FINAL_FORM} snapshot to roll back to (it is taken after the VM's features first complete)",
-            ctx.id
-        );
-    }
-    if seen::running(ctx.runner, KIND, ctx.id)? {
-        shared::shutdown(ctx.runner, KIND, ctx.id)?;
-    }
-    ctx.runner
-        .run(&QM.rollback(ctx.id, FINAL_FORM))
-        .with_context(|| format!("cannot roll VM {} back to {FINAL_FORM}", ctx.id))?;
-    apply::start(ctx.runner, &spec(ctx)?)?;
-    done(
-        ctx,
-        format!("VM {} rolled back to {FINAL_FORM} and started", ctx.id),
-    );
-    Ok(())
+    let s = spec(ctx)?;
+    guest(ctx).reconfigure("it is taken after the VM's features first complete", || {
+        apply::start(ctx.runner, &s)
+    })
 }
 
 /// What `status` reports.

@@ -92,7 +92,7 @@ pub struct VmSpec {
 }
 
 /// The snapshot `reconfigure` rolls back to.
-pub const FINAL_FORM: &str = "final-form";
+pub const FINAL_FORM: &str = phoenix_core::converge::ops::FINAL_FORM;
 
 /// The VM block of `id` and its index in `vms`.
 pub fn find(cfg: &Config, id: GuestId) -> Option<(usize, &Vm)> {

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod observe;
+pub mod ops;
 pub mod runtime;
 
 use std::fmt;
