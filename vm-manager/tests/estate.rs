@@ -84,7 +84,7 @@ fn phoenix_create_1002_builds_its_chain_in_order_across_containers() {
     let portainer = pos(&|c| c.starts_with("qm clone 9000 1001"), "clone 1001");
     let apps = pos(&|c| c.starts_with("qm clone 9000 1002"), "clone 1002");
     let ct102 = pos(
-        &|c| c.starts_with("pct ") && c.split_whitespace().nth(2) == Some("102"),
+        &|c| c.starts_with("pct ") && c.split_whitespace().skip(2).take(2).any(|w| w == "102"),
         "container 102",
     );
     assert!(template < portainer && portainer < apps, "{m:#?}");
@@ -101,4 +101,37 @@ fn phoenix_create_1002_builds_its_chain_in_order_across_containers() {
         "{stdout}"
     );
     assert!(stdout.contains("PASS CA trusted"), "{stdout}");
+}
+
+#[test]
+fn the_whole_reference_estate_converges_through_phoenix() {
+    let Some(etc) = reference() else { return };
+    let h = Host::new(&etc, 2);
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+    let mut ids: Vec<String> = h.creation_order().iter().map(ToString::to_string).collect();
+    ids.extend(["9000", "1001", "1002"].map(String::from));
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // Containers that depend on VM 1002 (901, 801, 802, …) are created after it by the
+    // dispatcher, whatever order they are named in.
+    let mut args = vec!["create"];
+    args.extend(&ids);
+    let out = h.cli(&args);
+    out.ok();
+    assert_eq!(h.refusals(), Vec::<String>::new());
+    let m = h.mutations_since(0);
+    let vm1002 = m
+        .iter()
+        .position(|c| c.starts_with("qm clone 9000 1002"))
+        .expect("1002 cloned");
+    let ct901 = m
+        .iter()
+        .position(|c| {
+            c.starts_with("pct ") && c.split_whitespace().skip(2).take(2).any(|w| w == "901")
+        })
+        .expect("901 created");
+    assert!(vm1002 < ct901, "901 depends on VM 1002: {m:#?}");
+    let again = h.mark();
+    args[0] = "converge";
+    h.cli(&args).ok();
+    assert_eq!(h.mutations_since(again), Vec::<String>::new());
 }
