@@ -16,20 +16,11 @@ use phoenix_core::ids::GuestId;
 /// The features a container has once converged: its own, its ancestors', and `nvidia` for
 /// GPUs (the GPU templates install the driver).
 pub fn accumulated(cfg: &Config, id: GuestId) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut cur = Some(id);
-    let mut seen = BTreeSet::new();
-    while let Some(i) = cur {
-        if !seen.insert(i) {
-            break;
-        }
-        let Some(c) = cfg.lxc.lxc_configs.get(&i.to_string()) else {
-            break;
-        };
-        out.extend(needs(c));
-        cur = c.clone_from_ctid.map(|r| r.0);
-    }
-    out
+    std::iter::once(id)
+        .chain(cfg.clone_chain(id))
+        .filter_map(|i| cfg.lxc.lxc_configs.get(&i.to_string()))
+        .flat_map(needs)
+        .collect()
 }
 
 /// What a container's own configuration asks for.
@@ -43,18 +34,12 @@ pub fn needs(c: &Container) -> BTreeSet<String> {
 
 /// The base features of `id`'s chain: the own `features` of the container at its root.
 pub fn base(cfg: &Config, id: GuestId) -> BTreeSet<String> {
-    let mut cur = id;
-    let mut seen = BTreeSet::new();
-    while seen.insert(cur) {
-        let Some(c) = cfg.lxc.lxc_configs.get(&cur.to_string()) else {
-            break;
-        };
-        match c.clone_from_ctid {
-            Some(from) => cur = from.0,
-            None => return c.features.iter().cloned().collect(),
-        }
+    let root = cfg.clone_chain(id).last().copied().unwrap_or(id);
+    match cfg.lxc.lxc_configs.get(&root.to_string()) {
+        Some(c) if c.clone_from_ctid.is_none() => c.features.iter().cloned().collect(),
+        // A source that is not configured, or a cycle: no known root.
+        _ => BTreeSet::new(),
     }
-    BTreeSet::new()
 }
 
 /// Picks the source for container `id`: `(source, reason)`.

@@ -201,7 +201,7 @@ fn idmap_lines(kind: char, maps: &[&IdMap]) -> (Vec<String>, Vec<(u32, u32)>) {
             m.container_id, m.host_id, m.size
         ));
         extra.push((m.host_id, m.size));
-        next = m.container_id + m.size;
+        next = m.container_id.saturating_add(m.size);
     }
     if next < ID_RANGE {
         lines.push(format!(
@@ -226,7 +226,7 @@ pub fn host_id(kind: char, id: u32, maps: &[IdMap], unprivileged: bool) -> u32 {
         return id;
     }
     for m in maps.iter().filter(|m| map_kind(&m.kind) == Some(kind)) {
-        if id >= m.container_id && id < m.container_id + m.size {
+        if id >= m.container_id && id - m.container_id < m.size {
             return m.host_id + (id - m.container_id);
         }
     }
@@ -253,21 +253,10 @@ pub fn install_path(layout: &Layout, p: &str) -> PathBuf {
 /// Whether container `id` is unprivileged: its own `unprivileged`, else its clone source's
 /// (a clone keeps its source's privilege level), else `false` as `pct create` defaults.
 pub fn effective_unprivileged(cfg: &Config, id: GuestId) -> bool {
-    let mut cur = id;
-    let mut seen = std::collections::BTreeSet::new();
-    while seen.insert(cur) {
-        let Some(c) = cfg.lxc.lxc_configs.get(&cur.to_string()) else {
-            break;
-        };
-        if let Some(u) = c.unprivileged {
-            return u;
-        }
-        match c.clone_from_ctid {
-            Some(from) => cur = from.0,
-            None => break,
-        }
-    }
-    false
+    std::iter::once(id)
+        .chain(cfg.clone_chain(id))
+        .find_map(|i| cfg.lxc.lxc_configs.get(&i.to_string())?.unprivileged)
+        .unwrap_or(false)
 }
 
 /// Builds the spec of container `id`.
@@ -356,47 +345,16 @@ pub fn spec(cfg: &Config, layout: &Layout, id: GuestId, c: &Container) -> Result
             true
         }
     });
+    // ID maps were checked when the configuration loaded (`config::semantic`): only on
+    // unprivileged containers, `uid`/`gid`, within 0..65536, no overlaps.
     let mut subids = Vec::new();
-    if !c.id_maps.is_empty() {
-        if !unprivileged {
-            return Err(SpecError::new(
-                id,
-                "id_maps",
-                "the container is privileged; ID maps apply to unprivileged containers only",
-            ));
-        }
+    if unprivileged && !c.id_maps.is_empty() {
         for (kind, file) in [('u', "subuid"), ('g', "subgid")] {
             let maps: Vec<&IdMap> = c
                 .id_maps
                 .iter()
                 .filter(|m| map_kind(&m.kind) == Some(kind))
                 .collect();
-            if maps.iter().any(|m| {
-                m.container_id
-                    .checked_add(m.size)
-                    .is_none_or(|e| e > ID_RANGE)
-            }) {
-                return Err(SpecError::new(
-                    id,
-                    "id_maps",
-                    format!("an entry reaches beyond container ID {}", ID_RANGE - 1),
-                ));
-            }
-            let mut sorted: Vec<&&IdMap> = maps.iter().collect();
-            sorted.sort_by_key(|m| m.container_id);
-            if sorted
-                .windows(2)
-                .any(|w| w[0].container_id + w[0].size > w[1].container_id)
-            {
-                return Err(SpecError::new(
-                    id,
-                    "id_maps",
-                    format!(
-                        "two {} entries overlap",
-                        if kind == 'u' { "uid" } else { "gid" }
-                    ),
-                ));
-            }
             let (lines, extra) = idmap_lines(kind, &maps);
             for l in lines {
                 push_raw(&mut raw, "lxc.idmap".into(), l);
@@ -407,13 +365,6 @@ pub fn spec(cfg: &Config, layout: &Layout, id: GuestId, c: &Container) -> Result
                     line: format!("root:{first}:{count}"),
                 });
             }
-        }
-        if let Some(i) = c.id_maps.iter().position(|m| map_kind(&m.kind).is_none()) {
-            return Err(SpecError::new(
-                id,
-                &format!("id_maps/{i}/type"),
-                "must be \"uid\" or \"gid\"",
-            ));
         }
     }
     let binds = c

@@ -221,7 +221,7 @@ fn bad_container_settings_exit_2_with_a_pointer() {
     h.edit(101, |c| c["lxc_options"] = json!(["apparmor=unconfined"]));
     let err = h.lxc(&["create", "101"]).fails(2).to_string();
     assert!(err.contains("at /lxc_configs/101/lxc_options/0"), "{err}");
-    // …and the container's own rules catch this one, before any host command.
+    // …and the semantic checks catch this one when it loads, before any host command.
     h.edit(101, |c| {
         c["lxc_options"] = json!([]);
         c["id_maps"]
@@ -231,7 +231,9 @@ fn bad_container_settings_exit_2_with_a_pointer() {
     });
     let err = h.lxc(&["create", "101"]).fails(2).to_string();
     assert!(
-        err.contains("phoenix_lxc_configs.json: /lxc_configs/101/id_maps: two gid entries overlap"),
+        err.contains("two gid entries overlap")
+            && err.contains("phoenix_lxc_configs.json:")
+            && err.contains(" at /lxc_configs/101/id_maps/0"),
         "{err}"
     );
     assert_eq!(h.audit().len(), 0, "no host command ran");

@@ -265,6 +265,11 @@ impl Config {
             .map(|v| Guest::Vm(id, v))
     }
 
+    /// The containers container `id` is cloned from, nearest first; see [`clone_chain`].
+    pub fn clone_chain(&self, id: GuestId) -> Vec<GuestId> {
+        clone_chain(&self.lxc, id)
+    }
+
     /// The dependency graph over every guest (clone and runtime edges).
     pub fn graph(&self) -> Graph {
         let mut g = Graph::default();
@@ -279,6 +284,28 @@ impl Config {
         }
         g
     }
+}
+
+/// The containers container `id` is cloned from, nearest first: its `clone_from_ctid`, that
+/// container's, and so on. Only configured containers are listed: the walk ends at a container
+/// that names no source, before a source that is not configured, and before a container
+/// already listed (or `id` itself), so a cycle ends it too.
+pub fn clone_chain(lxc: &LxcFile, id: GuestId) -> Vec<GuestId> {
+    let mut chain = Vec::new();
+    let mut cur = id;
+    while let Some(from) = lxc
+        .lxc_configs
+        .get(&cur.to_string())
+        .and_then(|c| c.clone_from_ctid)
+        .map(|r| r.0)
+    {
+        if from == id || chain.contains(&from) || !lxc.lxc_configs.contains_key(&from.to_string()) {
+            break;
+        }
+        chain.push(from);
+        cur = from;
+    }
+    chain
 }
 
 /// Options for [`load`].
@@ -700,5 +727,37 @@ mod tests {
             "/vms/2/firewall/rules/10/port"
         );
         assert_eq!(serde_path_to_pointer("."), "");
+    }
+
+    #[test]
+    fn clone_chains_list_configured_ancestors_nearest_first_and_stop_at_a_cycle() {
+        let lxc: LxcFile = serde_json::from_value(serde_json::json!({"lxc_configs": {
+            "900": {"name": "base"},
+            "901": {"name": "gpu", "clone_from_ctid": "900"},
+            "950": {"name": "vllm", "clone_from_ctid": 901},
+            "960": {"name": "orphan", "clone_from_ctid": "999"},
+            "970": {"name": "a", "clone_from_ctid": "971"},
+            "971": {"name": "b", "clone_from_ctid": "972"},
+            "972": {"name": "c", "clone_from_ctid": "971"},
+            "980": {"name": "self", "clone_from_ctid": "980"},
+        }}))
+        .unwrap();
+        let chain = |id: u32| clone_chain(&lxc, GuestId(id));
+        assert_eq!(chain(950), [GuestId(901), GuestId(900)]);
+        assert_eq!(chain(901), [GuestId(900)]);
+        assert_eq!(chain(900), []);
+        assert_eq!(chain(960), [], "an unconfigured source is not listed");
+        assert_eq!(chain(999), [], "an unconfigured container has no chain");
+        assert_eq!(
+            chain(970),
+            [GuestId(971), GuestId(972)],
+            "the cycle 971-972 ends it"
+        );
+        assert_eq!(
+            chain(971),
+            [GuestId(972)],
+            "it never lists the container itself"
+        );
+        assert_eq!(chain(980), []);
     }
 }

@@ -146,17 +146,7 @@ fn check_container(
         }
     }
     check_mounts(c, site, ct);
-    for (i, m) in ct.id_maps.iter().enumerate() {
-        if u64::from(m.container_id) + u64::from(m.size) > 65536 && ct.unprivileged != Some(false) {
-            c.guest_warn(
-                site,
-                &format!("id_maps/{i}"),
-                format!(
-                    "container {id}: id map ends above 65535, beyond the default unprivileged range"
-                ),
-            );
-        }
-    }
+    check_id_maps(c, site, ct);
     for (i, v) in ct.zfs_volumes.iter().enumerate() {
         if !storages.contains(&v.pool) {
             storage_warning(c, site, &site.at(&format!("zfs_volumes/{i}/pool")), &v.pool);
@@ -231,6 +221,107 @@ fn check_container(
             d.hint = Some(format!(
                 "converging {id} will fail at its application-script step until the script exists"
             ));
+        }
+    }
+}
+
+/// How many container IDs lxc-manager maps for an unprivileged container: `0..65536`, the range
+/// Proxmox gives one (`root:100000:65536` in `/etc/subuid` and `/etc/subgid`). Its `lxc.idmap`
+/// lines cover exactly this range around the custom entries.
+const ID_RANGE: u64 = 65_536;
+
+/// The ID kind an `id_maps` entry's `type` names (`uid`/`u` or `gid`/`g`).
+fn id_map_kind(t: &str) -> Option<&'static str> {
+    match t {
+        "uid" | "u" => Some("uid"),
+        "gid" | "g" => Some("gid"),
+        _ => None,
+    }
+}
+
+/// Who decides whether container `id` is unprivileged, and what they say: the container
+/// itself, else the nearest clone ancestor that says (a clone keeps its source's level); `None`
+/// when nobody does (then it is privileged, as `pct create` defaults).
+fn unprivileged_from(c: &Checker<'_>, id: GuestId) -> Option<(GuestId, bool)> {
+    let lxc = c.inp.lxc;
+    std::iter::once(id)
+        .chain(crate::config::clone_chain(lxc, id))
+        .find_map(|i| Some((i, lxc.lxc_configs.get(&i.to_string())?.unprivileged?)))
+}
+
+/// Custom ID maps: only on unprivileged containers, a known `type`, inside the mapped range,
+/// no two entries of one kind mapping the same container ID.
+fn check_id_maps(c: &mut Checker<'_>, site: &Site<'_>, ct: &Container) {
+    let id = site.id;
+    if ct.id_maps.is_empty() {
+        return;
+    }
+    let decided = unprivileged_from(c, id);
+    if !decided.is_some_and(|(_, u)| u) {
+        let how = match decided {
+            Some((who, _)) if who != id => {
+                format!(" (a clone keeps its source's level, and {who} is privileged)")
+            }
+            Some(_) => String::new(),
+            None => " (\"unprivileged\" is not set, and pct create makes privileged containers)"
+                .to_string(),
+        };
+        let msg = format!(
+            "container {id} is privileged{how}; ID maps apply to unprivileged containers only"
+        );
+        c.guest_err(site, "id_maps", msg).hint =
+            Some("set \"unprivileged\": true, or remove \"id_maps\"".to_string());
+    }
+    for (i, m) in ct.id_maps.iter().enumerate() {
+        if id_map_kind(&m.kind).is_none() {
+            c.guest_err(
+                site,
+                &format!("id_maps/{i}/type"),
+                format!(
+                    "container {id}: id map type {:?} must be \"uid\" or \"gid\" (or \"u\"/\"g\")",
+                    m.kind
+                ),
+            );
+        }
+        let end = u64::from(m.container_id) + u64::from(m.size);
+        if end > ID_RANGE {
+            let msg = format!(
+                "container {id}: id map reaches beyond container ID {} (container IDs {}-{}); lxc-manager maps container IDs 0-{} only, the {ID_RANGE} IDs Proxmox gives an unprivileged container (root:100000:{ID_RANGE} in /etc/subuid and /etc/subgid)",
+                ID_RANGE - 1,
+                m.container_id,
+                end - 1,
+                ID_RANGE - 1,
+            );
+            c.guest_err(site, &format!("id_maps/{i}"), msg).hint =
+                Some(format!("keep container_id + size at most {ID_RANGE}"));
+        }
+    }
+    for kind in ["uid", "gid"] {
+        let mut maps: Vec<(usize, u64, u64)> = ct
+            .id_maps
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| id_map_kind(&m.kind) == Some(kind))
+            .map(|(i, m)| {
+                let start = u64::from(m.container_id);
+                (i, start, start + u64::from(m.size))
+            })
+            .collect();
+        maps.sort_by_key(|&(_, start, _)| start);
+        // The entry reaching furthest so far: one starting before its end overlaps it.
+        let mut furthest: Option<(usize, u64, u64)> = None;
+        for (i, start, end) in maps {
+            if let Some((j, s0, e0)) = furthest.filter(|&(_, _, e0)| start < e0) {
+                let msg = format!(
+                    "container {id}: two {kind} entries overlap: id_maps/{i} maps container IDs {start}-{}, id_maps/{j} maps {s0}-{}",
+                    end.saturating_sub(1),
+                    e0.saturating_sub(1)
+                );
+                c.guest_err(site, &format!("id_maps/{i}"), msg);
+            }
+            if furthest.is_none_or(|(_, _, e0)| end > e0) {
+                furthest = Some((i, start, end));
+            }
         }
     }
 }

@@ -6,6 +6,8 @@ mod guests;
 mod host;
 mod net;
 mod refs;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
