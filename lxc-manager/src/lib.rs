@@ -137,10 +137,5 @@ fn converge(ctx: &Ctx<'_>, opts: Options, plan_only: bool) -> anyhow::Result<()>
 }
 
 fn fail(e: &anyhow::Error) -> Exit {
-    if let Some(se) = e.downcast_ref::<spec::SpecError>() {
-        eprintln!("error: {se}");
-        return Exit::Invalid;
-    }
-    eprintln!("error: {e:#}");
-    Exit::Failure
+    phoenix_core::converge::exit_for(e)
 }

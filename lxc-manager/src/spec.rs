@@ -156,28 +156,11 @@ pub struct Spec {
     pub is_template: bool,
 }
 
-/// Why a container cannot be specified: a JSON pointer into the LXC file and the reason.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{pointer}: {message}")]
-pub struct SpecError {
-    /// Where in `phoenix_lxc_configs.json` (`/lxc_configs/101/lxc_options/0`).
-    pub pointer: String,
-    /// What is wrong.
-    pub message: String,
-}
+pub use phoenix_core::converge::SpecError;
 
-impl SpecError {
-    fn new(id: GuestId, key: &str, message: impl Into<String>) -> Self {
-        let pointer = if key.is_empty() {
-            format!("/lxc_configs/{id}")
-        } else {
-            format!("/lxc_configs/{id}/{key}")
-        };
-        Self {
-            pointer,
-            message: message.into(),
-        }
-    }
+/// A [`SpecError`] at `key` of container `id`'s block (`/lxc_configs/101/lxc_options/0`).
+fn spec_error(id: GuestId, key: &str, message: impl Into<String>) -> SpecError {
+    SpecError::at(&format!("/lxc_configs/{id}"), key, message)
 }
 
 /// Maps one kind of container ID (`u`/`g`) to host IDs with the custom entries of `maps`:
@@ -298,7 +281,7 @@ pub fn spec(cfg: &Config, layout: &Layout, id: GuestId, c: &Container) -> Result
     let mut raw: Vec<(String, String)> = Vec::new();
     for (i, opt) in c.lxc_options.iter().enumerate() {
         let Some((k, v)) = parse_raw_option(opt) else {
-            return Err(SpecError::new(
+            return Err(spec_error(
                 id,
                 &format!("lxc_options/{i}"),
                 format!("{opt:?} is not an lxc.* option (expected `lxc.key=value`)"),
@@ -403,7 +386,7 @@ pub fn spec(cfg: &Config, layout: &Layout, id: GuestId, c: &Container) -> Result
         (None, Some(t)) => Source::Template(t.to_string()),
         (None, None) => {
             let (from, reason) =
-                crate::select::choose(cfg, id).map_err(|m| SpecError::new(id, "", m))?;
+                crate::select::choose(cfg, id).map_err(|m| spec_error(id, "", m))?;
             Source::Clone {
                 from,
                 reason: Some(reason),
@@ -489,11 +472,11 @@ pub fn check_formats(s: &Spec) -> Result<(), SpecError> {
         (&s.net1, "secondary_network_config/hwaddr"),
     ] {
         if let Some(m) = n.as_ref().and_then(|n| n.hwaddr.as_ref()) {
-            formats::mac(m).map_err(|e| SpecError::new(s.id, key, e.to_string()))?;
+            formats::mac(m).map_err(|e| spec_error(s.id, key, e.to_string()))?;
         }
     }
 
-    formats::dns_name(&s.hostname).map_err(|e| SpecError::new(s.id, "name", e.to_string()))?;
+    formats::dns_name(&s.hostname).map_err(|e| spec_error(s.id, "name", e.to_string()))?;
     Ok(())
 }
 

@@ -26,7 +26,6 @@ use std::process::ExitCode;
 use phoenix_core::cli::guest::{GuestCli, GuestVerb, Output};
 use phoenix_core::cli::{clap_exit, guest_arg, load_config};
 use phoenix_core::cmd::Runner;
-use phoenix_core::converge::SpecError;
 use phoenix_core::exit::Exit;
 use phoenix_core::ids::GuestKind;
 use phoenix_core::paths::Layout;
@@ -130,10 +129,5 @@ fn converge(ctx: &Ctx<'_>, opts: Options, plan_only: bool) -> anyhow::Result<()>
 }
 
 fn fail(e: &anyhow::Error) -> Exit {
-    if let Some(se) = e.downcast_ref::<SpecError>() {
-        eprintln!("error: {se}");
-        return Exit::Invalid;
-    }
-    eprintln!("error: {e:#}");
-    Exit::Failure
+    phoenix_core::converge::exit_for(e)
 }

@@ -243,3 +243,14 @@ impl SpecError {
         }
     }
 }
+
+/// How a manager ends after `e`: a [`SpecError`] (bad configuration) is exit 2, anything else
+/// exit 1; the error is printed with its causes.
+pub fn exit_for(e: &anyhow::Error) -> crate::exit::Exit {
+    if let Some(se) = e.downcast_ref::<SpecError>() {
+        eprintln!("error: {se}");
+        return crate::exit::Exit::Invalid;
+    }
+    eprintln!("error: {e:#}");
+    crate::exit::Exit::Failure
+}
