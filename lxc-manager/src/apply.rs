@@ -43,14 +43,7 @@ pub struct Ctx<'a> {
     pub c: &'a Container,
 }
 
-/// Converge options.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// Re-run every feature installer (`--force-features`).
-    pub force_features: bool,
-    /// Create the container when it is missing (`create`); `converge` refuses instead.
-    pub create: bool,
-}
+pub use phoenix_core::converge::verbs::Options;
 
 /// The installer scripts on the host.
 #[derive(Clone, Debug, Default)]

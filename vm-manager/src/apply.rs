@@ -59,14 +59,7 @@ pub struct Ctx<'a> {
     pub vm: &'a Vm,
 }
 
-/// Converge options.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// Re-run every feature installer (`--force-features`).
-    pub force_features: bool,
-    /// Create the VM when it is missing (`create`); `converge` refuses instead.
-    pub create: bool,
-}
+pub use phoenix_core::converge::verbs::Options;
 
 /// What [`prepare`] found and decided.
 pub struct Prepared {

@@ -23,14 +23,16 @@ pub mod spec;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use phoenix_core::cli::guest::{GuestCli, GuestVerb, Output};
+use phoenix_core::cli::guest::GuestCli;
 use phoenix_core::cli::{clap_exit, guest_arg, load_config};
 use phoenix_core::cmd::Runner;
+use phoenix_core::converge::SpecError;
+use phoenix_core::converge::verbs::{self, Manager, Options};
 use phoenix_core::exit::Exit;
-use phoenix_core::ids::GuestKind;
+use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
 
-use crate::apply::{Ctx, Options};
+use crate::apply::Ctx;
 
 const PROGRAM: &str = phoenix_core::paths::binaries::VM_MANAGER;
 const ABOUT: &str = "Converge one VM to its configuration";
@@ -58,9 +60,7 @@ fn run(cli: &GuestCli, layout: &Layout) -> Exit {
     let Some((_, vm)) = spec::find(&cfg, id) else {
         return Exit::Invalid;
     };
-    let plan_only = matches!(cli.verb, GuestVerb::Plan(_));
-    let dry_run = cli.global.dry_run || !cli.verb.mutates();
-    let runner = Runner::system(dry_run);
+    let runner = Runner::system(cli.global.dry_run || !cli.verb.mutates());
     let ctx = Ctx {
         cfg: &cfg,
         layout,
@@ -68,66 +68,57 @@ fn run(cli: &GuestCli, layout: &Layout) -> Exit {
         id,
         vm,
     };
-
-    // Bad configuration is exit 2, before any host command.
-    if let Err(e) = apply::spec_of(&ctx) {
-        eprintln!("error: {}: {e}", cfg.files.vm.display());
-        return Exit::Invalid;
-    }
-
-    let _locks = if cli.verb.mutates() && !cli.global.dry_run {
-        match phoenix_core::converge::apply::lock(layout, id) {
-            Ok(l) => Some(l),
-            Err(e) => return fail(&e),
-        }
-    } else {
-        None
-    };
-
-    let result = match &cli.verb {
-        GuestVerb::Create(_) | GuestVerb::Converge(_) | GuestVerb::Plan(_) => {
-            let opts = Options {
-                force_features: cli.force_features,
-                create: !matches!(cli.verb, GuestVerb::Converge(_)),
-            };
-            converge(&ctx, opts, plan_only || cli.global.dry_run)
-        }
-        GuestVerb::Start(_) => ops::start(&ctx),
-        GuestVerb::Stop(_) => ops::stop(&ctx),
-        GuestVerb::Restart(_) => ops::restart(&ctx),
-        GuestVerb::Delete { force, purge, .. } => ops::delete(&ctx, *force, *purge),
-        GuestVerb::Reconfigure(_) => ops::reconfigure(&ctx),
-        GuestVerb::HealthCheck(_) => ops::health_check(&ctx),
-        GuestVerb::Status(_) => ops::status(&ctx).and_then(|st| {
-            match cli.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&st)?),
-                Output::Text => print!("{st}"),
-            }
-            Ok(())
-        }),
-        GuestVerb::Test { .. } => {
-            println!("VM {id} has no integration tests (tests are a container feature)");
-            Ok(())
-        }
-    };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(e) => fail(&e),
-    }
+    verbs::dispatch(cli, layout, &cfg.files.vm, &ctx)
 }
 
-/// Plans, prints the plan, and applies it unless `plan_only`.
-fn converge(ctx: &Ctx<'_>, opts: Options, plan_only: bool) -> anyhow::Result<()> {
-    let prepared = apply::prepare(ctx, opts)?;
-    print!("{}", prepared.plan);
-    if plan_only || !prepared.plan.has_changes() {
-        return Ok(());
-    }
-    apply::apply(ctx, prepared)?;
-    println!("VM {}: converged", ctx.id);
-    Ok(())
-}
+impl Manager for Ctx<'_> {
+    type Status = ops::Status;
 
-fn fail(e: &anyhow::Error) -> Exit {
-    phoenix_core::converge::exit_for(e)
+    fn id(&self) -> GuestId {
+        self.id
+    }
+    fn kind(&self) -> GuestKind {
+        GuestKind::Vm
+    }
+    fn check(&self) -> Result<(), SpecError> {
+        apply::spec_of(self).map(drop)
+    }
+    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()> {
+        let prepared = apply::prepare(self, opts)?;
+        print!("{}", prepared.plan);
+        if plan_only || !prepared.plan.has_changes() {
+            return Ok(());
+        }
+        apply::apply(self, prepared)?;
+        println!("VM {}: converged", self.id);
+        Ok(())
+    }
+    fn start(&self) -> anyhow::Result<()> {
+        ops::start(self)
+    }
+    fn stop(&self) -> anyhow::Result<()> {
+        ops::stop(self)
+    }
+    fn restart(&self) -> anyhow::Result<()> {
+        ops::restart(self)
+    }
+    fn delete(&self, force: bool, purge: bool) -> anyhow::Result<()> {
+        ops::delete(self, force, purge)
+    }
+    fn reconfigure(&self) -> anyhow::Result<()> {
+        ops::reconfigure(self)
+    }
+    fn health_check(&self) -> anyhow::Result<()> {
+        ops::health_check(self)
+    }
+    fn status(&self) -> anyhow::Result<ops::Status> {
+        ops::status(self)
+    }
+    fn test(&self, _suite: Option<&str>) -> anyhow::Result<(usize, usize)> {
+        println!(
+            "VM {} has no integration tests (tests are a container feature)",
+            self.id
+        );
+        Ok((0, 0))
+    }
 }

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod observe;
 pub mod ops;
 pub mod runtime;
+pub mod verbs;
 
 use std::fmt;
 

@@ -1,0 +1,110 @@
+//! The verb dispatch both guest managers share: bad configuration is exit 2 before any host
+//! command, mutating verbs take the locks (unless `--dry-run`), each verb runs the manager's
+//! implementation, errors become exit statuses. A manager implements [`Manager`] for one
+//! guest; its `main` is `parse → load → dispatch`.
+
+use crate::cli::guest::{GuestCli, GuestVerb, Output};
+use crate::converge::apply::noun;
+use crate::converge::{SpecError, exit_for};
+use crate::exit::Exit;
+use crate::ids::{GuestId, GuestKind};
+use crate::paths::Layout;
+
+/// Create or converge options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Re-run every feature installer (`--force-features`).
+    pub force_features: bool,
+    /// Create the guest when it is missing (`create`); `converge` refuses instead.
+    pub create: bool,
+}
+
+/// One guest manager, for one guest.
+pub trait Manager {
+    /// What `status` returns.
+    type Status: serde::Serialize + std::fmt::Display;
+
+    /// The guest's ID.
+    fn id(&self) -> GuestId;
+    /// Container or VM.
+    fn kind(&self) -> GuestKind;
+    /// Checks that the configuration specifies the guest (pure).
+    fn check(&self) -> Result<(), SpecError>;
+    /// Plans, prints the plan and applies it unless `plan_only`.
+    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()>;
+    /// `start`.
+    fn start(&self) -> anyhow::Result<()>;
+    /// `stop`.
+    fn stop(&self) -> anyhow::Result<()>;
+    /// `restart`.
+    fn restart(&self) -> anyhow::Result<()>;
+    /// `delete`.
+    fn delete(&self, force: bool, purge: bool) -> anyhow::Result<()>;
+    /// `reconfigure`.
+    fn reconfigure(&self) -> anyhow::Result<()>;
+    /// `health-check`.
+    fn health_check(&self) -> anyhow::Result<()>;
+    /// `status`.
+    fn status(&self) -> anyhow::Result<Self::Status>;
+    /// `test`: `(passed, failed)`.
+    fn test(&self, suite: Option<&str>) -> anyhow::Result<(usize, usize)>;
+}
+
+/// Runs `cli`'s verb on `m`. `file` is the configuration file the guest is defined in (named
+/// in configuration errors, which `create`, `converge` and `plan` check first).
+pub fn dispatch(cli: &GuestCli, layout: &Layout, file: &std::path::Path, m: &impl Manager) -> Exit {
+    let id = m.id();
+    let converging = matches!(
+        cli.verb,
+        GuestVerb::Create(_) | GuestVerb::Converge(_) | GuestVerb::Plan(_)
+    );
+    if converging {
+        if let Err(e) = m.check() {
+            eprintln!("error: {}: {e}", file.display());
+            return Exit::Invalid;
+        }
+    }
+    let _locks = if cli.verb.mutates() && !cli.global.dry_run {
+        match crate::converge::apply::lock(layout, id) {
+            Ok(l) => Some(l),
+            Err(e) => return exit_for(&e),
+        }
+    } else {
+        None
+    };
+    let result = match &cli.verb {
+        GuestVerb::Create(_) | GuestVerb::Converge(_) | GuestVerb::Plan(_) => {
+            let opts = Options {
+                force_features: cli.force_features,
+                create: !matches!(cli.verb, GuestVerb::Converge(_)),
+            };
+            let plan_only = matches!(cli.verb, GuestVerb::Plan(_)) || cli.global.dry_run;
+            m.converge(opts, plan_only)
+        }
+        GuestVerb::Start(_) => m.start(),
+        GuestVerb::Stop(_) => m.stop(),
+        GuestVerb::Restart(_) => m.restart(),
+        GuestVerb::Delete { force, purge, .. } => m.delete(*force, *purge),
+        GuestVerb::Reconfigure(_) => m.reconfigure(),
+        GuestVerb::HealthCheck(_) => m.health_check(),
+        GuestVerb::Status(_) => m.status().and_then(|st| {
+            match cli.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&st)?),
+                Output::Text => print!("{st}"),
+            }
+            Ok(())
+        }),
+        GuestVerb::Test { suite, .. } => match m.test(suite.as_deref()) {
+            Ok((_, 0)) => Ok(()),
+            Ok((_, failed)) => {
+                eprintln!("error: {} {id}: {failed} test(s) failed", noun(m.kind()));
+                return Exit::Failure;
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => exit_for(&e),
+    }
+}
