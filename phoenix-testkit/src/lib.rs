@@ -397,26 +397,11 @@ impl Host {
             .collect()
     }
 
-    /// Every call the simulator refused (strict mode) or failed, except the guest agent's
-    /// readiness probe (`qm guest cmd <id> ping`), which fails by design until a VM has
-    /// booted.
+    /// Every call the simulator refused (strict mode) or failed.
     pub fn refusals(&self) -> Vec<String> {
         self.audit()
             .into_iter()
             .filter(|e| e["refused"] == true)
-            .filter(|e| {
-                let argv: Vec<&str> = e["argv"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                !(e["tool"] == "qm"
-                    && e["effect"] == "read"
-                    && argv.len() == 4
-                    && argv[..2] == ["guest", "cmd"]
-                    && argv[3] == "ping")
-            })
             .map(|e| e.to_string())
             .collect()
     }

@@ -507,6 +507,15 @@ fn guest_agent_ping_and_exec() {
         assert!(pings < 10, "the agent never came up");
     }
     assert!(pings > 1);
+    // A guest that does not answer yet is not a refused command.
+    let last_failed = sim
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|e| e["exit"] != 0)
+        .unwrap();
+    assert_eq!(last_failed["argv"][0], "agent");
+    assert_eq!(last_failed["refused"], false);
     assert_eq!(sim.run("qm", &["guest", "cmd", "9000", "ping"]).ok(), "");
     assert!(sim.run("qm", &["guest", "cmd", "9000", "bogus"]).fails(255).starts_with("400 Parameter verification failed.\ncommand: value 'bogus' does not have a value in the enumeration 'fsfreeze-freeze, "));
     let exec = sim.run(

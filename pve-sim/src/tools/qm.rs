@@ -3008,8 +3008,12 @@ fn agent_available(ctx: &Ctx, id: u32) -> Result<GuestConf, Outcome> {
         .unwrap_or(false);
     let rt = ctx.state.runtime(id);
     if !enabled || ctx.state.now() < rt.ready_at {
-        // `guest-ping` times out after 3 seconds when nothing answers.
-        return Err(die("QEMU guest agent is not running").secs(3.0));
+        // `guest-ping` times out after 3 seconds when nothing answers. The guest not
+        // answering yet is not Proxmox rejecting the command: not flagged as refused.
+        return Err(Outcome {
+            refused: false,
+            ..die("QEMU guest agent is not running").secs(3.0)
+        });
     }
     Ok(conf)
 }
