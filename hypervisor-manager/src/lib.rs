@@ -1,22 +1,36 @@
 //! `hypervisor-manager setup [--config FILE|DIR] [--dry-run] [--wipe-disks DEV…] [--step NAME…]`.
 //!
-//! This build parses the command line and loads and checks the configuration (exit 2 when it
-//! is invalid); the setup steps arrive with issue #6 and are reported as not available yet.
+//! Each step ([`steps`]) observes, plans and applies through the one runner, in the shell
+//! version's order; the run ends with a summary ([`report`]): `ok`, `changed`, `reboot
+//! required`, `failed` (later steps are then skipped) or `skipped`. Steps still to come (issue
+//! #6 continues) report `skipped: not available yet`, so a run never pretends it did them.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use phoenix_core::cli::{GlobalOpts, load_config, not_available};
-use phoenix_core::exit::{EXIT_CODES_HELP, Exit};
+pub mod report;
+pub mod steps;
+
+use phoenix_core::cli::{GlobalOpts, load_config};
+use phoenix_core::cmd::Runner;
+use phoenix_core::exit::Exit;
 use phoenix_core::paths::Layout;
 
 const PROGRAM: &str = phoenix_core::paths::binaries::HYPERVISOR_MANAGER;
 
+/// Exit statuses of `setup` (the shared ones plus "reboot required").
+const SETUP_EXIT_HELP: &str = "\
+Exit status:
+  0  success: every step ok or changed
+  1  a step failed or could not run (the summary says which; later steps are skipped)
+  2  invalid usage or configuration; nothing was run on the host
+  3  setup finished, but a change takes effect only after a reboot (never done by itself)";
+
 /// Converge the Proxmox host to its configuration.
 #[derive(Parser, Debug)]
-#[command(name = "hypervisor-manager", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "hypervisor-manager", version, after_help = SETUP_EXIT_HELP)]
 pub struct Cli {
     /// What to do
     #[command(subcommand)]
@@ -72,14 +86,91 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let layout = Layout::from_env();
     cli.global.init_logging(PROGRAM, &layout);
     let exit = match load_config(&cli.global, &layout, true) {
-        Ok(_) => match cli.verb {
-            Verb::Setup { .. } => {
-                not_available(PROGRAM, "setup", "issue #6 (convergent host setup)")
-            }
+        Ok((cfg, _)) => match &cli.verb {
+            Verb::Setup { wipe_disks, step } => setup(&cli, &cfg, &layout, wipe_disks, step),
         },
         Err(exit) => exit,
     };
     Exit::into(exit)
+}
+
+/// Every step in order.
+const ORDER: &[Step] = &[
+    Step::System,
+    Step::Zfs,
+    Step::Storage,
+    Step::Shares,
+    Step::Firewall,
+    Step::Apparmor,
+    Step::Nvidia,
+    Step::Users,
+    Step::Dns,
+];
+
+fn step_name(s: Step) -> &'static str {
+    match s {
+        Step::System => "system",
+        Step::Zfs => "zfs",
+        Step::Storage => "storage",
+        Step::Shares => "shares",
+        Step::Firewall => "firewall",
+        Step::Apparmor => "apparmor",
+        Step::Nvidia => "nvidia",
+        Step::Users => "users",
+        Step::Dns => "dns",
+    }
+}
+
+fn setup(
+    cli: &Cli,
+    cfg: &phoenix_core::config::Config,
+    layout: &Layout,
+    wipe_disks: &[PathBuf],
+    only: &[Step],
+) -> Exit {
+    let _lock = if cli.global.dry_run {
+        None
+    } else {
+        match phoenix_core::lock::global(layout, std::time::Duration::ZERO) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Exit::Failure;
+            }
+        }
+    };
+    let runner = Runner::system(cli.global.dry_run);
+    let ctx = steps::Ctx {
+        cfg,
+        layout,
+        runner: &runner,
+        wipe_disks,
+    };
+    let mut report = report::Report::default();
+    let mut failed = false;
+    for &s in ORDER.iter().filter(|s| only.is_empty() || only.contains(s)) {
+        let name = step_name(s);
+        let outcome = if failed {
+            report::Outcome::Skipped("an earlier step failed".into())
+        } else {
+            match s {
+                Step::Zfs => steps::run(&steps::zfs::Zfs, &ctx),
+                Step::Storage => steps::run(&steps::storage::StorageStep, &ctx),
+                _ => report::Outcome::Skipped("not available yet (issue #6 continues)".into()),
+            }
+        };
+        failed |= matches!(outcome, report::Outcome::Failed(_));
+        report.steps.push((name, outcome));
+    }
+    if cli.global.dry_run {
+        println!("dry run: nothing was changed");
+    }
+    print!("{report}");
+    match report.exit_code() {
+        0 => Exit::Success,
+        3 => Exit::External(3),
+        _ => Exit::Failure,
+    }
 }
 
 #[cfg(test)]

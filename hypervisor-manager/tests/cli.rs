@@ -24,12 +24,18 @@ fn etc() -> std::path::PathBuf {
 }
 
 #[test]
-fn setup_is_not_available_yet_and_says_so() {
-    let (code, err) = run(&["setup", "--dry-run", "--step", "zfs"], &etc());
+fn steps_not_available_yet_are_reported_skipped_and_fail_the_run() {
+    let (code, err) = run(&["setup", "--dry-run", "--step", "nvidia"], &etc());
     assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn help_documents_the_reboot_required_status() {
+    let cmd = Cmd::read(env!("CARGO_BIN_EXE_hypervisor-manager")).arg("--help");
+    let out = Runner::system(false).run(&cmd).unwrap().stdout_str();
     assert!(
-        err.contains("hypervisor-manager setup: not available yet"),
-        "{err}"
+        out.contains("3  setup finished, but a change takes effect only after a reboot"),
+        "{out}"
     );
 }
 

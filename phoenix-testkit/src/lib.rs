@@ -345,6 +345,19 @@ impl Host {
         self.exec(&sibling("lxc-manager"), args, true)
     }
 
+    /// `hypervisor-manager <args>`.
+    pub fn hv(&self, args: &[&str]) -> Out {
+        self.exec(&sibling("hypervisor-manager"), args, true)
+    }
+
+    /// Edits the installed host configuration.
+    pub fn edit_host(&self, f: impl FnOnce(&mut Value)) {
+        let p = self.etc().join("phoenix_hypervisor_config.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+
     /// `vm-manager <args>`.
     pub fn vm(&self, args: &[&str]) -> Out {
         self.exec(&sibling("vm-manager"), args, true)

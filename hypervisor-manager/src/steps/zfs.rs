@@ -1,0 +1,314 @@
+//! ZFS datasets and their properties, converged to the configuration: a missing dataset is
+//! created with its properties and mount point; an existing one gets `zfs set` only for the
+//! properties whose value differs (compared in `zfs get -p` form, sizes in bytes). Pools are
+//! never modified or destroyed; a missing pool is reported (pool creation with disk checks
+//! follows).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use phoenix_core::cmd::Cmd;
+use phoenix_core::config::host::ZfsDataset;
+use phoenix_core::converge::{Change, Op};
+use phoenix_core::pve::zfs::{PropRow, parse_names, parse_tabbed};
+
+use super::{Ctx, SetupStep};
+use crate::report::Outcome;
+
+/// What the ZFS step does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `zfs create -o mountpoint=… -o k=v … <name>`.
+    Create {
+        /// Full name.
+        name: String,
+        /// Properties, mount point first.
+        props: Vec<(String, String)>,
+    },
+    /// `zfs set k=v … <name>`.
+    Set {
+        /// Full name.
+        name: String,
+        /// Properties to set.
+        props: Vec<(String, String)>,
+    },
+}
+
+/// The step.
+pub struct Zfs;
+
+/// `properties` (`recordsize=128K,compression=lz4`) as pairs; an entry without `=` is an
+/// error naming it.
+pub fn properties(ds: &ZfsDataset) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for part in ds.properties.as_deref().unwrap_or("").split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = part.split_once('=') else {
+            bail!(
+                "dataset {}/{}: property {part:?} is not key=value",
+                ds.pool,
+                ds.name
+            );
+        };
+        out.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// A ZFS size (`800G`, `128K`, `1.5T`, `0`, `none`) in bytes; `None` for other values.
+pub fn size_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    if v == "none" {
+        return Some(0);
+    }
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mul: u64 = match unit
+        .trim_end_matches(['B', 'b'])
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        "P" => 1 << 50,
+        _ => return None,
+    };
+    Some((n * mul as f64).round() as u64)
+}
+
+/// Whether the configured value `want` matches `zfs get -p`'s `have`.
+pub fn same_value(want: &str, have: &str) -> bool {
+    if want.eq_ignore_ascii_case(have) {
+        return true;
+    }
+    match (size_bytes(want), have.parse::<u64>()) {
+        (Some(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Plans one dataset against the observed properties (`None`: it does not exist).
+pub fn plan_dataset(
+    ds: &ZfsDataset,
+    observed: Option<&BTreeMap<String, String>>,
+) -> anyhow::Result<(Vec<Change>, Option<Action>)> {
+    let name = format!("{}/{}", ds.pool, ds.name);
+    let props = properties(ds)?;
+    match observed {
+        None => {
+            let mut all = vec![("mountpoint".to_string(), format!("/{name}"))];
+            all.extend(props.iter().cloned());
+            let shown: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Ok((
+                vec![Change::new(Op::Add, "datasets", name.clone()).to(shown.join(","))],
+                Some(Action::Create { name, props: all }),
+            ))
+        }
+        Some(have) => {
+            let mut changes = Vec::new();
+            let mut set = Vec::new();
+            for (k, v) in props {
+                let cur = have.get(&k).map(String::as_str).unwrap_or("-");
+                if !same_value(&v, cur) {
+                    changes.push(
+                        Change::new(Op::Change, "properties", format!("{name} {k}"))
+                            .from(cur)
+                            .to(v.clone()),
+                    );
+                    set.push((k, v));
+                }
+            }
+            let action = (!set.is_empty()).then_some(Action::Set { name, props: set });
+            Ok((changes, action))
+        }
+    }
+}
+
+impl SetupStep for Zfs {
+    type Action = Action;
+
+    fn name(&self) -> &'static str {
+        "zfs"
+    }
+
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Action>)> {
+        let zfs = &ctx.cfg.host.zfs;
+        let r = ctx.runner;
+        let pools = parse_names(
+            &r.run(&Cmd::read("zpool").args(["list", "-H", "-o", "name"]))
+                .context("cannot list ZFS pools")?
+                .stdout_str(),
+        )?;
+        let mut changes = Vec::new();
+        for p in &zfs.pools {
+            if !pools.contains(&p.name) {
+                bail!(
+                    "pool {} does not exist; creating pools (with the disk checks --wipe-disks governs) is not available yet",
+                    p.name
+                );
+            }
+        }
+        let datasets = parse_names(
+            &r.run(&Cmd::read("zfs").args(["list", "-H", "-o", "name", "-t", "filesystem,volume"]))
+                .context("cannot list ZFS datasets")?
+                .stdout_str(),
+        )?;
+        let mut actions = Vec::new();
+        for ds in &zfs.datasets {
+            if !pools.contains(&ds.pool) {
+                bail!(
+                    "dataset {}/{}: pool {} does not exist and is not configured",
+                    ds.pool,
+                    ds.name,
+                    ds.pool
+                );
+            }
+            let name = format!("{}/{}", ds.pool, ds.name);
+            let observed = if datasets.contains(&name) {
+                let keys: Vec<String> = properties(ds)?.into_iter().map(|(k, _)| k).collect();
+                let mut m = BTreeMap::new();
+                if !keys.is_empty() {
+                    let out = r
+                        .run(&Cmd::read("zfs").args([
+                            "get".to_string(),
+                            "-H".into(),
+                            "-p".into(),
+                            "-o".into(),
+                            "name,property,value,source".into(),
+                            keys.join(","),
+                            name.clone(),
+                        ]))
+                        .with_context(|| format!("cannot read the properties of {name}"))?;
+                    for row in parse_tabbed(&out.stdout_str(), 4, "zfs get -H -p")? {
+                        let p = PropRow {
+                            name: row[0].clone(),
+                            property: row[1].clone(),
+                            value: row[2].clone(),
+                            source: row[3].clone(),
+                        };
+                        m.insert(p.property, p.value);
+                    }
+                }
+                Some(m)
+            } else {
+                None
+            };
+            let (c, a) = plan_dataset(ds, observed.as_ref())?;
+            changes.extend(c);
+            actions.extend(a);
+        }
+        Ok((changes, actions))
+    }
+
+    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {
+        for a in actions {
+            match a {
+                Action::Create { name, props } => {
+                    let mut c = Cmd::mutate("zfs").arg("create");
+                    for (k, v) in &props {
+                        c = c.arg("-o").arg(format!("{k}={v}"));
+                    }
+                    ctx.runner
+                        .run(&c.arg(&name))
+                        .with_context(|| format!("cannot create dataset {name}"))?;
+                }
+                Action::Set { name, props } => {
+                    let mut c = Cmd::mutate("zfs").arg("set");
+                    for (k, v) in &props {
+                        c = c.arg(format!("{k}={v}"));
+                    }
+                    ctx.runner
+                        .run(&c.arg(&name))
+                        .with_context(|| format!("cannot set properties of {name}"))?;
+                }
+            }
+        }
+        Ok(Outcome::Changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(props: &str) -> ZfsDataset {
+        ZfsDataset {
+            name: "vm-disks".into(),
+            pool: "tank".into(),
+            properties: Some(props.into()),
+            ..ZfsDataset::default()
+        }
+    }
+
+    #[test]
+    fn a_missing_dataset_is_created_with_its_mountpoint() {
+        let (c, a) = plan_dataset(&ds("recordsize=128K,compression=lz4"), None).unwrap();
+        assert_eq!(
+            c[0].to_string(),
+            "+ tank/vm-disks: recordsize=128K,compression=lz4"
+        );
+        assert_eq!(
+            a,
+            Some(Action::Create {
+                name: "tank/vm-disks".into(),
+                props: vec![
+                    ("mountpoint".into(), "/tank/vm-disks".into()),
+                    ("recordsize".into(), "128K".into()),
+                    ("compression".into(), "lz4".into()),
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn only_differing_properties_are_set_sizes_compared_in_bytes() {
+        let have: BTreeMap<String, String> = [
+            ("recordsize", "131072"),
+            ("compression", "lz4"),
+            ("quota", "858993459200"),
+            ("sync", "standard"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (c, a) = plan_dataset(
+            &ds("recordsize=128K,compression=lz4,quota=800G,sync=disabled"),
+            Some(&have),
+        )
+        .unwrap();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            c[0].to_string(),
+            "~ tank/vm-disks sync: standard -> disabled"
+        );
+        assert_eq!(
+            a,
+            Some(Action::Set {
+                name: "tank/vm-disks".into(),
+                props: vec![("sync".into(), "disabled".into())]
+            })
+        );
+        let (c, a) = plan_dataset(&ds("recordsize=128K,quota=800G"), Some(&have)).unwrap();
+        assert!(c.is_empty() && a.is_none());
+    }
+
+    #[test]
+    fn bad_properties_name_the_dataset() {
+        let e = plan_dataset(&ds("recordsize"), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dataset tank/vm-disks: property \"recordsize\" is not key=value"
+        );
+        assert_eq!(size_bytes("1.5T"), Some(1_649_267_441_664));
+        assert_eq!(size_bytes("lz4"), None);
+    }
+}

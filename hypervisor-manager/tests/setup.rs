@@ -1,0 +1,144 @@
+//! `hypervisor-manager setup` against the simulator (strict): the host `pve-sim init
+//! --from-config` makes is already converged for the zfs and storage steps; one changed
+//! property or a lost storage changes only that; storages the configuration does not
+//! manage survive; dry runs change nothing.
+
+mod support;
+
+use serde_json::json;
+use support::{Host, examples, reference};
+
+const STEPS: [&str; 4] = ["--step", "zfs", "--step", "storage"];
+
+fn setup(h: &Host, extra: &[&str]) -> support::Out {
+    let mut args = vec!["setup"];
+    args.extend(STEPS);
+    args.extend(extra);
+    h.hv(&args)
+}
+
+#[test]
+fn a_converged_host_changes_nothing() {
+    for etc in [Some(examples()), reference()].into_iter().flatten() {
+        let h = Host::new(&etc, 0);
+        let out = setup(&h, &[]);
+        let stdout = out.ok();
+        assert!(stdout.contains("  zfs        ok\n"), "{stdout}");
+        assert!(stdout.contains("  storage    ok\n"), "{stdout}");
+        assert_eq!(
+            h.mutations_since(0),
+            Vec::<String>::new(),
+            "{}",
+            etc.display()
+        );
+        assert_eq!(h.refusals(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn one_changed_property_is_one_zfs_set() {
+    let h = Host::new(&examples(), 0);
+    h.edit_host(|v| {
+        let ds = &mut v["zfs"]["datasets"][0];
+        let props = ds["properties"]
+            .as_str()
+            .unwrap()
+            .replace("sync=standard", "sync=disabled");
+        ds["properties"] = json!(props);
+    });
+    let name = {
+        let mut v = String::new();
+        h.edit_host(|c| {
+            let ds = &c["zfs"]["datasets"][0];
+            v = format!(
+                "{}/{}",
+                ds["pool"].as_str().unwrap(),
+                ds["name"].as_str().unwrap()
+            );
+        });
+        v
+    };
+    let out = setup(&h, &["--dry-run"]);
+    assert!(
+        out.ok()
+            .contains(&format!("~ {name} sync: standard -> disabled")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(h.mutations_since(0), Vec::<String>::new(), "dry run");
+    let out = setup(&h, &[]);
+    assert!(
+        out.ok().contains("  zfs        changed\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        h.mutations_since(0),
+        [format!("zfs set sync=disabled {name}")]
+    );
+    let mark = h.mark();
+    setup(&h, &[]).ok();
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn a_lost_storage_is_added_again_and_unmanaged_storages_survive() {
+    let h = Host::new(&examples(), 0);
+    h.tool("pvesm", &["remove", "tank-vm-disks"]).ok();
+    h.tool(
+        "pvesm",
+        &[
+            "add",
+            "dir",
+            "scratch",
+            "--path",
+            "/srv/scratch",
+            "--content",
+            "iso",
+        ],
+    )
+    .ok();
+    let mark = h.mark();
+    let out = setup(&h, &[]);
+    assert!(
+        out.ok().contains("  storage    changed\n"),
+        "{}",
+        out.stdout
+    );
+    let m = h.mutations_since(mark);
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert!(
+        m[0].starts_with("pvesm add zfspool tank-vm-disks --pool tank/vm-disks"),
+        "{m:#?}"
+    );
+    assert!(
+        h.read("/etc/pve/storage.cfg").contains("dir: scratch"),
+        "left alone"
+    );
+}
+
+#[test]
+fn a_missing_pool_fails_the_step_and_skips_the_rest() {
+    let h = Host::new(&examples(), 0);
+    h.edit_host(|v| {
+        v["zfs"]["pools"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "fresh", "raid_level": "single", "disks": ["/dev/sdz"]}));
+    });
+    let out = setup(&h, &[]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("  zfs        failed: pool fresh does not exist"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("  storage    skipped: an earlier step failed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(h.mutations_since(0), Vec::<String>::new());
+}
