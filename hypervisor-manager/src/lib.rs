@@ -156,6 +156,7 @@ fn setup(
             match s {
                 Step::Zfs => steps::run(&steps::zfs::Zfs, &ctx),
                 Step::Storage => steps::run(&steps::storage::StorageStep, &ctx),
+                Step::Firewall => steps::run(&steps::firewall::Firewall, &ctx),
                 _ => report::Outcome::Skipped("not available yet (issue #6 continues)".into()),
             }
         };

@@ -142,3 +142,36 @@ fn a_missing_pool_fails_the_step_and_skips_the_rest() {
     );
     assert_eq!(h.mutations_since(0), Vec::<String>::new());
 }
+
+#[test]
+fn the_datacenter_firewall_is_written_once_from_the_host_rules() {
+    for (label, etc) in [("example", Some(examples())), ("reference", reference())] {
+        let Some(etc) = etc else { continue };
+        let h = Host::new(&etc, 0);
+        let out = h.hv(&["setup", "--step", "firewall", "--dry-run"]);
+        assert!(
+            out.ok().contains("  firewall   changed\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            !h.path("/etc/pve/firewall/cluster.fw").exists(),
+            "dry run wrote nothing"
+        );
+        let out = h.hv(&["setup", "--step", "firewall"]);
+        assert!(
+            out.ok().contains("  firewall   changed\n"),
+            "{}",
+            out.stdout
+        );
+        let fw = h.read("/etc/pve/firewall/cluster.fw");
+        insta::assert_snapshot!(format!("cluster_fw_{label}"), fw);
+        let out = h.hv(&["setup", "--step", "firewall"]);
+        assert!(out.ok().contains("  firewall   ok\n"), "{}", out.stdout);
+        assert_eq!(
+            h.mutations_since(0),
+            Vec::<String>::new(),
+            "no Proxmox command"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The datacenter firewall (`/etc/pve/firewall/cluster.fw`), declaratively: `enable`,
+//! `policy_in` and `policy_out` from the configuration, the host rules in config order (each
+//! once), and everything else in the file (other options, aliases, IP sets, groups) kept.
+//! Guest rules stay in the guests' own `.fw` files (the shell version copied them here, where
+//! they filtered host traffic). Proxmox's firewall daemon picks up the file by itself.
+
+use anyhow::{Context, bail};
+use phoenix_core::cmd::FileSpec;
+use phoenix_core::config::guest::FirewallRule;
+use phoenix_core::config::host::HostFirewall;
+use phoenix_core::converge::{Change, Op};
+use phoenix_core::pve::firewall::{self, FwFile};
+
+use super::{Ctx, SetupStep};
+use crate::report::Outcome;
+
+/// The datacenter firewall file, relative to the system root.
+pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
+
+/// What the firewall step does: write this text to `cluster.fw`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write(pub String);
+
+/// The step.
+pub struct Firewall;
+
+fn policy(p: Option<&str>, what: &str) -> anyhow::Result<Option<String>> {
+    match p.map(str::to_ascii_uppercase) {
+        None => Ok(None),
+        Some(v) if matches!(v.as_str(), "ACCEPT" | "DROP" | "REJECT") => Ok(Some(v)),
+        Some(v) => bail!("firewall.{what}: {v:?} is not ACCEPT, DROP or REJECT"),
+    }
+}
+
+/// The file the configuration asks for, keeping what it does not manage in `current`.
+pub fn desired(current: &FwFile, fw: &HostFirewall) -> anyhow::Result<FwFile> {
+    let mut rules: Vec<FirewallRule> = Vec::new();
+    for r in &fw.global_firewall_rules {
+        if !rules.contains(r) {
+            rules.push(r.clone());
+        }
+    }
+    let mut f = firewall::desired(current, fw.enabled == Some(true), &rules);
+    for (key, v) in [
+        (
+            "policy_in",
+            policy(fw.default_input_policy.as_deref(), "default_input_policy")?,
+        ),
+        (
+            "policy_out",
+            policy(fw.default_output_policy.as_deref(), "default_output_policy")?,
+        ),
+    ] {
+        if let Some(v) = v {
+            f.options.insert(key.into(), v);
+        }
+    }
+    Ok(f)
+}
+
+/// Plans `cluster.fw` from its current text.
+pub fn plan_file(
+    current: Option<&str>,
+    fw: &HostFirewall,
+) -> anyhow::Result<(Vec<Change>, Option<Write>)> {
+    let cur = current.map(FwFile::parse).unwrap_or_default();
+    let want = desired(&cur, fw)?;
+    let text = want.render().unwrap_or_default();
+    if current == Some(text.as_str()) {
+        return Ok((Vec::new(), None));
+    }
+    let mut changes = Vec::new();
+    for (k, v) in &want.options {
+        if cur.options.get(k) != Some(v) {
+            let c = Change::new(Op::Change, "options", k.clone()).to(v.clone());
+            changes.push(match cur.options.get(k) {
+                Some(old) => c.from(old.clone()),
+                None => c,
+            });
+        }
+    }
+    for r in &want.rules {
+        if !cur.rules.contains(r) {
+            changes.push(Change::new(Op::Add, "rules", r.clone()));
+        }
+    }
+    for r in &cur.rules {
+        if !want.rules.contains(r) {
+            changes.push(Change::new(Op::Remove, "rules", r.clone()));
+        }
+    }
+    if changes.is_empty() {
+        changes.push(Change::new(Op::Change, "rules", "order"));
+    }
+    Ok((changes, Some(Write(text))))
+}
+
+impl SetupStep for Firewall {
+    type Action = Write;
+
+    fn name(&self) -> &'static str {
+        "firewall"
+    }
+
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Write>)> {
+        let Some(fw) = &ctx.cfg.host.firewall else {
+            return Ok((
+                vec![Change::new(
+                    Op::Note,
+                    "firewall",
+                    "no firewall block in the host configuration; cluster.fw is left alone",
+                )],
+                Vec::new(),
+            ));
+        };
+        let path = ctx.layout.host(CLUSTER_FW);
+        let current = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let (c, w) = plan_file(current.as_deref(), fw)?;
+        Ok((c, w.into_iter().collect()))
+    }
+
+    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Write>) -> anyhow::Result<Outcome> {
+        let path = ctx.layout.host(CLUSTER_FW);
+        for Write(text) in actions {
+            if let Some(dir) = path.parent() {
+                ctx.runner.ensure_dir(dir, 0o755)?;
+            }
+            ctx.runner
+                .write_file(&path, text.as_bytes(), FileSpec::mode(0o640))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(Outcome::Changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fw() -> HostFirewall {
+        HostFirewall {
+            enabled: Some(true),
+            default_input_policy: Some("drop".into()),
+            default_output_policy: Some("ACCEPT".into()),
+            global_firewall_rules: vec![
+                FirewallRule {
+                    direction: "in".into(),
+                    action: "ACCEPT".into(),
+                    proto: Some("tcp".into()),
+                    port: Some("8006".into()),
+                    comment: Some("web UI".into()),
+                    ..FirewallRule::default()
+                };
+                2
+            ],
+        }
+    }
+
+    #[test]
+    fn the_file_is_declarative_and_keeps_what_it_does_not_manage() {
+        let cur = "[OPTIONS]\n\nenable: 0\nlog_ratelimit: enable=1\n\n[IPSET mgmt]\n\n10.0.0.5\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 23\n\n";
+        let (changes, w) = plan_file(Some(cur), &fw()).unwrap();
+        let text = w.unwrap().0;
+        assert_eq!(
+            text,
+            "[OPTIONS]\n\nenable: 1\nlog_ratelimit: enable=1\npolicy_in: DROP\npolicy_out: ACCEPT\n\n[IPSET mgmt]\n\n10.0.0.5\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 8006 # web UI\n\n"
+        );
+        let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "~ enable: 0 -> 1",
+                "~ policy_in: DROP",
+                "~ policy_out: ACCEPT",
+                "+ IN ACCEPT -p tcp -dport 8006 # web UI",
+                "- IN ACCEPT -p tcp -dport 23",
+            ]
+        );
+        let (again, w) = plan_file(Some(&text), &fw()).unwrap();
+        assert!(again.is_empty() && w.is_none());
+    }
+
+    #[test]
+    fn bad_policies_are_errors() {
+        let mut f = fw();
+        f.default_input_policy = Some("maybe".into());
+        let e = plan_file(None, &f).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "firewall.default_input_policy: \"MAYBE\" is not ACCEPT, DROP or REJECT"
+        );
+    }
+}
