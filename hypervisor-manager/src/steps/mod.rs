@@ -2,6 +2,7 @@
 //! with plan lines (pure), and applies them through the one runner; a converged host plans
 //! nothing. Steps not yet available report `skipped` so a run never pretends it did them.
 
+pub mod disks;
 pub mod firewall;
 pub mod storage;
 pub mod zfs;
