@@ -118,7 +118,7 @@ fn a_lost_storage_is_added_again_and_unmanaged_storages_survive() {
 }
 
 #[test]
-fn a_missing_pool_fails_the_step_and_skips_the_rest() {
+fn a_pool_on_a_missing_disk_fails_the_step_and_skips_the_rest() {
     let h = Host::new(&examples(), 0);
     h.edit_host(|v| {
         v["zfs"]["pools"]
@@ -130,7 +130,7 @@ fn a_missing_pool_fails_the_step_and_skips_the_rest() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("  zfs        failed: pool fresh does not exist"),
+            .contains("  zfs        failed: pool fresh is not created: /dev/sdz does not exist"),
         "{}",
         out.stdout
     );

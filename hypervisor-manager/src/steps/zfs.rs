@@ -1,8 +1,9 @@
-//! ZFS datasets and their properties, converged to the configuration: a missing dataset is
-//! created with its properties and mount point; an existing one gets `zfs set` only for the
-//! properties whose value differs (compared in `zfs get -p` form, sizes in bytes). Pools are
-//! never modified or destroyed; a missing pool is reported (pool creation with disk checks
-//! follows).
+//! ZFS pools, datasets and their properties, converged to the configuration. A missing pool
+//! is created only on disks that carry nothing, or that the operator named with
+//! `--wipe-disks` (wiped first; [`super::disks`]); existing pools are never modified or
+//! destroyed. A missing dataset is created with its properties and mount point; an existing
+//! one gets `zfs set` only for the properties whose value differs (compared in `zfs get -p`
+//! form, sizes in bytes).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,17 @@ use crate::report::Outcome;
 /// What the ZFS step does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// `wipefs -a <disk>` (named with `--wipe-disks`).
+    Wipe(String),
+    /// `zpool create -o autotrim=on -O compression=lz4 -O atime=off <pool> [vdev] <disks>`.
+    CreatePool {
+        /// Pool name.
+        name: String,
+        /// `mirror`, `raidz1`, … (`None`: a stripe).
+        vdev: Option<&'static str>,
+        /// Disks.
+        disks: Vec<String>,
+    },
     /// `zfs create -o mountpoint=… -o k=v … <name>`.
     Create {
         /// Full name.
@@ -133,6 +145,60 @@ pub fn plan_dataset(
     }
 }
 
+/// What disk `path` carries: `lsblk` (exists, partition table) and `wipefs --no-act`
+/// (signatures; a `zfs_member` labelled with an existing pool belongs to it).
+fn disk_facts(
+    ctx: &Ctx<'_>,
+    path: &str,
+    pools: &[String],
+) -> anyhow::Result<super::disks::DiskFacts> {
+    let mut f = super::disks::DiskFacts {
+        path: path.to_string(),
+        ..Default::default()
+    };
+    let lsblk = Cmd::read("lsblk").args([
+        "--json",
+        "--bytes",
+        "--nodeps",
+        "--output",
+        "NAME,PATH,SIZE,TYPE,TRAN,FSTYPE,PTTYPE",
+        path,
+    ]);
+    let devs = match ctx.runner.run(&lsblk) {
+        Ok(o) => super::disks::parse_lsblk(&o.stdout_str())?,
+        Err(phoenix_core::cmd::CmdError::Failed { .. }) => return Ok(f),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {path}")),
+    };
+    let Some(dev) = devs.first() else {
+        return Ok(f);
+    };
+    f.exists = true;
+    if let Some(pt) = &dev.pttype {
+        f.carries.push(format!("a {pt} partition table"));
+    }
+    let out = ctx
+        .runner
+        .run(&Cmd::read("wipefs").args(["--no-act", "--json", path]))
+        .with_context(|| format!("cannot read the signatures of {path}"))?;
+    for s in super::disks::parse_wipefs(&out.stdout_str())? {
+        if s.kind == "zfs_member" {
+            if let Some(l) = s.label.as_ref().filter(|l| pools.contains(l)) {
+                f.in_pool = Some(l.clone());
+            }
+        }
+        let what = match &s.label {
+            Some(l) if !l.is_empty() => format!("{} ({l})", s.kind),
+            _ => s.kind.clone(),
+        };
+        // A partition table is already named from lsblk.
+        let table_again = s.kind == dev.pttype.as_deref().unwrap_or("");
+        if !table_again && !f.carries.contains(&what) {
+            f.carries.push(what);
+        }
+    }
+    Ok(f)
+}
+
 impl SetupStep for Zfs {
     type Action = Action;
 
@@ -149,22 +215,51 @@ impl SetupStep for Zfs {
                 .stdout_str(),
         )?;
         let mut changes = Vec::new();
-        for p in &zfs.pools {
-            if !pools.contains(&p.name) {
+        let mut actions = Vec::new();
+        for w in ctx.wipe_disks {
+            if !zfs
+                .pools
+                .iter()
+                .any(|p| p.disks.iter().any(|d| w.as_os_str() == d.as_str()))
+            {
                 bail!(
-                    "pool {} does not exist; creating pools (with the disk checks --wipe-disks governs) is not available yet",
-                    p.name
+                    "--wipe-disks {}: no configured pool uses this disk; nothing is wiped",
+                    w.display()
                 );
             }
+        }
+        for p in zfs.pools.iter().filter(|p| !pools.contains(&p.name)) {
+            let vdev = super::disks::vdev(p.raid_level.as_deref(), p.disks.len())
+                .with_context(|| format!("pool {}", p.name))?;
+            let facts: Vec<super::disks::DiskFacts> = p
+                .disks
+                .iter()
+                .map(|d| disk_facts(ctx, d, &pools))
+                .collect::<anyhow::Result<_>>()?;
+            let wipe = super::disks::decide(&p.name, &facts, ctx.wipe_disks)?;
+            for d in wipe {
+                changes.push(Change::new(Op::Remove, "disks", format!("wipe {d}")));
+                actions.push(Action::Wipe(d));
+            }
+            changes.push(Change::new(Op::Add, "pools", p.name.clone()).to(format!(
+                "{}{}",
+                vdev.map(|v| format!("{v} ")).unwrap_or_default(),
+                p.disks.join(" ")
+            )));
+            actions.push(Action::CreatePool {
+                name: p.name.clone(),
+                vdev,
+                disks: p.disks.clone(),
+            });
         }
         let datasets = parse_names(
             &r.run(&Cmd::read("zfs").args(["list", "-H", "-o", "name", "-t", "filesystem,volume"]))
                 .context("cannot list ZFS datasets")?
                 .stdout_str(),
         )?;
-        let mut actions = Vec::new();
+        let configured = |p: &str| zfs.pools.iter().any(|c| c.name == p);
         for ds in &zfs.datasets {
-            if !pools.contains(&ds.pool) {
+            if !pools.contains(&ds.pool) && !configured(&ds.pool) {
                 bail!(
                     "dataset {}/{}: pool {} does not exist and is not configured",
                     ds.pool,
@@ -212,6 +307,29 @@ impl SetupStep for Zfs {
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {
         for a in actions {
             match a {
+                Action::Wipe(d) => {
+                    ctx.runner
+                        .run(&Cmd::mutate("wipefs").args(["-a", &d]))
+                        .with_context(|| format!("cannot wipe {d}"))?;
+                }
+                Action::CreatePool { name, vdev, disks } => {
+                    let mut c = Cmd::mutate("zpool").args([
+                        "create",
+                        "-o",
+                        "autotrim=on",
+                        "-O",
+                        "compression=lz4",
+                        "-O",
+                        "atime=off",
+                    ]);
+                    c = c.arg(&name);
+                    if let Some(v) = vdev {
+                        c = c.arg(v);
+                    }
+                    ctx.runner
+                        .run(&c.args(&disks))
+                        .with_context(|| format!("cannot create pool {name}"))?;
+                }
                 Action::Create { name, props } => {
                     let mut c = Cmd::mutate("zfs").arg("create");
                     for (k, v) in &props {
