@@ -18,12 +18,17 @@ fn setup(h: &Host, extra: &[&str]) -> support::Out {
 }
 
 #[test]
-fn a_converged_host_changes_nothing() {
+fn the_host_pve_sim_made_needs_only_the_arc_limit_then_nothing() {
     for etc in [Some(examples()), reference()].into_iter().flatten() {
         let h = Host::new(&etc, 0);
+        // The simulated installer left no ARC limit: the first run persists it (a file, no
+        // Proxmox command); everything else already matches.
         let out = setup(&h, &[]);
         let stdout = out.ok();
-        assert!(stdout.contains("  zfs        ok\n"), "{stdout}");
+        assert!(
+            stdout.contains("~ /etc/modprobe.d/zfs.conf: zfs_arc_max="),
+            "{stdout}"
+        );
         assert!(stdout.contains("  storage    ok\n"), "{stdout}");
         assert_eq!(
             h.mutations_since(0),
@@ -31,6 +36,15 @@ fn a_converged_host_changes_nothing() {
             "{}",
             etc.display()
         );
+        assert!(
+            h.read("/etc/modprobe.d/zfs.conf")
+                .starts_with("options zfs zfs_arc_max=")
+        );
+        let out = setup(&h, &[]);
+        let stdout = out.ok();
+        assert!(stdout.contains("  zfs        ok\n"), "{stdout}");
+        assert!(stdout.contains("  storage    ok\n"), "{stdout}");
+        assert_eq!(h.mutations_since(0), Vec::<String>::new());
         assert_eq!(h.refusals(), Vec::<String>::new());
     }
 }

@@ -778,6 +778,34 @@ impl Runner {
         Ok(WriteOutcome::Written)
     }
 
+    /// Writes `value` into an existing kernel parameter file (`/sys/module/zfs/parameters/…`,
+    /// `/proc/sys/…`) in place: such files cannot be replaced by a rename. Skipped when the
+    /// value is already there; planned in a dry run.
+    pub fn write_kernel_param(&self, path: &Path, value: &str) -> anyhow::Result<WriteOutcome> {
+        use anyhow::Context as _;
+        let current = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if current.trim() == value.trim() {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        if self.dry_run {
+            self.record(Planned::Write {
+                path: path.to_path_buf(),
+                bytes: value.len(),
+                mode: 0,
+            });
+            return Ok(WriteOutcome::Planned);
+        }
+        tracing::info!(path = %path.display(), value, "writing kernel parameter");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .with_context(|| format!("cannot write {value} to {}", path.display()))?;
+        Ok(WriteOutcome::Written)
+    }
+
     /// Writes `contents` to `path` atomically (temp file in the same directory, fsync,
     /// rename) with `spec`'s mode and owner. Does nothing when the file already has this
     /// content and mode. The parent directory must exist.
@@ -1131,5 +1159,32 @@ mod tests {
         assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Written);
         assert!(!p.exists());
         assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Unchanged);
+    }
+
+    #[test]
+    fn kernel_parameters_are_written_in_place_and_planned_in_dry_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("zfs_arc_max");
+        std::fs::write(&p, "0\n").unwrap();
+        let dry = Runner::system(true);
+        assert_eq!(
+            dry.write_kernel_param(&p, "1024").unwrap(),
+            WriteOutcome::Planned
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "0\n");
+        let r = Runner::system(false);
+        assert_eq!(
+            r.write_kernel_param(&p, "1024").unwrap(),
+            WriteOutcome::Written
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "1024");
+        assert_eq!(
+            r.write_kernel_param(&p, "1024").unwrap(),
+            WriteOutcome::Unchanged
+        );
+        assert!(
+            r.write_kernel_param(&dir.path().join("absent"), "1")
+                .is_err()
+        );
     }
 }

@@ -21,6 +21,14 @@ use crate::report::Outcome;
 pub enum Action {
     /// `wipefs -a <disk>` (named with `--wipe-disks`).
     Wipe(String),
+    /// The ARC limit: `/etc/modprobe.d/zfs.conf` (persistent) with this text, and the
+    /// running module's parameter when it is loaded.
+    Arc {
+        /// The new `zfs.conf`, when it changes.
+        conf: Option<String>,
+        /// Bytes for `/sys/module/zfs/parameters/zfs_arc_max`, when it differs.
+        runtime: Option<u64>,
+    },
     /// `zpool create -o autotrim=on -O compression=lz4 -O atime=off <pool> [vdev] <disks>`.
     CreatePool {
         /// Pool name.
@@ -199,6 +207,90 @@ fn disk_facts(
     Ok(f)
 }
 
+/// The modprobe file that keeps the ARC limit across reboots.
+pub const MODPROBE_ZFS: &str = "/etc/modprobe.d/zfs.conf";
+/// The running module's ARC limit.
+pub const ARC_PARAM: &str = "/sys/module/zfs/parameters/zfs_arc_max";
+
+/// `zfs.conf` with `zfs_arc_max=<bytes>`: the value replaced where an `options zfs` line
+/// sets it, else a line appended; every other line kept.
+pub fn arc_conf(current: &str, bytes: u64) -> String {
+    let mut found = false;
+    let mut out: Vec<String> = Vec::new();
+    for line in current.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() > 2 && words[0] == "options" && words[1] == "zfs" {
+            let new: Vec<String> = words
+                .iter()
+                .map(|w| {
+                    if w.starts_with("zfs_arc_max=") {
+                        found = true;
+                        format!("zfs_arc_max={bytes}")
+                    } else {
+                        (*w).to_string()
+                    }
+                })
+                .collect();
+            out.push(new.join(" "));
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    if !found {
+        out.push(format!("options zfs zfs_arc_max={bytes}"));
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
+/// Plans the ARC limit from the two files (`None`: absent).
+pub fn plan_arc(
+    gb: u64,
+    conf: Option<&str>,
+    runtime: Option<&str>,
+) -> (Vec<Change>, Option<Action>) {
+    let bytes = gb << 30;
+    let want = arc_conf(conf.unwrap_or(""), bytes);
+    let conf_change = (conf != Some(want.as_str())).then_some(want);
+    let runtime_change = runtime
+        .filter(|r| r.trim().parse::<u64>().ok() != Some(bytes))
+        .map(|_| bytes);
+    let mut changes = Vec::new();
+    if conf_change.is_some() {
+        changes.push(
+            Change::new(Op::Change, "arc", MODPROBE_ZFS)
+                .to(format!("zfs_arc_max={bytes} ({gb} GiB)")),
+        );
+    }
+    if let (Some(r), Some(b)) = (runtime, runtime_change) {
+        changes.push(
+            Change::new(Op::Change, "arc", "running limit")
+                .from(r.trim().to_string())
+                .to(b.to_string()),
+        );
+    }
+    if runtime.is_none() {
+        changes.push(Change::new(
+            Op::Note,
+            "arc",
+            "the zfs module is not loaded: the limit applies when it loads",
+        ));
+    }
+    if conf_change.is_some() {
+        changes.push(Change::new(
+            Op::Note,
+            "arc",
+            "with root on ZFS, run `update-initramfs -u -k all` for the limit to apply at boot",
+        ));
+    }
+    let action = (conf_change.is_some() || runtime_change.is_some()).then_some(Action::Arc {
+        conf: conf_change,
+        runtime: runtime_change,
+    });
+    (changes, action)
+}
+
 impl SetupStep for Zfs {
     type Action = Action;
 
@@ -301,12 +393,41 @@ impl SetupStep for Zfs {
             changes.extend(c);
             actions.extend(a);
         }
+        if let Some(gb) = zfs.arc_max_gb {
+            let read = |p: &str| std::fs::read_to_string(ctx.layout.host(p)).ok();
+            let (c, a) = plan_arc(
+                gb,
+                read(MODPROBE_ZFS).as_deref(),
+                read(ARC_PARAM).as_deref(),
+            );
+            changes.extend(c);
+            actions.extend(a);
+        }
         Ok((changes, actions))
     }
 
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {
         for a in actions {
             match a {
+                Action::Arc { conf, runtime } => {
+                    if let Some(text) = conf {
+                        let p = ctx.layout.host(MODPROBE_ZFS);
+                        if let Some(dir) = p.parent() {
+                            ctx.runner.ensure_dir(dir, 0o755)?;
+                        }
+                        ctx.runner
+                            .write_file(
+                                &p,
+                                text.as_bytes(),
+                                phoenix_core::cmd::FileSpec::mode(0o644),
+                            )
+                            .with_context(|| format!("cannot write {}", p.display()))?;
+                    }
+                    if let Some(b) = runtime {
+                        ctx.runner
+                            .write_kernel_param(&ctx.layout.host(ARC_PARAM), &b.to_string())?;
+                    }
+                }
                 Action::Wipe(d) => {
                     ctx.runner
                         .run(&Cmd::mutate("wipefs").args(["-a", &d]))
@@ -416,6 +537,38 @@ mod tests {
             })
         );
         let (c, a) = plan_dataset(&ds("recordsize=128K,quota=800G"), Some(&have)).unwrap();
+        assert!(c.is_empty() && a.is_none());
+    }
+
+    #[test]
+    fn the_arc_limit_is_persisted_and_applied_to_the_running_module() {
+        let (c, a) = plan_arc(
+            8,
+            Some("# keep\noptions zfs zfs_arc_max=1024 zfs_arc_min=0\n"),
+            Some("1024\n"),
+        );
+        assert_eq!(
+            a,
+            Some(Action::Arc {
+                conf: Some("# keep\noptions zfs zfs_arc_max=8589934592 zfs_arc_min=0\n".into()),
+                runtime: Some(8 << 30),
+            })
+        );
+        assert_eq!(c[1].to_string(), "~ running limit: 1024 -> 8589934592");
+        let (c, a) = plan_arc(8, None, None);
+        assert_eq!(
+            a,
+            Some(Action::Arc {
+                conf: Some("options zfs zfs_arc_max=8589934592\n".into()),
+                runtime: None
+            })
+        );
+        assert!(c.iter().any(|c| c.what.contains("not loaded")));
+        let (c, a) = plan_arc(
+            8,
+            Some("options zfs zfs_arc_max=8589934592\n"),
+            Some("8589934592\n"),
+        );
         assert!(c.is_empty() && a.is_none());
     }
 
