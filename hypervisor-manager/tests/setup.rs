@@ -189,3 +189,46 @@ fn the_datacenter_firewall_is_written_once_from_the_host_rules() {
         );
     }
 }
+
+/// Puts a recording `exportfs` on the host's PATH (the NFS server is not part of the
+/// simulator); returns the file it records its calls in.
+fn fake_exportfs(h: &Host) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let log = h.path("/var/log/exportfs.calls");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let script = h.bin().join("exportfs");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"exportfs $*\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+#[test]
+fn nfs_exports_are_declarative_and_reexported_only_on_change() {
+    for (label, etc) in [("example", Some(examples())), ("reference", reference())] {
+        let Some(etc) = etc else { continue };
+        let h = Host::new(&etc, 0);
+        let calls = fake_exportfs(&h);
+        let out = h.hv(&["setup", "--step", "shares"]);
+        assert!(
+            out.stdout.contains("  shares     changed\n")
+                || out
+                    .stdout
+                    .contains("  shares     skipped: NFS exports converged; Samba"),
+            "{}",
+            out.stdout
+        );
+        let exports = h.read("/etc/exports.d/phoenix.exports");
+        insta::assert_snapshot!(format!("exports_{label}"), exports);
+        assert_eq!(std::fs::read_to_string(&calls).unwrap(), "exportfs -ra\n");
+        h.hv(&["setup", "--step", "shares"]);
+        assert_eq!(
+            std::fs::read_to_string(&calls).unwrap(),
+            "exportfs -ra\n",
+            "unchanged exports are not re-exported"
+        );
+    }
+}

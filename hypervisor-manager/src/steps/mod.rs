@@ -4,6 +4,7 @@
 
 pub mod disks;
 pub mod firewall;
+pub mod shares;
 pub mod storage;
 pub mod zfs;
 
