@@ -150,7 +150,7 @@ mod tests {
             clients: vec!["10.0.0.2".into(), "10.0.0.3".into()],
             options: vec!["rw".into(), "sync".into()],
         };
-        let text = render(&[e.clone()]).unwrap();
+        let text = render(std::slice::from_ref(&e)).unwrap();
         assert!(
             text.ends_with("/tank/data 10.0.0.2(rw,sync) 10.0.0.3(rw,sync)\n"),
             "{text}"
