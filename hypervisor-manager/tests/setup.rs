@@ -60,18 +60,12 @@ fn one_changed_property_is_one_zfs_set() {
             .replace("sync=standard", "sync=disabled");
         ds["properties"] = json!(props);
     });
-    let name = {
-        let mut v = String::new();
-        h.edit_host(|c| {
-            let ds = &c["zfs"]["datasets"][0];
-            v = format!(
-                "{}/{}",
-                ds["pool"].as_str().unwrap(),
-                ds["name"].as_str().unwrap()
-            );
-        });
-        v
-    };
+    let ds = &h.host_config()["zfs"]["datasets"][0];
+    let name = format!(
+        "{}/{}",
+        ds["pool"].as_str().unwrap(),
+        ds["name"].as_str().unwrap()
+    );
     let out = setup(&h, &["--dry-run"]);
     assert!(
         out.ok()

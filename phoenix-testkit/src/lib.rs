@@ -350,12 +350,21 @@ impl Host {
         self.exec(&sibling("hypervisor-manager"), args, true)
     }
 
+    /// The installed host configuration, parsed.
+    pub fn host_config(&self) -> Value {
+        let p = self.etc().join("phoenix_hypervisor_config.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
     /// Edits the installed host configuration.
     pub fn edit_host(&self, f: impl FnOnce(&mut Value)) {
-        let p = self.etc().join("phoenix_hypervisor_config.json");
-        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let mut v = self.host_config();
         f(&mut v);
-        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        std::fs::write(
+            self.etc().join("phoenix_hypervisor_config.json"),
+            serde_json::to_string_pretty(&v).unwrap(),
+        )
+        .unwrap();
     }
 
     /// `vm-manager <args>`.
