@@ -1,9 +1,10 @@
 //! `hypervisor-manager setup [--config FILE|DIR] [--dry-run] [--wipe-disks DEV…] [--step NAME…]`.
 //!
 //! Each step ([`steps`]) observes, plans and applies through the one runner, in the shell
-//! version's order; the run ends with a summary ([`report`]): `ok`, `changed`, `reboot
-//! required`, `failed` (later steps are then skipped) or `skipped`. Steps still to come (issue
-//! #6 continues) report `skipped: not available yet`, so a run never pretends it did them.
+//! version's order (users before the Samba shares they own); the run ends with a summary
+//! ([`report`]): `ok`, `changed`, `reboot required`, `failed` (later steps are then skipped)
+//! or `skipped`. A step that needs a reboot does not stop the run: later steps do not depend
+//! on it, and the host is never rebooted by setup.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -43,12 +44,14 @@ pub struct Cli {
 /// Setup steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Step {
-    /// Packages, time zone, locale, log rotation, the global `phoenix` link
+    /// Packages, NTP, time zone, locale, log rotation, the global `phoenix` link, host name
     System,
     /// ZFS pools, datasets and properties, ARC limit
     Zfs,
     /// Proxmox storage definitions
     Storage,
+    /// The administrator (sudo, SSH key, Proxmox role) and the Samba user
+    Users,
     /// NFS exports and Samba shares
     Shares,
     /// Host firewall
@@ -57,9 +60,7 @@ pub enum Step {
     Apparmor,
     /// NVIDIA driver, GPU device nodes, VFIO
     Nvidia,
-    /// Users, groups and sudoers
-    Users,
-    /// DNS zones, Step-CA trust, certificate renewal
+    /// DNS server and resolver, CA trust, certificate renewal timer
     Dns,
 }
 
@@ -99,11 +100,11 @@ const ORDER: &[Step] = &[
     Step::System,
     Step::Zfs,
     Step::Storage,
+    Step::Users,
     Step::Shares,
     Step::Firewall,
     Step::Apparmor,
     Step::Nvidia,
-    Step::Users,
     Step::Dns,
 ];
 
@@ -140,11 +141,16 @@ fn setup(
         }
     };
     let runner = Runner::system(cli.global.dry_run);
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| layout.bin_dir());
     let ctx = steps::Ctx {
         cfg,
         layout,
         runner: &runner,
         wipe_disks,
+        bin_dir,
     };
     let mut report = report::Report::default();
     let mut failed = false;
@@ -154,18 +160,15 @@ fn setup(
             report::Outcome::Skipped("an earlier step failed".into())
         } else {
             match s {
+                Step::System => steps::run(&steps::system::System, &ctx),
                 Step::Zfs => steps::run(&steps::zfs::Zfs, &ctx),
                 Step::Storage => steps::run(&steps::storage::StorageStep, &ctx),
+                Step::Users => steps::run(&steps::users::Users, &ctx),
+                Step::Shares => steps::run(&steps::shares::Shares, &ctx),
                 Step::Firewall => steps::run(&steps::firewall::Firewall, &ctx),
-                Step::Shares => match steps::run(&steps::shares::Shares, &ctx) {
-                    o @ report::Outcome::Failed(_) => o,
-                    _ if steps::shares::samba_configured(&ctx) => report::Outcome::Skipped(
-                        "NFS exports converged; Samba shares not available yet (issue #6 continues)"
-                            .into(),
-                    ),
-                    o => o,
-                },
-                _ => report::Outcome::Skipped("not available yet (issue #6 continues)".into()),
+                Step::Apparmor => steps::run(&steps::apparmor::AppArmor, &ctx),
+                Step::Nvidia => steps::run(&steps::nvidia::Nvidia, &ctx),
+                Step::Dns => steps::run(&steps::dns::Dns, &ctx),
             }
         };
         failed |= matches!(outcome, report::Outcome::Failed(_));

@@ -1,4 +1,5 @@
-//! `hypervisor-manager` as a process: configuration checked first, no pretend success.
+//! `hypervisor-manager` as a process: configuration checked first, exit statuses, help. These
+//! runs have an empty `PATH`, so no host tool can run: a step that needs one fails.
 
 use std::path::Path;
 
@@ -6,15 +7,23 @@ use phoenix_core::cmd::{Cmd, CmdError, Runner};
 
 fn run(args: &[&str], config: &Path) -> (i32, String) {
     let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
     let cmd = Cmd::read(env!("CARGO_BIN_EXE_hypervisor-manager"))
         .args(args)
         .args(["--config".as_ref(), config.as_os_str()])
+        .env("PATH", &empty)
         .env("PHOENIX_ROOT", tmp.path())
         .env("PHOENIX_SYSROOT", tmp.path())
         .env("PHOENIX_CONFIG_DIR", "");
     match Runner::system(false).run(&cmd) {
-        Ok(out) => (0, out.stderr_str()),
-        Err(CmdError::Failed { code, stderr, .. }) => (code.unwrap_or(-1), stderr),
+        Ok(out) => (0, format!("{}{}", out.stdout_str(), out.stderr_str())),
+        Err(CmdError::Failed {
+            code,
+            stdout,
+            stderr,
+            ..
+        }) => (code.unwrap_or(-1), format!("{stdout}{stderr}")),
         Err(e) => panic!("{e}"),
     }
 }
@@ -24,9 +33,13 @@ fn etc() -> std::path::PathBuf {
 }
 
 #[test]
-fn steps_not_available_yet_are_reported_skipped_and_fail_the_run() {
-    let (code, err) = run(&["setup", "--dry-run", "--step", "nvidia"], &etc());
-    assert_eq!(code, 1, "{err}");
+fn a_step_whose_tools_are_missing_fails_and_names_the_tool() {
+    let (code, out) = run(&["setup", "--dry-run", "--step", "nvidia"], &etc());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("nvidia     failed: cannot list PCI devices: `lspci` not found on PATH"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -93,7 +93,7 @@ pub enum Verb {
     HealthCheck(Targets),
     /// Run the integration tests of the listed guests inside them (PASS/FAIL per test)
     Test(Targets),
-    /// Synchronise Portainer, Traefik and Nginx: `sync all` or `sync stack NAME to VMID`
+    /// Synchronise Portainer, Traefik and Nginx: `sync all`, `sync certificates` or `sync stack NAME to VMID`
     Sync {
         /// Reset Portainer's data before syncing (asks first unless --yes)
         #[arg(long)]
@@ -101,7 +101,7 @@ pub enum Verb {
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
-        /// `all`, or `stack NAME to VMID`
+        /// `all`, `certificates`, or `stack NAME to VMID`
         #[arg(
             required = true,
             trailing_var_arg = true,

@@ -38,8 +38,9 @@ pub enum Stream {
     Stderr,
 }
 
-/// A command to run.
-#[derive(Clone, Debug)]
+/// A command to run. Its `Debug` form shows the size of stdin, never its bytes (stdin is how
+/// secrets reach a command).
+#[derive(Clone)]
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
@@ -187,6 +188,25 @@ pub fn quote(word: &OsStr) -> String {
     match shlex::try_quote(&s) {
         Ok(q) => q.into_owned(),
         Err(_) => format!("{s:?}"),
+    }
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cmd")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field("cwd", &self.cwd)
+            .field(
+                "stdin",
+                &self.stdin.as_ref().map(|s| format!("<{} bytes>", s.len())),
+            )
+            .field("effect", &self.effect)
+            .field("ok_codes", &self.ok_codes)
+            .field("timeout", &self.timeout)
+            .field("quiet", &self.quiet)
+            .finish()
     }
 }
 
@@ -540,6 +560,20 @@ pub enum Planned {
         /// New group.
         gid: u32,
     },
+    /// A permission change.
+    Chmod {
+        /// Target path.
+        path: PathBuf,
+        /// New mode.
+        mode: u32,
+    },
+    /// A symbolic link made or repointed.
+    Symlink {
+        /// The link.
+        link: PathBuf,
+        /// What it points at.
+        target: PathBuf,
+    },
 }
 
 impl fmt::Display for Planned {
@@ -555,6 +589,12 @@ impl fmt::Display for Planned {
             Planned::Remove { path } => write!(f, "remove {}", path.display()),
             Planned::Chown { path, uid, gid } => {
                 write!(f, "change the owner of {} to {uid}:{gid}", path.display())
+            }
+            Planned::Chmod { path, mode } => {
+                write!(f, "change the mode of {} to {mode:04o}", path.display())
+            }
+            Planned::Symlink { link, target } => {
+                write!(f, "link {} -> {}", link.display(), target.display())
             }
         }
     }
@@ -586,6 +626,9 @@ impl FileSpec {
         Self { mode, owner: None }
     }
 }
+
+/// Validates a file's new content (in its temporary file) before it replaces the old one.
+pub type Check<'a> = &'a dyn Fn(&Path) -> anyhow::Result<()>;
 
 /// Runs commands and writes files, honoring dry-run.
 #[derive(Clone)]
@@ -815,6 +858,31 @@ impl Runner {
         contents: &[u8],
         spec: FileSpec,
     ) -> anyhow::Result<WriteOutcome> {
+        self.write_inner(path, contents, spec, None)
+    }
+
+    /// Like [`Runner::write_file`], but `check` sees the new content in the temporary file
+    /// (same directory, hidden name, final mode) before it replaces `path`; an error from
+    /// `check` leaves `path` as it was and removes the temporary file. This is how files a
+    /// daemon reads are validated first (`visudo -c -f`, `dnsmasq --test`, `testparm`). A dry
+    /// run records the write and does not run the check.
+    pub fn write_checked(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        spec: FileSpec,
+        check: Check<'_>,
+    ) -> anyhow::Result<WriteOutcome> {
+        self.write_inner(path, contents, spec, Some(check))
+    }
+
+    fn write_inner(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        spec: FileSpec,
+        check: Option<Check<'_>>,
+    ) -> anyhow::Result<WriteOutcome> {
         use anyhow::Context as _;
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 
@@ -863,6 +931,14 @@ impl Runner {
             }
             f.sync_all()
                 .with_context(|| format!("failed to sync {}", tmp.display()))?;
+            if let Some(check) = check {
+                check(&tmp).with_context(|| {
+                    format!(
+                        "the new {} was rejected; the file was left as it was",
+                        path.display()
+                    )
+                })?;
+            }
             std::fs::rename(&tmp, path)
                 .with_context(|| format!("failed to replace {}", path.display()))?;
             if let Ok(d) = std::fs::File::open(dir) {
@@ -874,6 +950,77 @@ impl Runner {
             let _ = std::fs::remove_file(&tmp);
         }
         result.map(|()| WriteOutcome::Written)
+    }
+
+    /// Sets the permission bits of an existing `path` (not recursively); nothing happens when
+    /// they already are `mode`. A dry run records the change.
+    pub fn set_mode(&self, path: &Path, mode: u32) -> anyhow::Result<WriteOutcome> {
+        use anyhow::Context as _;
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot change the mode of {}", path.display()))?;
+        if meta.permissions().mode() & 0o7777 == mode {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        if self.dry_run {
+            self.record(Planned::Chmod {
+                path: path.to_path_buf(),
+                mode,
+            });
+            return Ok(WriteOutcome::Planned);
+        }
+        tracing::info!(path = %path.display(), mode = format!("{mode:04o}"), "changing mode");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(
+            || {
+                format!(
+                    "failed to change the mode of {} to {mode:04o}",
+                    path.display()
+                )
+            },
+        )?;
+        Ok(WriteOutcome::Written)
+    }
+
+    /// Makes `link` a symbolic link to `target`. A link pointing elsewhere is replaced
+    /// (atomically, by renaming a new link over it); anything else at `link` — a file, a
+    /// directory — is never replaced: that is an error naming it. A dry run records the
+    /// change.
+    pub fn symlink(&self, target: &Path, link: &Path) -> anyhow::Result<WriteOutcome> {
+        use anyhow::{Context as _, bail};
+        match std::fs::symlink_metadata(link) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if std::fs::read_link(link).is_ok_and(|t| t == target) {
+                    return Ok(WriteOutcome::Unchanged);
+                }
+            }
+            Ok(_) => bail!(
+                "{} exists and is not a symbolic link; it was left alone",
+                link.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", link.display())),
+        }
+        if self.dry_run {
+            self.record(Planned::Symlink {
+                link: link.to_path_buf(),
+                target: target.to_path_buf(),
+            });
+            return Ok(WriteOutcome::Planned);
+        }
+        tracing::info!(link = %link.display(), target = %target.display(), "linking");
+        let name = link
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = link.with_file_name(format!(".{name}.phoenix-tmp.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp)
+            .with_context(|| format!("failed to create the link {}", tmp.display()))?;
+        std::fs::rename(&tmp, link).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow::Error::new(e).context(format!("failed to replace {}", link.display()))
+        })?;
+        Ok(WriteOutcome::Written)
     }
 }
 
@@ -1159,6 +1306,93 @@ mod tests {
         assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Written);
         assert!(!p.exists());
         assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Unchanged);
+    }
+
+    #[test]
+    fn debug_never_shows_stdin() {
+        let c = Cmd::mutate("chpasswd")
+            .arg("-e")
+            .stdin("admin:$6$secret$hash\n");
+        let d = format!("{c:?}");
+        assert!(!d.contains("secret") && d.contains("<21 bytes>"), "{d}");
+    }
+
+    #[test]
+    fn checked_writes_replace_only_what_the_check_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("phoenix");
+        std::fs::write(&p, "old\n").unwrap();
+        let r = Runner::with_exec(FakeExec::new(), false);
+        let reject = |tmp: &Path| -> anyhow::Result<()> {
+            assert_eq!(std::fs::read_to_string(tmp).unwrap(), "bad\n");
+            anyhow::bail!("syntax error near line 1")
+        };
+        let e = r
+            .write_checked(&p, b"bad\n", FileSpec::mode(0o440), &reject)
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("was rejected") && msg.contains("syntax error"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp removed"
+        );
+        let accept = |_: &Path| -> anyhow::Result<()> { Ok(()) };
+        assert_eq!(
+            r.write_checked(&p, b"good\n", FileSpec::mode(0o440), &accept)
+                .unwrap(),
+            WriteOutcome::Written
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "good\n");
+        let never = |_: &Path| -> anyhow::Result<()> { panic!("a dry run checks nothing") };
+        let dry = Runner::with_exec(FakeExec::new(), true);
+        assert_eq!(
+            dry.write_checked(&p, b"other\n", FileSpec::mode(0o440), &never)
+                .unwrap(),
+            WriteOutcome::Planned
+        );
+    }
+
+    #[test]
+    fn links_are_made_repointed_and_never_replace_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("phoenix");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let r = Runner::with_exec(FakeExec::new(), false);
+        let dry = Runner::with_exec(FakeExec::new(), true);
+        assert_eq!(dry.symlink(&a, &link).unwrap(), WriteOutcome::Planned);
+        assert!(std::fs::symlink_metadata(&link).is_err());
+        assert_eq!(r.symlink(&a, &link).unwrap(), WriteOutcome::Written);
+        assert_eq!(r.symlink(&a, &link).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(r.symlink(&b, &link).unwrap(), WriteOutcome::Written);
+        assert_eq!(std::fs::read_link(&link).unwrap(), b);
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = r.symlink(&a, &file).unwrap_err().to_string();
+        assert!(e.contains("is not a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    }
+
+    #[test]
+    fn modes_change_only_when_different() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("share");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let r = Runner::with_exec(FakeExec::new(), false);
+        let dry = Runner::with_exec(FakeExec::new(), true);
+        assert_eq!(dry.set_mode(&d, 0o770).unwrap(), WriteOutcome::Planned);
+        assert_eq!(r.set_mode(&d, 0o770).unwrap(), WriteOutcome::Written);
+        assert_eq!(r.set_mode(&d, 0o770).unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777,
+            0o770
+        );
     }
 
     #[test]

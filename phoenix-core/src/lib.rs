@@ -5,6 +5,7 @@
 //! - [`cmd`]: the one runner for external commands and host file writes (dry-run aware);
 //! - [`paths`]: the install and host layout (`PHOENIX_ROOT`, `PHOENIX_SYSROOT`);
 //! - [`pve`]: pure parsers for Proxmox's tool output and guest config files;
+//! - [`host`]: the host's own tools (packages, systemd units, accounts), thin and parsed;
 //! - [`log`], [`lock`], [`exit`], [`cli`]: logging, locks, exit statuses and shared flags.
 
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod converge;
 pub mod exit;
 pub mod graph;
+pub mod host;
 pub mod ids;
 pub mod lock;
 pub mod log;

@@ -130,6 +130,13 @@ impl Host {
     /// `pve-sim init --from-config` makes them) with `gpus` GPUs, and phoenix installed with
     /// that configuration.
     pub fn new(etc: &Path, gpus: u32) -> Host {
+        Self::with_init(etc, &["--gpus", &gpus.to_string()])
+    }
+
+    /// A host made by `pve-sim init --from-config <etc> <init...>` (e.g. `--bare` for a host
+    /// `setup` has not run on, `--nvidia-driver none`), with phoenix installed as in
+    /// [`Host::new`].
+    pub fn with_init(etc: &Path, init: &[&str]) -> Host {
         let h = Host {
             dir: tempfile::tempdir().expect("temp dir"),
         };
@@ -155,14 +162,11 @@ impl Host {
         {
             copy_dir(&stacks, &h.root().join("stacks"));
         }
-        h.sim(&[
-            "init",
-            "--from-config",
-            etc.to_str().unwrap(),
-            "--gpus",
-            &gpus.to_string(),
-        ])
-        .ok();
+        // The AppArmor profiles every installation ships.
+        copy_dir(&repo().join("etc/apparmor"), &h.etc().join("apparmor"));
+        let mut args = vec!["init", "--from-config", etc.to_str().unwrap()];
+        args.extend_from_slice(init);
+        h.sim(&args).ok();
         h.sim(&["install", h.bin().to_str().unwrap()]).ok();
         let lxc = h.lxc_config();
         let mut features = BTreeSet::new();
@@ -306,10 +310,64 @@ impl Host {
         std::fs::write(self.root().join(format!("setup-scripts/apps/{name}")), body).unwrap();
     }
 
+    /// Writes a host file (a secret, a certificate) with `mode`.
+    pub fn write_host_file(&self, host: &str, content: &str, mode: u32) {
+        let p = self.path(host);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Every file, link and directory of the simulated host except the simulator's own
+    /// bookkeeping, with its mode and content (a link's target), to compare a host before
+    /// and after a run.
+    pub fn tree(&self) -> BTreeMap<String, String> {
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let p = e.path();
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                if rel == "var/lib/pve-sim" {
+                    continue;
+                }
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                let mode = m.permissions().mode() & 0o7777;
+                if m.file_type().is_symlink() {
+                    out.insert(rel, format!("-> {}", std::fs::read_link(&p).unwrap().display()));
+                } else if m.is_dir() {
+                    out.insert(rel, format!("dir {mode:04o}"));
+                    walk(root, &p, out);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap_or_default();
+                    out.insert(
+                        rel,
+                        format!(
+                            "{mode:04o} {}",
+                            phoenix_core::converge::sha256_hex(&bytes)
+                        ),
+                    );
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&self.sys(), &self.sys(), &mut out);
+        out
+    }
+
     fn exec(&self, program: &Path, args: &[&str], log: bool) -> Out {
+        self.exec_with_path(
+            program,
+            args,
+            log,
+            &format!("{}:/usr/bin:/bin", self.bin().display()),
+        )
+    }
+
+    fn exec_with_path(&self, program: &Path, args: &[&str], log: bool, path: &str) -> Out {
         let mut c = Cmd::mutate(program)
             .args(args)
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
+            .env("PATH", path)
             .env("PHOENIX_SYSROOT", self.sys())
             .env("PHOENIX_ROOT", self.root())
             .env("PHOENIX_CONFIG_DIR", "")
@@ -345,9 +403,15 @@ impl Host {
         self.exec(&sibling("lxc-manager"), args, true)
     }
 
-    /// `hypervisor-manager <args>`.
+    /// `hypervisor-manager <args>`, with only the simulator's tools on `PATH`: a host tool
+    /// the simulator does not answer for is not found rather than run for real.
     pub fn hv(&self, args: &[&str]) -> Out {
-        self.exec(&sibling("hypervisor-manager"), args, true)
+        self.exec_with_path(
+            &sibling("hypervisor-manager"),
+            args,
+            true,
+            &self.bin().display().to_string(),
+        )
     }
 
     /// The installed host configuration, parsed.
@@ -375,6 +439,17 @@ impl Host {
     /// `phoenix-cli <args>` (it runs the managers built next to it).
     pub fn cli(&self, args: &[&str]) -> Out {
         self.exec(&sibling("phoenix-cli"), args, true)
+    }
+
+    /// `phoenix-cli <args>` with only the simulator's tools on `PATH` (as [`Host::hv`]), for
+    /// verbs that reach `hypervisor-manager`.
+    pub fn cli_sim_only(&self, args: &[&str]) -> Out {
+        self.exec_with_path(
+            &sibling("phoenix-cli"),
+            args,
+            true,
+            &self.bin().display().to_string(),
+        )
     }
 
     /// `pve-sim <args>`.

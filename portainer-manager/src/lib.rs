@@ -1,4 +1,5 @@
-//! `portainer-manager sync all | sync stack <name> to <vmid> [--reset-portainer] [--yes]`.
+//! `portainer-manager sync all | sync certificates | sync stack <name> to <vmid>
+//! [--reset-portainer] [--yes]`.
 //!
 //! This build parses the command line, loads and checks the configuration (exit 2 when it is
 //! invalid, when the stack or VM is unknown, or when the target is malformed) and reports
@@ -31,7 +32,7 @@ pub struct Cli {
 /// Every verb.
 #[derive(Subcommand, Debug)]
 pub enum Verb {
-    /// `sync all`, or `sync stack NAME to VMID`
+    /// `sync all`, `sync certificates`, or `sync stack NAME to VMID`
     Sync {
         /// Reset Portainer's data first (asks unless --yes)
         #[arg(long)]
@@ -39,7 +40,7 @@ pub enum Verb {
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
-        /// `all` or `stack NAME to VMID`
+        /// `all`, `certificates` (renew the ones that are due) or `stack NAME to VMID`
         #[arg(required = true, num_args = 1..=4, value_name = "WHAT")]
         what: Vec<String>,
     },
@@ -50,6 +51,8 @@ pub enum Verb {
 pub enum SyncTarget {
     /// Everything.
     All,
+    /// Only the certificates that are due (what the renewal timer runs).
+    Certificates,
     /// One stack onto one VM.
     Stack {
         /// Stack name.
@@ -63,12 +66,13 @@ pub enum SyncTarget {
 pub fn parse_target(words: &[String]) -> Result<SyncTarget, String> {
     match words {
         [all] if all == "all" => Ok(SyncTarget::All),
+        [c] if c == "certificates" => Ok(SyncTarget::Certificates),
         [stack, name, to, vmid] if stack == "stack" && to == "to" => Ok(SyncTarget::Stack {
             name: name.clone(),
             vmid: vmid.clone(),
         }),
         _ => Err(format!(
-            "invalid sync target `{}`: expected `all` or `stack NAME to VMID`",
+            "invalid sync target `{}`: expected `all`, `certificates` or `stack NAME to VMID`",
             words.join(" ")
         )),
     }
@@ -134,6 +138,10 @@ mod tests {
     fn sync_targets() {
         let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
         assert_eq!(parse_target(&w("all")), Ok(SyncTarget::All));
+        assert_eq!(
+            parse_target(&w("certificates")),
+            Ok(SyncTarget::Certificates)
+        );
         assert_eq!(
             parse_target(&w("stack qdrant_service to 1002")),
             Ok(SyncTarget::Stack {

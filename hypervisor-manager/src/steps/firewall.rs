@@ -11,7 +11,7 @@ use phoenix_core::config::host::HostFirewall;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::firewall::{self, FwFile};
 
-use super::{Ctx, SetupStep};
+use super::{Ctx, SetupStep, StepPlan};
 use crate::report::Outcome;
 
 /// The datacenter firewall file, relative to the system root.
@@ -102,16 +102,14 @@ impl SetupStep for Firewall {
         "firewall"
     }
 
-    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Write>)> {
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Write>> {
         let Some(fw) = &ctx.cfg.host.firewall else {
-            return Ok((
-                vec![Change::new(
-                    Op::Note,
-                    "firewall",
-                    "no firewall block in the host configuration; cluster.fw is left alone",
-                )],
-                Vec::new(),
-            ));
+            let mut p = StepPlan::default();
+            p.note(
+                "firewall",
+                "no firewall block in the host configuration; cluster.fw is left alone",
+            );
+            return Ok(p);
         };
         let path = ctx.layout.host(CLUSTER_FW);
         let current = match std::fs::read_to_string(&path) {
@@ -120,7 +118,7 @@ impl SetupStep for Firewall {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let (c, w) = plan_file(current.as_deref(), fw)?;
-        Ok((c, w.into_iter().collect()))
+        Ok((c, w.into_iter().collect::<Vec<_>>()).into())
     }
 
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Write>) -> anyhow::Result<Outcome> {

@@ -1,18 +1,31 @@
 //! The setup steps. Each observes (read-only commands and files), plans a list of actions
 //! with plan lines (pure), and applies them through the one runner; a converged host plans
-//! nothing. Steps not yet available report `skipped` so a run never pretends it did them.
+//! nothing.
+//!
+//! Most steps plan [`HostAction`]s — write a file (validated first where a daemon reads it),
+//! make a directory, link, run a command — and share [`apply_actions`]; the zfs and storage
+//! steps keep their own action types.
 
+pub mod apparmor;
 pub mod disks;
+pub mod dns;
+pub mod files;
 pub mod firewall;
+pub mod nvidia;
+pub mod samba;
 pub mod shares;
 pub mod storage;
+pub mod system;
+pub mod users;
 pub mod zfs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use phoenix_core::cmd::Runner;
+use anyhow::Context;
+use phoenix_core::cmd::{Cmd, FileSpec, Runner};
 use phoenix_core::config::Config;
-use phoenix_core::converge::{Change, Plan};
+use phoenix_core::converge::{Change, Op, Plan};
+use phoenix_core::host::accounts;
 use phoenix_core::paths::Layout;
 
 use crate::report::Outcome;
@@ -27,6 +40,81 @@ pub struct Ctx<'a> {
     pub runner: &'a Runner,
     /// Disks `zpool create` may wipe (`--wipe-disks`).
     pub wipe_disks: &'a [PathBuf],
+    /// Where phoenix's binaries are (the directory of this executable): the global
+    /// `phoenix` link and the systemd units point here.
+    pub bin_dir: PathBuf,
+}
+
+impl Ctx<'_> {
+    /// A host file's text, `None` when it does not exist.
+    pub fn read(&self, host_path: &str) -> anyhow::Result<Option<String>> {
+        let p = self.layout.host(host_path);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+        }
+    }
+}
+
+/// What a step plans: the lines to show, the actions, and whether the host needs a reboot
+/// once they are applied (or already does: a driver installed by an earlier run).
+#[derive(Debug)]
+pub struct StepPlan<A> {
+    /// Plan lines, in the order of the actions.
+    pub changes: Vec<Change>,
+    /// What to do.
+    pub actions: Vec<A>,
+    /// Why a reboot is needed, if it is.
+    pub reboot: Option<String>,
+}
+
+impl<A> Default for StepPlan<A> {
+    fn default() -> Self {
+        Self {
+            changes: Vec::new(),
+            actions: Vec::new(),
+            reboot: None,
+        }
+    }
+}
+
+impl<A> From<(Vec<Change>, Vec<A>)> for StepPlan<A> {
+    fn from((changes, actions): (Vec<Change>, Vec<A>)) -> Self {
+        Self {
+            changes,
+            actions,
+            reboot: None,
+        }
+    }
+}
+
+impl<A> StepPlan<A> {
+    /// Adds an action with its plan line.
+    pub fn push(&mut self, change: Change, action: A) {
+        self.changes.push(change);
+        self.actions.push(action);
+    }
+
+    /// Adds a plan line that has no action of its own (a note, or a detail of the action
+    /// before it).
+    pub fn line(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    /// Adds a note.
+    pub fn note(&mut self, group: &'static str, what: impl Into<String>) {
+        self.changes.push(Change::new(Op::Note, group, what));
+    }
+
+    /// Appends another plan.
+    pub fn extend(&mut self, other: StepPlan<A>) {
+        self.changes.extend(other.changes);
+        self.actions.extend(other.actions);
+        if self.reboot.is_none() {
+            self.reboot = other.reboot;
+        }
+    }
 }
 
 /// One setup step.
@@ -35,29 +123,191 @@ pub trait SetupStep {
     type Action;
     /// The step's name (`zfs`).
     fn name(&self) -> &'static str;
-    /// Observes and plans: the plan lines and the actions. Reads only.
-    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Self::Action>)>;
-    /// Applies the actions; `Changed` or `RebootRequired`.
+    /// Observes and plans. Reads only.
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Self::Action>>;
+    /// Applies the actions; `Changed` (or `RebootRequired`).
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Self::Action>) -> anyhow::Result<Outcome>;
 }
 
 /// Plans a step, prints its plan, and applies it unless this is a dry run.
 pub fn run<S: SetupStep>(step: &S, ctx: &Ctx<'_>) -> Outcome {
-    let (changes, actions) = match step.plan(ctx) {
+    let p = match step.plan(ctx) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed(format!("{e:#}")),
     };
     let mut plan = Plan::new(format!("setup {}", step.name()));
-    plan.changes = changes;
+    plan.changes = p.changes;
+    if let Some(why) = &p.reboot {
+        plan.push(Change::new(
+            Op::Note,
+            "reboot",
+            format!("reboot required: {why}"),
+        ));
+    }
     print!("{plan}");
-    if actions.is_empty() {
-        return Outcome::Ok;
+    let after = |o: Outcome| match (o, &p.reboot) {
+        (Outcome::Ok | Outcome::Changed, Some(_)) => Outcome::RebootRequired,
+        (o, _) => o,
+    };
+    if p.actions.is_empty() {
+        return after(Outcome::Ok);
     }
     if ctx.runner.is_dry_run() {
-        return Outcome::Changed;
+        return after(Outcome::Changed);
     }
-    match step.apply(ctx, actions) {
-        Ok(o) => o,
+    match step.apply(ctx, p.actions) {
+        Ok(o) => after(o),
         Err(e) => Outcome::Failed(format!("{e:#}")),
     }
+}
+
+/// Who owns a file or directory: fixed IDs, or a user looked up when the action runs (it
+/// may be created earlier in the same run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// `uid:gid`.
+    Ids(u32, u32),
+    /// A user and their primary group.
+    User(String),
+}
+
+/// One change to the host, as most steps plan them. Paths are host paths (below the system
+/// root).
+#[derive(Clone, Debug)]
+pub enum HostAction {
+    /// Write a file (its directory is created 0755 when missing). With `check`, the new
+    /// content is validated first: the argv runs with `{}` replaced by the temporary file,
+    /// and a failure leaves the old file in place.
+    Write {
+        /// Host path.
+        path: String,
+        /// Content.
+        text: Vec<u8>,
+        /// Mode.
+        mode: u32,
+        /// Owner (`None`: root, the writer).
+        owner: Option<Owner>,
+        /// Validation command.
+        check: Option<Vec<String>>,
+    },
+    /// Remove a file.
+    Remove(String),
+    /// Create a directory (and parents) with a mode and an owner for it.
+    Dir {
+        /// Host path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Owner.
+        owner: Option<Owner>,
+    },
+    /// Give an existing file or directory these permission bits.
+    Mode {
+        /// Host path.
+        path: String,
+        /// Mode.
+        mode: u32,
+    },
+    /// Give an existing file or directory to an owner (not recursively).
+    Chown {
+        /// Host path.
+        path: String,
+        /// Owner.
+        owner: Owner,
+    },
+    /// Make `link` point at `target` (a real path).
+    Link {
+        /// Real path the link points at.
+        target: PathBuf,
+        /// Host path of the link.
+        link: String,
+    },
+    /// Run a mutating command.
+    Run(Cmd),
+}
+
+fn resolve_owner(runner: &Runner, o: &Owner) -> anyhow::Result<(u32, u32)> {
+    match o {
+        Owner::Ids(u, g) => Ok((*u, *g)),
+        Owner::User(name) => {
+            let p = accounts::user(runner, name)?
+                .with_context(|| format!("user {name} does not exist"))?;
+            Ok((p.uid, p.gid))
+        }
+    }
+}
+
+/// The validation command for `check` with `{}` replaced by `tmp`.
+pub fn check_cmd(check: &[String], tmp: &Path) -> Cmd {
+    let t = tmp.to_string_lossy();
+    let argv: Vec<String> = check.iter().map(|a| a.replace("{}", &t)).collect();
+    Cmd::read(&argv[0]).args(&argv[1..])
+}
+
+/// Applies host actions in order, stopping at the first failure.
+pub fn apply_actions(ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<()> {
+    let r = ctx.runner;
+    // In a dry run a user planned earlier does not exist yet: ownership is not resolved.
+    let owner_ids = |o: &Option<Owner>| -> anyhow::Result<Option<(u32, u32)>> {
+        match o {
+            Some(o) if !r.is_dry_run() => resolve_owner(r, o).map(Some),
+            _ => Ok(None),
+        }
+    };
+    for a in actions {
+        match a {
+            HostAction::Write {
+                path,
+                text,
+                mode,
+                owner,
+                check,
+            } => {
+                let p = ctx.layout.host(&path);
+                if let Some(dir) = p.parent() {
+                    r.ensure_dir(dir, 0o755)?;
+                }
+                let spec = FileSpec {
+                    mode,
+                    owner: owner_ids(&owner)?,
+                };
+                match check {
+                    Some(check) => {
+                        let f = |tmp: &Path| -> anyhow::Result<()> {
+                            r.run(&check_cmd(&check, tmp))
+                                .map(|_| ())
+                                .map_err(anyhow::Error::new)
+                        };
+                        r.write_checked(&p, &text, spec, &f)?
+                    }
+                    None => r.write_file(&p, &text, spec)?,
+                };
+            }
+            HostAction::Remove(path) => {
+                r.remove_file(&ctx.layout.host(&path))?;
+            }
+            HostAction::Dir { path, mode, owner } => {
+                let p = ctx.layout.host(&path);
+                r.ensure_dir(&p, mode)?;
+                if let Some((u, g)) = owner_ids(&owner)? {
+                    r.set_owner(&p, u, g)?;
+                }
+            }
+            HostAction::Mode { path, mode } => {
+                r.set_mode(&ctx.layout.host(&path), mode)?;
+            }
+            HostAction::Chown { path, owner } => {
+                if let Some((u, g)) = owner_ids(&Some(owner))? {
+                    r.set_owner(&ctx.layout.host(&path), u, g)?;
+                }
+            }
+            HostAction::Link { target, link } => {
+                r.symlink(&target, &ctx.layout.host(&link))?;
+            }
+            HostAction::Run(cmd) => {
+                r.run(&cmd)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,28 +1,21 @@
-//! NFS exports, declaratively: `/etc/exports.d/phoenix.exports` holds one line per configured
-//! export (`<path> <client>(<options>) …`), the exported directories exist (0755, never
-//! world-writable), and `exportfs -ra` runs only when the file changed. `/etc/exports` and
-//! other files in `exports.d` are left alone. Samba shares follow (reported as not available
-//! yet when configured, so the step never claims them).
+//! Shares. NFS exports, declaratively: `/etc/exports.d/phoenix.exports` holds one line per
+//! configured export (`<path> <client>(<options>) …`), the exported directories exist
+//! (0755, never world-writable), the NFS server runs, and `exportfs -ra` runs only when the
+//! file changed. `/etc/exports` and other files in `exports.d` are left alone. Samba shares
+//! follow ([`super::samba`]).
 
-use anyhow::{Context, bail};
-use phoenix_core::cmd::{Cmd, FileSpec};
+use anyhow::bail;
+use phoenix_core::cmd::Cmd;
 use phoenix_core::config::host::NfsExport;
 use phoenix_core::converge::{Change, Op};
+use phoenix_core::host::systemd;
 
-use super::{Ctx, SetupStep};
+use super::files::{self, Managed};
+use super::{Ctx, HostAction, SetupStep, StepPlan};
 use crate::report::Outcome;
 
 /// The exports file phoenix owns.
 pub const EXPORTS: &str = "/etc/exports.d/phoenix.exports";
-
-/// What the shares step does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Create an exported directory.
-    Dir(String),
-    /// Write the exports file and re-export.
-    Exports(String),
-}
 
 /// The step.
 pub struct Shares;
@@ -59,84 +52,60 @@ pub fn render(exports: &[NfsExport]) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// Plans the NFS exports: directories, the server running, the exports file, `exportfs -ra`
+/// when it changed.
+fn plan_nfs(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
+    let exports = &ctx.cfg.host.nfs.exports;
+    if exports.is_empty() {
+        return Ok(());
+    }
+    let want = render(exports)?;
+    for e in exports {
+        if !ctx.layout.host(&e.path).is_dir() {
+            p.push(
+                Change::new(Op::Add, "nfs", format!("directory {}", e.path)),
+                HostAction::Dir {
+                    path: e.path.clone(),
+                    mode: 0o755,
+                    owner: None,
+                },
+            );
+        }
+    }
+    let server = systemd::state(ctx.runner, "nfs-server")?;
+    if let Some(c) = systemd::ensure_running("nfs-server", server) {
+        p.push(
+            Change::new(Op::Run, "nfs", c.to_string()),
+            HostAction::Run(c),
+        );
+    }
+    if files::plan(ctx, Managed::new("nfs", EXPORTS, want, 0o644), p)? {
+        p.push(
+            Change::new(Op::Run, "nfs", "exportfs -ra"),
+            HostAction::Run(Cmd::mutate("exportfs").arg("-ra")),
+        );
+    }
+    Ok(())
+}
+
 impl SetupStep for Shares {
-    type Action = Action;
+    type Action = HostAction;
 
     fn name(&self) -> &'static str {
         "shares"
     }
 
-    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Action>)> {
-        let exports = &ctx.cfg.host.nfs.exports;
-        let mut changes = Vec::new();
-        let mut actions = Vec::new();
-        if !exports.is_empty() {
-            for e in exports {
-                if !ctx.layout.host(&e.path).is_dir() {
-                    changes.push(Change::new(Op::Add, "nfs", format!("directory {}", e.path)));
-                    actions.push(Action::Dir(e.path.clone()));
-                }
-            }
-            let want = render(exports)?;
-            let have = std::fs::read_to_string(ctx.layout.host(EXPORTS)).ok();
-            if have.as_deref() != Some(want.as_str()) {
-                for line in want.lines().filter(|l| !l.starts_with('#')) {
-                    if !have.as_deref().unwrap_or("").lines().any(|h| h == line) {
-                        changes.push(Change::new(Op::Add, "nfs", line.to_string()));
-                    }
-                }
-                for line in have
-                    .as_deref()
-                    .unwrap_or("")
-                    .lines()
-                    .filter(|l| !l.starts_with('#'))
-                {
-                    if !want.lines().any(|w| w == line) {
-                        changes.push(Change::new(Op::Remove, "nfs", line.to_string()));
-                    }
-                }
-                changes.push(Change::new(Op::Run, "nfs", "exportfs -ra"));
-                actions.push(Action::Exports(want));
-            }
-        }
-        Ok((changes, actions))
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>> {
+        let mut p = StepPlan::default();
+        plan_nfs(ctx, &mut p)?;
+        super::samba::plan(ctx, &mut p)?;
+        Ok(p)
     }
 
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {
-        for a in actions {
-            match a {
-                Action::Dir(d) => {
-                    ctx.runner
-                        .ensure_dir(&ctx.layout.host(&d), 0o755)
-                        .with_context(|| format!("cannot create the exported directory {d}"))?;
-                }
-                Action::Exports(text) => {
-                    let p = ctx.layout.host(EXPORTS);
-                    if let Some(dir) = p.parent() {
-                        ctx.runner.ensure_dir(dir, 0o755)?;
-                    }
-                    ctx.runner
-                        .write_file(&p, text.as_bytes(), FileSpec::mode(0o644))
-                        .with_context(|| format!("cannot write {}", p.display()))?;
-                    ctx.runner
-                        .run(&Cmd::mutate("exportfs").arg("-ra"))
-                        .context(
-                            "exportfs -ra failed (the system step installs nfs-kernel-server)",
-                        )?;
-                }
-            }
-        }
+    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
+        super::apply_actions(ctx, actions)?;
         Ok(Outcome::Changed)
     }
-}
-
-/// Whether Samba shares are configured (not converged yet).
-pub fn samba_configured(ctx: &Ctx<'_>) -> bool {
-    ctx.cfg
-        .host
-        .samba
-        .as_ref()
-        .is_some_and(|s| !s.shares.is_empty())
 }
 
 #[cfg(test)]

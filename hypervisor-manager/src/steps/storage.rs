@@ -10,7 +10,7 @@ use phoenix_core::config::host::{HostConfig, ZfsDataset};
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::storage::{self, Storage};
 
-use super::{Ctx, SetupStep};
+use super::{Ctx, SetupStep, StepPlan};
 use crate::report::Outcome;
 
 /// What the storage step does.
@@ -113,7 +113,7 @@ impl SetupStep for StorageStep {
         "storage"
     }
 
-    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Action>)> {
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Action>> {
         let path = ctx.layout.host("/etc/pve/storage.cfg");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -128,7 +128,7 @@ impl SetupStep for StorageStep {
             changes.extend(c);
             actions.extend(a);
         }
-        Ok((changes, actions))
+        Ok((changes, actions).into())
     }
 
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {

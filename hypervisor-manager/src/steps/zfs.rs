@@ -13,7 +13,7 @@ use phoenix_core::config::host::ZfsDataset;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::zfs::{PropRow, parse_names, parse_tabbed};
 
-use super::{Ctx, SetupStep};
+use super::{Ctx, SetupStep, StepPlan};
 use crate::report::Outcome;
 
 /// What the ZFS step does.
@@ -298,7 +298,7 @@ impl SetupStep for Zfs {
         "zfs"
     }
 
-    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<(Vec<Change>, Vec<Action>)> {
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Action>> {
         let zfs = &ctx.cfg.host.zfs;
         let r = ctx.runner;
         let pools = parse_names(
@@ -403,7 +403,7 @@ impl SetupStep for Zfs {
             changes.extend(c);
             actions.extend(a);
         }
-        Ok((changes, actions))
+        Ok((changes, actions).into())
     }
 
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {

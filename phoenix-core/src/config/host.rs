@@ -27,6 +27,8 @@ pub struct HostConfig {
     pub core_paths: CorePaths,
     /// Host time zone.
     pub timezone: Option<String>,
+    /// Host locale (`LANG`).
+    pub locale: Option<String>,
     /// Host network.
     pub network: Network,
     /// Docker images used by the Portainer deployment.
@@ -64,6 +66,18 @@ pub struct HostConfig {
     pub step_ca: Option<StepCa>,
     /// ZFS volumes provisioned for guests by name.
     pub shared_zfs_volumes: BTreeMap<String, SharedZfsVolume>,
+    /// PCI devices bound to `vfio-pci` for passthrough.
+    pub vfio: Option<Vfio>,
+}
+
+/// `vfio`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Vfio {
+    /// Bind the devices at boot.
+    pub enabled: Option<bool>,
+    /// `vendor:device` IDs.
+    pub pci_ids: Vec<String>,
 }
 
 /// `users`: the administrative user.
@@ -394,6 +408,10 @@ pub struct StepCa {
     pub dns_name: Option<String>,
     /// Provisioner name.
     pub provisioner_name: Option<String>,
+    /// The CA's URL.
+    pub ca_url: Option<String>,
+    /// Host path of the CA's root certificate.
+    pub root_ca_file: Option<String>,
 }
 
 /// `shared_zfs_volumes.<name>`.

@@ -7,6 +7,7 @@
 //! to these functions, which are tested on real output (hand-written fixtures from Proxmox's
 //! documentation and source) and on the simulator's output.
 
+pub mod access;
 pub mod agent;
 pub mod conf;
 pub mod firewall;

@@ -1,0 +1,478 @@
+//! DNS, the CA and certificate renewal.
+//!
+//! - **DNS server** (`dns_server.enabled`): dnsmasq answers for `domain_name` from the
+//!   inventory — one `host-record` per running guest with a static address
+//!   (`<name>.<domain>`) plus the guests' own `dns_records` — and forwards everything else
+//!   to `dns_server.upstream_servers`. All of it is one file, `/etc/dnsmasq.d/phoenix.conf`,
+//!   checked with `dnsmasq --test` before it replaces the old one; dnsmasq restarts only when
+//!   it changed. Nothing else in `/etc/dnsmasq.d` is touched (the shell version deleted the
+//!   whole directory), except the shell version's own records file, which this replaces.
+//!   The host resolves through it: `/etc/resolv.conf` is `search <domain>`, the host's
+//!   address, then the upstream servers (three name servers at most, as glibc reads).
+//! - **CA trust** (`step_ca.root_ca_file`): once the CA guest has written its root
+//!   certificate, it is added to the host's trust store (`update-ca-certificates` only when
+//!   it changed); with `step_ca.ca_url` and the step CLI installed, `step ca bootstrap` pins
+//!   the CA by the root's fingerprint.
+//! - **Renewal** (`certificate-manifest.json` has entries): a systemd timer runs `phoenix
+//!   sync certificates` hourly; the shell version's cron job is removed.
+
+use std::net::IpAddr;
+
+use anyhow::{Context, bail};
+use phoenix_core::cmd::Cmd;
+use phoenix_core::config::{Config, Guest};
+use phoenix_core::converge::{Change, Op};
+use phoenix_core::host::{apt, systemd};
+use phoenix_core::paths::binaries;
+
+use super::files::{self, Managed};
+use super::{Ctx, HostAction, SetupStep, StepPlan};
+use crate::report::Outcome;
+
+/// dnsmasq's file phoenix owns.
+pub const DNSMASQ_CONF: &str = "/etc/dnsmasq.d/phoenix.conf";
+/// The shell version's records file, superseded by [`DNSMASQ_CONF`].
+pub const LEGACY_RECORDS: &str = "/etc/dnsmasq.d/00-phoenix-internal.conf";
+/// The host's resolver configuration.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// Where the CA's root joins the trust store.
+pub const TRUSTED_ROOT: &str = "/usr/local/share/ca-certificates/phoenix_root_ca.crt";
+/// The step CLI's defaults (root's).
+pub const STEP_DEFAULTS: &str = "/root/.step/config/defaults.json";
+/// The renewal service.
+pub const RENEWAL_SERVICE: &str = "/etc/systemd/system/phoenix-cert-renewal.service";
+/// The renewal timer.
+pub const RENEWAL_TIMER: &str = "/etc/systemd/system/phoenix-cert-renewal.timer";
+/// The timer's unit name.
+pub const RENEWAL_TIMER_UNIT: &str = "phoenix-cert-renewal.timer";
+/// The shell version's hourly cron job.
+pub const LEGACY_CRON: &str = "/etc/cron.d/phoenix-cert-renewal";
+
+/// The step.
+pub struct Dns;
+
+const HEAD: &str =
+    "# Managed by phoenix hypervisor-manager (setup --step dns); edits are overwritten.\n";
+
+fn addr(s: &str) -> Option<IpAddr> {
+    s.split('/').next()?.trim().parse().ok()
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// The inventory's records (pure): `(fqdn, address)` for every guest that runs with a static
+/// address, then each guest's `dns_records` (a short name gets the domain), in guest order;
+/// the first record for a name wins, later ones come back as notes.
+pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String>) {
+    let mut out: Vec<(String, IpAddr)> = Vec::new();
+    let mut notes = Vec::new();
+    let mut push = |name: String, ip: IpAddr, from: String, notes: &mut Vec<String>| {
+        if !valid_name(&name) {
+            notes.push(format!("{from}: {name} is not a DNS name; no record"));
+        } else if let Some((_, other)) = out.iter().find(|(n, _)| *n == name) {
+            if *other != ip {
+                notes.push(format!(
+                    "{from}: {name} already points at {other}; {ip} is not published"
+                ));
+            }
+        } else {
+            out.push((name, ip));
+        }
+    };
+    for g in cfg.guests() {
+        if g.is_template() {
+            continue;
+        }
+        let from = format!("{} {}", g.kind(), g.id());
+        if let Some(ip) = g.ip().and_then(addr) {
+            push(
+                format!("{}.{domain}", g.name().to_ascii_lowercase()),
+                ip,
+                from.clone(),
+                &mut notes,
+            );
+        }
+        let extra = match g {
+            Guest::Lxc(_, c) => &c.dns_records,
+            Guest::Vm(_, v) => &v.dns_records,
+        };
+        for r in extra {
+            let Some(ip) = addr(&r.ip) else {
+                notes.push(format!(
+                    "{from}: dns_records {} has no address; no record",
+                    r.hostname
+                ));
+                continue;
+            };
+            let name = r.hostname.trim_end_matches('.').to_ascii_lowercase();
+            let name = if name.contains('.') {
+                name
+            } else {
+                format!("{name}.{domain}")
+            };
+            push(name, ip, from.clone(), &mut notes);
+        }
+    }
+    (out, notes)
+}
+
+/// dnsmasq's file (pure).
+pub fn dnsmasq_conf(
+    listen: IpAddr,
+    domain: &str,
+    upstream: &[IpAddr],
+    records: &[(String, IpAddr)],
+) -> String {
+    let mut t = String::from(HEAD);
+    t.push_str(&format!(
+        "# Answers for {domain} from the inventory; forwards everything else.\n\
+         listen-address={listen}\nbind-interfaces\ndomain-needed\nbogus-priv\nno-resolv\n\
+         local=/{domain}/\ndomain={domain}\n"
+    ));
+    for u in upstream {
+        t.push_str(&format!("server={u}\n"));
+    }
+    for (n, ip) in records {
+        t.push_str(&format!("host-record={n},{ip}\n"));
+    }
+    t
+}
+
+/// `/etc/resolv.conf` (pure): the local server first, three name servers at most.
+pub fn resolv_conf(domain: &str, local: IpAddr, upstream: &[IpAddr]) -> String {
+    let mut t = format!("{HEAD}search {domain}\nnameserver {local}\n");
+    for u in upstream.iter().filter(|u| **u != local).take(2) {
+        t.push_str(&format!("nameserver {u}\n"));
+    }
+    t
+}
+
+/// The renewal service and timer (pure).
+pub fn renewal_units(cli: &std::path::Path) -> (String, String) {
+    let service = format!(
+        "# Managed by phoenix hypervisor-manager (setup --step dns); edits are overwritten.\n\
+         [Unit]\n\
+         Description=Phoenix Hypervisor: renew the certificates that are due\n\
+         Wants=network-online.target\n\
+         After=network-online.target\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         ExecStart={} sync certificates\n",
+        cli.display()
+    );
+    let timer =
+        "# Managed by phoenix hypervisor-manager (setup --step dns); edits are overwritten.\n\
+         [Unit]\n\
+         Description=Phoenix Hypervisor: renew certificates hourly\n\
+         \n\
+         [Timer]\n\
+         OnCalendar=hourly\n\
+         RandomizedDelaySec=5min\n\
+         Persistent=true\n\
+         \n\
+         [Install]\n\
+         WantedBy=timers.target\n"
+            .to_string();
+    (service, timer)
+}
+
+fn plan_dns(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
+    let host = &ctx.cfg.host;
+    let Some(dns) = host.dns_server.as_ref().filter(|d| d.enabled == Some(true)) else {
+        p.note(
+            "dns",
+            "dns_server.enabled is not true: dnsmasq and resolv.conf are left alone",
+        );
+        return Ok(());
+    };
+    let domain = host
+        .domain_name
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .context("domain_name is required for the DNS server")?;
+    if !valid_name(domain) {
+        bail!("domain_name {domain:?} is not a DNS name");
+    }
+    let listen = host
+        .network
+        .interfaces
+        .as_ref()
+        .and_then(|i| i.address.as_deref())
+        .and_then(addr)
+        .context("network.interfaces.address (the host's address, where dnsmasq listens) is required for the DNS server")?;
+    let mut upstream = Vec::new();
+    for (i, u) in dns.upstream_servers.iter().enumerate() {
+        upstream.push(u.parse::<IpAddr>().ok().with_context(|| {
+            format!("dns_server.upstream_servers[{i}] {u:?} is not an IP address")
+        })?);
+    }
+    if upstream.is_empty() {
+        bail!(
+            "dns_server.upstream_servers is empty: dnsmasq would answer nothing outside {domain}"
+        );
+    }
+    let (recs, notes) = records(ctx.cfg, domain);
+    for n in notes {
+        p.note("dns", n);
+    }
+    let legacy = files::plan_absent(
+        ctx,
+        "dns",
+        LEGACY_RECORDS,
+        "the shell version's records, now in phoenix.conf",
+        p,
+    );
+    let changed = files::plan(
+        ctx,
+        Managed::new(
+            "dns",
+            DNSMASQ_CONF,
+            dnsmasq_conf(listen, domain, &upstream, &recs),
+            0o644,
+        )
+        .checked(&["dnsmasq", "--test", "--conf-file={}"]),
+        p,
+    )? || legacy;
+    let unit = systemd::state(ctx.runner, "dnsmasq")?;
+    match systemd::ensure_running("dnsmasq", unit) {
+        Some(c) => p.push(
+            Change::new(Op::Run, "dns", c.to_string()),
+            HostAction::Run(c),
+        ),
+        None if changed => {
+            let c = systemd::cmd("restart", "dnsmasq");
+            p.push(
+                Change::new(Op::Run, "dns", c.to_string()),
+                HostAction::Run(c),
+            );
+        }
+        None => {}
+    }
+    files::plan(
+        ctx,
+        Managed::new(
+            "dns",
+            RESOLV_CONF,
+            resolv_conf(domain, listen, &upstream),
+            0o644,
+        ),
+        p,
+    )?;
+    Ok(())
+}
+
+fn plan_ca(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
+    let Some(ca) = &ctx.cfg.host.step_ca else {
+        return Ok(());
+    };
+    let Some(root) = ca.root_ca_file.as_deref() else {
+        p.note(
+            "ca",
+            "step_ca.root_ca_file is not set: the CA is not added to the host's trust store",
+        );
+        return Ok(());
+    };
+    let Some(pem) = ctx.read(root)? else {
+        p.note(
+            "ca",
+            format!("{root} does not exist yet (the CA guest writes it): trusted on a later run"),
+        );
+        return Ok(());
+    };
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        bail!("step_ca.root_ca_file {root} is not a PEM certificate");
+    }
+    if files::plan(ctx, Managed::new("ca", TRUSTED_ROOT, pem, 0o644), p)? {
+        p.push(
+            Change::new(Op::Run, "ca", "update-ca-certificates"),
+            HostAction::Run(Cmd::mutate("update-ca-certificates")),
+        );
+    }
+    let Some(url) = ca.ca_url.as_deref() else {
+        return Ok(());
+    };
+    if apt::installed(ctx.runner, &["step-cli"])?.is_empty() {
+        p.note("ca", "the step CLI (package step-cli) is not installed: the host is not bootstrapped against the CA");
+        return Ok(());
+    }
+    let fp = ctx
+        .runner
+        .run(&Cmd::read("step").args([
+            "certificate".as_ref(),
+            "fingerprint".as_ref(),
+            ctx.layout.host(root).as_os_str(),
+        ]))
+        .with_context(|| format!("cannot read the fingerprint of {root}"))?
+        .stdout_str()
+        .trim()
+        .to_string();
+    let current: serde_json::Value = ctx
+        .read(STEP_DEFAULTS)?
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if current["ca-url"] != url || current["fingerprint"] != fp.as_str() {
+        p.push(
+            Change::new(Op::Run, "ca", format!("step ca bootstrap --ca-url {url}"))
+                .to(format!("fingerprint {fp}")),
+            HostAction::Run(Cmd::mutate("step").args([
+                "ca",
+                "bootstrap",
+                "--ca-url",
+                url,
+                "--fingerprint",
+                &fp,
+                "--force",
+            ])),
+        );
+    }
+    Ok(())
+}
+
+fn plan_renewal(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
+    files::plan_absent(
+        ctx,
+        "renewal",
+        LEGACY_CRON,
+        "the shell version's hourly job, now a systemd timer",
+        p,
+    );
+    let timer = systemd::state(ctx.runner, RENEWAL_TIMER_UNIT)?;
+    if ctx.cfg.certificates.is_empty() {
+        let present =
+            ctx.layout.host(RENEWAL_TIMER).exists() || ctx.layout.host(RENEWAL_SERVICE).exists();
+        if present {
+            if timer.enabled || timer.active {
+                let c = systemd::cmd("disable --now", RENEWAL_TIMER_UNIT);
+                p.push(
+                    Change::new(Op::Run, "renewal", c.to_string()),
+                    HostAction::Run(c),
+                );
+            }
+            files::plan_absent(ctx, "renewal", RENEWAL_TIMER, "no certificates to renew", p);
+            files::plan_absent(
+                ctx,
+                "renewal",
+                RENEWAL_SERVICE,
+                "no certificates to renew",
+                p,
+            );
+            p.push(
+                Change::new(Op::Run, "renewal", "systemctl daemon-reload"),
+                HostAction::Run(systemd::daemon_reload()),
+            );
+        }
+        return Ok(());
+    }
+    let (service, timer_text) = renewal_units(&ctx.bin_dir.join(binaries::CLI));
+    let mut changed = files::plan(
+        ctx,
+        Managed::new("renewal", RENEWAL_SERVICE, service, 0o644),
+        p,
+    )?;
+    changed |= files::plan(
+        ctx,
+        Managed::new("renewal", RENEWAL_TIMER, timer_text, 0o644),
+        p,
+    )?;
+    if changed {
+        p.push(
+            Change::new(Op::Run, "renewal", "systemctl daemon-reload"),
+            HostAction::Run(systemd::daemon_reload()),
+        );
+    }
+    if let Some(c) = systemd::ensure_running(RENEWAL_TIMER_UNIT, timer) {
+        p.push(
+            Change::new(Op::Run, "renewal", c.to_string()),
+            HostAction::Run(c),
+        );
+    }
+    Ok(())
+}
+
+impl SetupStep for Dns {
+    type Action = HostAction;
+
+    fn name(&self) -> &'static str {
+        "dns"
+    }
+
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>> {
+        let mut p = StepPlan::default();
+        plan_dns(ctx, &mut p)?;
+        plan_ca(ctx, &mut p)?;
+        plan_renewal(ctx, &mut p)?;
+        Ok(p)
+    }
+
+    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
+        super::apply_actions(ctx, actions)?;
+        Ok(Outcome::Changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_file_lists_upstreams_then_records() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let t = dnsmasq_conf(
+            ip("10.20.0.2"),
+            "lab.example",
+            &[ip("1.1.1.1"), ip("9.9.9.9")],
+            &[("gateway.lab.example".into(), ip("10.20.0.12"))],
+        );
+        assert!(t.starts_with(HEAD));
+        assert!(
+            t.contains("listen-address=10.20.0.2\nbind-interfaces\n"),
+            "{t}"
+        );
+        assert!(t.contains("local=/lab.example/\n"));
+        assert!(
+            t.ends_with(
+                "server=1.1.1.1\nserver=9.9.9.9\nhost-record=gateway.lab.example,10.20.0.12\n"
+            ),
+            "{t}"
+        );
+        let r = resolv_conf(
+            "lab.example",
+            ip("10.20.0.2"),
+            &[ip("1.1.1.1"), ip("10.20.0.2"), ip("9.9.9.9"), ip("8.8.8.8")],
+        );
+        assert!(
+            r.ends_with(
+                "search lab.example\nnameserver 10.20.0.2\nnameserver 1.1.1.1\nnameserver 9.9.9.9\n"
+            ),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn names_are_dns_names() {
+        assert!(valid_name("step-ca.lab.example"));
+        assert!(!valid_name("my host.lab") && !valid_name("-a.lab") && !valid_name("a..b"));
+    }
+
+    #[test]
+    fn the_timer_runs_phoenix_sync_certificates() {
+        let (s, t) = renewal_units(std::path::Path::new(
+            "/usr/local/phoenix_hypervisor/bin/phoenix-cli",
+        ));
+        assert!(s.contains(
+            "ExecStart=/usr/local/phoenix_hypervisor/bin/phoenix-cli sync certificates\n"
+        ));
+        assert!(t.contains("OnCalendar=hourly\n"));
+    }
+}
