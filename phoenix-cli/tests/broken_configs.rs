@@ -193,6 +193,35 @@ fn cases() -> Vec<Case> {
             "/lxc_configs/101/mount_points/0/container_path",
             "does not match",
         ),
+        c(
+            "malformed VFIO device ID",
+            vec![Set(
+                HOST,
+                "/vfio",
+                json!({"enabled": true, "pci_ids": ["10de 2204"]}),
+            )],
+            HOST,
+            "/vfio/pci_ids/0",
+            "does not match",
+        ),
+        c(
+            "locale with a space",
+            vec![Set(HOST, "/locale", json!("en US"))],
+            HOST,
+            "/locale",
+            "does not match",
+        ),
+        c(
+            "plain-HTTP CA URL",
+            vec![Set(
+                HOST,
+                "/step_ca/ca_url",
+                json!("http://10.20.0.10:9000"),
+            )],
+            HOST,
+            "/step_ca/ca_url",
+            "does not match",
+        ),
         // References, cycles, duplicates.
         c(
             "unknown dependency",

@@ -286,6 +286,11 @@ impl Host {
         self.dir.path().join("phoenix.log")
     }
 
+    /// What the binaries logged so far (their `--log-file`).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
     /// A host path inside the simulated root.
     pub fn path(&self, host: &str) -> PathBuf {
         self.sys().join(host.trim_start_matches('/'))
@@ -334,7 +339,10 @@ impl Host {
                 let m = std::fs::symlink_metadata(&p).unwrap();
                 let mode = m.permissions().mode() & 0o7777;
                 if m.file_type().is_symlink() {
-                    out.insert(rel, format!("-> {}", std::fs::read_link(&p).unwrap().display()));
+                    out.insert(
+                        rel,
+                        format!("-> {}", std::fs::read_link(&p).unwrap().display()),
+                    );
                 } else if m.is_dir() {
                     out.insert(rel, format!("dir {mode:04o}"));
                     walk(root, &p, out);
@@ -342,10 +350,7 @@ impl Host {
                     let bytes = std::fs::read(&p).unwrap_or_default();
                     out.insert(
                         rel,
-                        format!(
-                            "{mode:04o} {}",
-                            phoenix_core::converge::sha256_hex(&bytes)
-                        ),
+                        format!("{mode:04o} {}", phoenix_core::converge::sha256_hex(&bytes)),
                     );
                 }
             }
