@@ -37,7 +37,8 @@ COMMANDS:
     state [--json]
         Print the host: guests with status and snapshots, storages, pools and datasets.
     install <BIN_DIR>
-        Link pct, qm, pvesm, pvesh, pveam, zfs and zpool in BIN_DIR to this binary.
+        Put pct, qm, pvesm, pvesh, pveam, zfs and zpool in BIN_DIR: small scripts that exec
+        this binary, so a test may replace one with its own script safely.
     config [--strict 0|1] [--time-scale F] [--cost OP=SECS]... [--vm-boot-secs N]
            [--ct-boot-secs N]
         Show or change the knobs (var/lib/pve-sim/config.json). PVE_SIM_STRICT and
@@ -753,20 +754,30 @@ fn install(args: &[String]) -> anyhow::Result<String> {
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let exe = std::env::current_exe().context("cannot locate the pve-sim binary")?;
+    let exe = exe.to_string_lossy().replace('\'', "'\\''");
     for t in crate::TOOLS {
         let link = dir.join(t);
         if link.symlink_metadata().is_ok() {
             std::fs::remove_file(&link)
                 .with_context(|| format!("cannot replace {}", link.display()))?;
         }
-        std::os::unix::fs::symlink(&exe, &link)
-            .with_context(|| format!("cannot link {}", link.display()))?;
+        // A script rather than a symbolic link: a test that writes its own `exportfs` over
+        // this one replaces the script, never the simulator binary behind a link.
+        write_script(&link, &format!("#!/bin/sh\nexec '{exe}' {t} \"$@\"\n"))?;
     }
     Ok(format!(
         "linked {} in {}\n",
         crate::TOOLS.join(", "),
         dir.display()
     ))
+}
+
+/// Writes an executable script (0755).
+fn write_script(path: &Path, body: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
 }
 
 fn config(args: &[String]) -> anyhow::Result<String> {

@@ -80,6 +80,14 @@ fn init_lays_out_a_real_looking_host() {
     for t in ["pct", "qm", "pvesm", "pvesh", "pveam", "zfs", "zpool"] {
         assert!(sim.bin().join(t).exists(), "{t} is linked");
     }
+    // A test that replaces a tool with its own script writes the script, not the simulator.
+    let pct = sim.bin().join("pct");
+    assert!(!pct.symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::read_to_string(&pct)
+            .unwrap()
+            .contains("pve-sim' pct \"$@\"")
+    );
     assert_eq!(
         sim.run("pct", &["status", "100"]).fails(255),
         "Configuration file 'nodes/pve1/lxc/100.conf' does not exist\n"
