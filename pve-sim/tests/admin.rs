@@ -51,6 +51,14 @@ fn help_documents_the_commands_and_costs() {
         "pct.clone.linked",
         "0.07",
         "PVE_SIM_STRICT",
+        "--nvidia-driver VER|none",
+        "disk add <PATH> [--size BYTES] [--tran nvme|sata]",
+        "disk set <PATH> [--signature TYPE|none]",
+        "    reboot\n",
+        "HOST TOOLS",
+        "apparmor_parser",
+        "apt.install_per_pkg",
+        "command not found",
     ] {
         assert!(out.contains(want), "--help lacks {want:?}");
     }
@@ -165,6 +173,20 @@ fn state_dump_shows_guests_storages_and_zfs() {
     let json: serde_json::Value =
         serde_json::from_str(sim.admin(&["state", "--json"]).ok()).unwrap();
     assert_eq!(json["guests"]["101"]["running"], true);
+    assert_eq!(json["host"]["packages"]["proxmox-ve"], "8.4.0");
+    for want in [
+        "\nhost: pve  kernel 6.8.12-4-pve  time zone Etc/UTC  locales en_US.UTF-8\n",
+        "    chrony.service                   enabled   active",
+        "    root             uid 0",
+        "  proxmox users: root@pam\n",
+        "    acl / user root@pam Administrator (propagate)\n",
+        "    lxc-container-default                    enforce  from /etc/apparmor.d/lxc-containers\n",
+        "  nvidia: 0 GPU(s), installed none, loaded none\n",
+        "  reboot required: no\n",
+        "boots 0\n",
+    ] {
+        assert!(out.contains(want), "state lacks {want:?}:\n{out}");
+    }
 }
 
 #[test]

@@ -258,9 +258,10 @@ pub fn cost(ctx: &Ctx, op: &str) -> f64 {
 pub fn reads_stdin(tool: &str, args: &[String]) -> bool {
     match tool {
         "chpasswd" => true,
-        "smbpasswd" => args
-            .iter()
-            .any(|a| a == "-a" || a == "-s" || a.starts_with("-a")),
+        // `-a` (add) and `-s` (silent) read the new password; `-x`, `-d`, `-e` do not.
+        "smbpasswd" => args.iter().any(|a| {
+            a.starts_with('-') && !a.starts_with("--") && (a.contains('a') || a.contains('s'))
+        }),
         _ => false,
     }
 }
@@ -478,6 +479,16 @@ mod tests {
             getopt_long(&v(&["--all=1"]), SPECS).unwrap_err(),
             "option '--all' doesn't allow an argument"
         );
+    }
+
+    #[test]
+    fn secrets_on_stdin_are_read_before_the_lock() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(reads_stdin("chpasswd", &v(&["-e"])));
+        assert!(reads_stdin("smbpasswd", &v(&["-sa", "heads"])));
+        assert!(reads_stdin("smbpasswd", &v(&["-s", "-a", "heads"])));
+        assert!(!reads_stdin("smbpasswd", &v(&["-x", "heads"])));
+        assert!(!reads_stdin("useradd", &v(&["-m", "heads"])));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::{answer, fail, file_arg, getopt_long, host_view, o};
+use super::{fail, file_arg, getopt_long, host_view, o};
 use crate::Ctx;
 use crate::outcome::Outcome;
 
@@ -444,6 +444,14 @@ fn return_err(r: Result<(), usize>, line: usize, end: usize) -> Result<(), (usiz
     r.map_err(|c| (line, if c == 0 { end } else { c }))
 }
 
+/// A file visudo rejects: what it printed so far, the error (stderr), exit 1.
+fn rejected(stdout: String, err: String) -> Outcome {
+    Outcome {
+        stdout,
+        ..fail(1, err)
+    }
+}
+
 /// `visudo -c [-q] [-s] [-P] [-O] [-f FILE]`.
 pub fn visudo(ctx: &mut Ctx, args: &[String]) -> Outcome {
     const USAGE: &str = "usage: visudo [-chqsV] [[-f] sudoers ]\n";
@@ -484,8 +492,7 @@ pub fn visudo(ctx: &mut Ctx, args: &[String]) -> Outcome {
         let text = match std::fs::read(&path) {
             Ok(t) => String::from_utf8_lossy(&t).into_owned(),
             Err(_) => {
-                return answer(
-                    1,
+                return rejected(
                     out,
                     format!("visudo: unable to open {name}: No such file or directory\n"),
                 )
@@ -496,8 +503,7 @@ pub fn visudo(ctx: &mut Ctx, args: &[String]) -> Outcome {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o7777);
             if mode != 0o440 && mode != 0o400 {
-                return answer(
-                    1,
+                return rejected(
                     out,
                     format!("{name}: bad permissions, should be mode 0440\n"),
                 )
@@ -553,14 +559,9 @@ pub fn visudo(ctx: &mut Ctx, args: &[String]) -> Outcome {
                 queue.extend(next);
             }
             Err((line, col)) => {
-                return answer(
-                    1,
-                    out,
-                    format!(
+                return rejected(out, format!(
                         "{name}:{line}:{col}: syntax error\nparse error in {name} near line {line}\n"
-                    ),
-                )
-                .secs(secs);
+                    )).secs(secs);
             }
         }
     }
