@@ -973,9 +973,14 @@ pub fn dpkg_query(ctx: &mut Ctx, args: &[String]) -> Outcome {
         names = known.iter().cloned().collect();
     } else {
         for pat in &p.operands {
+            // `samba:amd64`: the architecture qualifier names the same package here.
+            let bare = match pat.rsplit_once(':') {
+                Some((n, "amd64" | "all")) => n,
+                _ => pat.as_str(),
+            };
             let m: Vec<&String> = known
                 .iter()
-                .filter(|n| crate::knobs::glob(pat, n))
+                .filter(|n| crate::knobs::glob(bare, n))
                 .collect();
             if m.is_empty() {
                 if p.has("status") {

@@ -668,6 +668,8 @@ fn run_verb(ctx: &mut Ctx, verb: &str, units: &[String], p: &super::Opts) -> Out
     let mut found = Vec::new();
     for g in units {
         match find(ctx, g) {
+            // An alias and its unit in one command are one job.
+            Some(f) if found.iter().any(|x: &Found| x.name == f.name) => {}
             Some(f) => found.push(f),
             None => {
                 let n = unit_name(g);
@@ -824,6 +826,13 @@ fn run_verb(ctx: &mut Ctx, verb: &str, units: &[String], p: &super::Opts) -> Out
     }
     if matches!(verb, "enable" | "disable" | "mask" | "unmask") && implicit_reload {
         daemon_reload(ctx);
+    }
+    if p.has("quiet") {
+        err = err
+            .lines()
+            .filter(|l| !l.starts_with("Created symlink ") && !l.starts_with("Removed \""))
+            .map(|l| format!("{l}\n"))
+            .collect();
     }
     Outcome {
         code,
