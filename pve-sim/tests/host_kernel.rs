@@ -104,6 +104,15 @@ fn parse_errors_name_file_and_line() {
             .fails(1)
             .contains("syntax error, unexpected $end")
     );
+    // apparmor.service loads every policy file: a broken one fails the reload.
+    assert_eq!(
+        sim.run("systemctl", &["reload", "apparmor"]).fails(1),
+        "Job for apparmor.service failed because the control process exited with error code.\nSee \"systemctl status apparmor.service\" and \"journalctl -xeu apparmor.service\" for details.\n"
+    );
+    assert_eq!(
+        sim.run("systemctl", &["is-active", "apparmor"]).ok(),
+        "active\n"
+    );
     std::fs::write(&file, "network,\nprofile broken {\n}\n").unwrap();
     assert_eq!(
         sim.run("apparmor_parser", &["-r", f]).fails(1),
@@ -112,6 +121,8 @@ fn parse_errors_name_file_and_line() {
         )
     );
     assert!(!profiles(&sim).contains("broken"));
+    std::fs::remove_file(&file).unwrap();
+    sim.run("systemctl", &["reload", "apparmor"]).ok();
 }
 
 const URL: &str = "https://us.download.nvidia.com/XFree86/Linux-x86_64/580.82.07/NVIDIA-Linux-x86_64-580.82.07.run";

@@ -291,10 +291,11 @@ fn exec_start(ctx: &mut Ctx, f: &Found) -> Result<(), String> {
             let _ = super::net::export_all(ctx);
             Ok(())
         }
-        "apparmor.service" => {
-            super::apparmor::load_all(ctx);
-            Ok(())
-        }
+        // A profile that does not load fails the service (apparmor.systemd exits non-zero).
+        "apparmor.service" => match super::apparmor::load_all(ctx).first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        },
         _ => match &f.source {
             Source::Local(u)
                 if u.exec_start
@@ -723,7 +724,10 @@ fn run_verb(ctx: &mut Ctx, verb: &str, units: &[String], p: &super::Opts) -> Out
                     && st.active == "active"
                     && reloadable(f);
                 if reload_instead {
-                    reload(ctx, f);
+                    if reload(ctx, f).is_err() {
+                        err.push_str(&job_failed(&f.name));
+                        code = 1;
+                    }
                     continue;
                 }
                 let restart = verb != "start";
@@ -756,7 +760,10 @@ fn run_verb(ctx: &mut Ctx, verb: &str, units: &[String], p: &super::Opts) -> Out
                     return fail(1, format!("{err}{} is not active, cannot reload.", f.name));
                 }
                 check_stale(ctx, f, &mut err);
-                reload(ctx, f);
+                if reload(ctx, f).is_err() {
+                    err.push_str(&job_failed(&f.name));
+                    code = 1;
+                }
             }
             "enable" => {
                 if let Err(e) = enable(ctx, f, &mut err) {
@@ -842,20 +849,24 @@ fn run_verb(ctx: &mut Ctx, verb: &str, units: &[String], p: &super::Opts) -> Out
     }
 }
 
-fn reload(ctx: &mut Ctx, f: &Found) {
-    match f.name.as_str() {
+/// Reloads an active unit (it stays active). `Err`: the reload command failed.
+fn reload(ctx: &mut Ctx, f: &Found) -> Result<(), String> {
+    let r = match f.name.as_str() {
         // ExecReload=/usr/sbin/exportfs -r
         "nfs-server.service" => {
             let _ = super::net::export_all(ctx);
+            Ok(())
         }
-        "apparmor.service" => {
-            super::apparmor::load_all(ctx);
-        }
-        _ => {}
-    }
+        "apparmor.service" => match super::apparmor::load_all(ctx).first() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    };
     let mut u = state_of(ctx, f);
     u.reloads += 1;
     ctx.state.host.units.insert(f.name.clone(), u);
+    r
 }
 
 fn status(ctx: &Ctx, units: &[String]) -> Outcome {
