@@ -232,7 +232,7 @@ fn updates_and_upgrades_are_counted() {
     assert!(out.ok().ends_with("Reading package lists... Done\n"));
     assert!(
         out.stdout
-            .contains("http://download.proxmox.com/debian/pve bookworm InRelease")
+            .starts_with("Hit:1 http://download.proxmox.com/debian/pve bookworm InRelease\n")
     );
     sim.run("apt-get", &["dist-upgrade", "-y"]).ok();
     let c = &sim.state()["host"]["counters"];

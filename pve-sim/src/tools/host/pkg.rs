@@ -456,7 +456,7 @@ fn update(ctx: &mut Ctx, p: &Opts) -> R {
     ctx.state.host.counters.apt_updates += 1;
     ctx.state.host.last_apt_update = Some(ctx.state.now());
     let out = format!(
-        "Hit:1 http://security.debian.org/debian-security bookworm-security InRelease\nHit:2 http://ftp.debian.org/debian bookworm InRelease\nHit:3 http://ftp.debian.org/debian bookworm-updates InRelease\nHit:4 http://download.proxmox.com/debian/pve bookworm InRelease\nReading package lists...{}\n",
+        "Hit:1 http://download.proxmox.com/debian/pve bookworm InRelease\nHit:2 http://security.debian.org/debian-security bookworm-security InRelease\nHit:3 http://ftp.debian.org/debian bookworm InRelease\nHit:4 http://ftp.debian.org/debian bookworm-updates InRelease\nReading package lists...{}\n",
         if quiet(p) { "" } else { " Done" }
     );
     Ok(changed_secs(out, ctx.knobs.cost("apt.update")))
