@@ -1,4 +1,5 @@
-//! `pve-sim` itself: set up, inspect and steer the simulated host.
+//! `pve-sim` itself: set up, inspect and steer the simulated host (`init`, `state`,
+//! `install`, `disk`, `reboot`, `config`, `fault`, `rule`, `audit`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pve-sim: a strict Proxmox VE simulator to test and demo against
 USAGE:
     pve-sim <COMMAND> [ARGS]
     pct|qm|pvesm|pvesh|pveam|zfs|zpool ...     (through the links `pve-sim install` makes)
+    <host tool> ...                            (likewise; see HOST TOOLS)
     pve-sim <tool> ...                         (the same, without links)
 
 Everything lives under $PHOENIX_SYSROOT (required, never `/`): real-format files where Proxmox
@@ -27,17 +29,36 @@ etc/pve/storage.cfg, dataset mount points, storage directories) and the simulato
 bookkeeping in var/lib/pve-sim/ (state.json, config.json, faults.json, rules.json, audit.jsonl).
 
 COMMANDS:
-    init [--node NAME] [--from-config DIR] [--bare] [--gpus N] [--force]
+    init [--node NAME] [--from-config DIR] [--bare] [--gpus N] [--nvidia-driver VER|none]
+         [--force]
         Create a fresh host: the installer's rpool, storages `local` (dir) and `local-zfs`
-        (zfspool), a system disk, the standard container template. With --from-config, also the
-        pools, datasets and storages of DIR/phoenix_hypervisor_config.json (the host after
-        `setup`), its pool disks, and the templates and cloud images the LXC and VM configs
-        name. --bare creates the config's disks but no pools, datasets or storages (for
-        testing `setup` itself). --gpus N adds /dev/nvidia* devices and an nvidia-smi answer.
+        (zfspool), a system disk, the standard container template, and a fresh Proxmox VE 8
+        host (the packages of an installation, their services enabled and running, root and
+        the system accounts, root@pam, time zone Etc/UTC, en_US.UTF-8, /etc/hostname and
+        /etc/hosts, the stock LXC AppArmor profiles loaded, kernel 6.8.12-4-pve). With
+        --from-config, also the pools, datasets and storages of
+        DIR/phoenix_hypervisor_config.json (the host after `setup`), its pool disks, its
+        address and domain in /etc/hosts, and the templates and cloud images the LXC and VM
+        configs name. --bare creates the config's disks but no pools, datasets or storages
+        (for testing `setup` itself). --gpus N puts N NVIDIA GPUs on the PCI bus with the
+        driver --nvidia-driver VER (default 580.76.05) installed and loaded: /dev/nvidia*,
+        /proc/driver/nvidia/version, nvidia-smi. --nvidia-driver none: GPUs without a driver.
     state [--json]
-        Print the host: guests with status and snapshots, storages, pools and datasets.
+        Print the host: guests with status and snapshots, storages, pools and datasets, and
+        the host itself (packages, services, users, Proxmox users and ACLs, AppArmor, NVIDIA,
+        NFS exports, reboot required, counters).
     install <BIN_DIR>
-        Link pct, qm, pvesm, pvesh, pveam, zfs and zpool in BIN_DIR to this binary.
+        Put every tool (Proxmox's and the host tools) in BIN_DIR: small scripts that exec
+        this binary, so a test may replace one with its own script safely.
+    disk add <PATH> [--size BYTES] [--tran nvme|sata]
+    disk set <PATH> [--signature TYPE|none] [--label L] [--partitions 0|1]
+        Add a block device, or put a signature (zfs_member, ext4, …), a label and a
+        partition table on one (what lsblk and wipefs then report).
+    reboot
+        Reboot the host: running guests stop; the installed NVIDIA driver is loaded; every
+        profile in /etc/apparmor.d is loaded; enabled services start (running what they
+        run), the others are stopped; guests with `onboot: 1` start; `reboot required`
+        clears and the boot counter grows.
     config [--strict 0|1] [--time-scale F] [--cost OP=SECS]... [--vm-boot-secs N]
            [--ct-boot-secs N]
         Show or change the knobs (var/lib/pve-sim/config.json). PVE_SIM_STRICT and
@@ -46,7 +67,9 @@ COMMANDS:
     fault add --tool T [--sub S] [--id ID] [--nth N] [--always] [--message M] [--exit CODE]
     fault list | fault clear
         Fail the Nth call matching tool+subcommand(+object), once or from then on, with a
-        message (stderr) and exit status (default 255). The host is not touched.
+        message (stderr) and exit status (default 255). The host is not touched. The
+        subcommand is the first argument that is not an option (`install` of `apt-get
+        install -y jq`, `restart` of `systemctl restart smbd`), the object the next one.
     rule add --match GLOB [--guest ID] [--exit CODE] [--stdout S] [--stderr S] [--secs F]
              [--file PATH=CONTENT]... [--read]
     rule list | rule clear
@@ -59,6 +82,24 @@ COMMANDS:
         Print the audit log: one JSON line per tool invocation (seq, simulated clock, tool,
         argv, effect read|mutate, exit, refused, fault, secs, guest). --summary counts
         invocations, mutations, refusals and simulated seconds per tool.
+
+HOST TOOLS (a Debian 12 / Proxmox VE 8 host, stateful; probes are reads, the rest mutate):
+    lsblk --json --bytes --nodeps --output COLS DEV; wipefs [--no-act --json | -a] DEV
+    apt-get update|install|reinstall|remove|purge|upgrade|dist-upgrade|autoremove [-y] [-q]
+    dpkg-query -W [-f FORMAT] PKG... | -s PKG...
+    systemctl is-enabled|is-active|status|show|start|stop|restart|reload|reload-or-restart|
+              enable|disable [--now]|mask|unmask|daemon-reload UNIT...
+    timedatectl show|set-timezone; locale-gen; locale -a; hostnamectl hostname|set-hostname;
+    uname -r
+    getent passwd|group|shadow|hosts; id; useradd; usermod; groupadd; gpasswd; chpasswd [-e]
+    visudo -c [-q] [-f FILE]; pveum user list|add|delete|modify, acl list|modify|delete
+    apparmor_parser [-r|-a|-R] [-Q] [-N] FILE...
+    lspci -Dnn; modinfo -F version nvidia; curl -fsSL --proto =https -o PATH URL (NVIDIA
+    runfiles only); nvidia-installer (what the runfile runs); nvidia-smi; nvidia-modprobe;
+    update-initramfs -u [-k all|VER]
+    exportfs -ra|-v|-s; testparm -s FILE; pdbedit -L; smbpasswd -s -a USER; dnsmasq --test
+    [-C FILE]; update-ca-certificates; step certificate fingerprint FILE; step ca bootstrap
+    A tool whose package is not installed answers `<tool>: command not found`, exit 127.
 
 COST MODEL (simulated seconds; override with `config --cost`):
 ";
@@ -99,6 +140,8 @@ fn run(args: &[String]) -> anyhow::Result<String> {
         "fault" => fault(rest),
         "rule" => rule(rest),
         "audit" => audit(rest),
+        "disk" => disk(rest),
+        "reboot" => reboot(rest),
         other => bail!("unknown command `{other}`; see `pve-sim --help`"),
     }
 }
@@ -282,7 +325,11 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
 }
 
 fn init(args: &[String]) -> anyhow::Result<String> {
-    let f = Flags::parse(args, &["node", "from-config", "gpus"], &["bare", "force"])?;
+    let f = Flags::parse(
+        args,
+        &["node", "from-config", "gpus", "nvidia-driver"],
+        &["bare", "force"],
+    )?;
     let root = SimRoot::from_env()?;
     if root.initialised() && !f.has("force") {
         bail!(
@@ -291,13 +338,48 @@ fn init(args: &[String]) -> anyhow::Result<String> {
         );
     }
     if f.has("force") {
-        for d in [root.host("/etc/pve"), root.data()] {
+        // Everything the host part of `init` and the host tools write, too.
+        for d in [
+            "/etc",
+            "/var/lib/pve-sim",
+            "/proc",
+            "/sys/kernel/security",
+            "/home",
+            "/root",
+            "/boot",
+            "/usr/bin",
+            "/usr/src",
+            "/usr/local/share/ca-certificates",
+            "/var/lib/nfs",
+        ] {
+            let d = root.host(d);
             if d.exists() {
                 std::fs::remove_dir_all(&d)
                     .with_context(|| format!("cannot remove {}", d.display()))?;
             }
         }
+        if let Ok(rd) = std::fs::read_dir(root.host("/dev")) {
+            for e in rd.filter_map(Result::ok) {
+                if e.file_name().to_string_lossy().starts_with("nvidia") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
+    let driver = match f.get("nvidia-driver") {
+        None => Some(crate::tools::host::nvidia::DEFAULT_DRIVER.to_string()),
+        Some("none") => None,
+        Some(v)
+            if v.split('.').count() >= 2
+                && v.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            Some(v.to_string())
+        }
+        Some(v) => {
+            bail!("--nvidia-driver `{v}` is not a driver version (like 580.76.05) or `none`")
+        }
+    };
     let node = f.get("node").unwrap_or("pve").to_string();
     if node.is_empty() || !node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         bail!("--node `{node}` is not a valid host name");
@@ -378,25 +460,24 @@ fn init(args: &[String]) -> anyhow::Result<String> {
         "storages local, local-zfs".to_string(),
     ];
 
-    if let Some(n) = parse_num::<u32>(&f, "gpus")? {
-        for i in 0..n {
-            write_template(&root.host(format!("/dev/nvidia{i}")), "device")?;
-        }
-        for d in [
-            "/dev/nvidiactl",
-            "/dev/nvidia-uvm",
-            "/dev/nvidia-uvm-tools",
-            "/dev/nvidia-modeset",
-        ] {
-            write_template(&root.host(d), "device")?;
-        }
-        st.facts.insert("gpus".into(), n.to_string());
-        report.push(format!("{n} GPU(s)"));
+    let gpus = parse_num::<u32>(&f, "gpus")?;
+    if gpus.is_none() && f.get("nvidia-driver").is_some() {
+        bail!("--nvidia-driver needs --gpus N");
     }
+    let (mut ip, mut domain) = ("192.168.1.10".to_string(), "localdomain".to_string());
 
     if let Some(dir) = f.get("from-config") {
         let dir = PathBuf::from(dir);
         let host = read_json(&dir.join(phoenix_paths::config_files::HYPERVISOR))?;
+        if let Some(a) = host
+            .pointer("/network/interfaces/address")
+            .and_then(Value::as_str)
+        {
+            ip = a.split('/').next().unwrap_or(a).to_string();
+        }
+        if let Some(d) = host.get("domain_name").and_then(Value::as_str) {
+            domain = d.to_string();
+        }
         let pools = host
             .pointer("/zfs/pools")
             .and_then(Value::as_array)
@@ -583,6 +664,17 @@ fn init(args: &[String]) -> anyhow::Result<String> {
             }
         }
     }
+    report.extend(crate::tools::host::base::init(
+        &root,
+        &mut st,
+        &crate::tools::host::base::InitHost {
+            node: node.clone(),
+            ip,
+            domain,
+            gpus,
+            driver,
+        },
+    )?);
     cfg.save(&root)?;
     st.save(&root)?;
     write_atomic(
@@ -740,7 +832,140 @@ fn state(args: &[String]) -> anyhow::Result<String> {
                 .join(", ")
         ));
     }
+    out.push_str(&host_section(&st.host));
     Ok(out)
+}
+
+/// The host part of `pve-sim state`.
+fn host_section(h: &crate::host::HostState) -> String {
+    let mut out = format!(
+        "\nhost: {}  kernel {}  time zone {}  locales {}\n",
+        h.hostname,
+        h.kernel,
+        h.timezone,
+        h.locales.join(",")
+    );
+    out.push_str(&format!(
+        "  packages: {}\n",
+        h.packages
+            .iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if !h.config_files.is_empty() {
+        out.push_str(&format!(
+            "  removed, configuration kept: {}\n",
+            h.config_files
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out.push_str("  services:\n");
+    for (n, u) in &h.units {
+        let mut extra = Vec::new();
+        for (k, v) in [
+            ("starts", u.starts),
+            ("stops", u.stops),
+            ("restarts", u.restarts),
+            ("reloads", u.reloads),
+        ] {
+            if v > 0 {
+                extra.push(format!("{k}={v}"));
+            }
+        }
+        if u.stale {
+            extra.push("changed on disk (daemon-reload needed)".into());
+        }
+        out.push_str(&format!(
+            "    {n:<32} {:<9} {:<9} {}\n",
+            u.enabled,
+            u.active,
+            extra.join(" ")
+        ));
+    }
+    out.push_str("  users:\n");
+    let mut users: Vec<(&String, &crate::host::User)> = h.users.iter().collect();
+    users.sort_by_key(|(_, u)| u.uid);
+    for (n, u) in users {
+        let groups = h.supplementary(n);
+        out.push_str(&format!(
+            "    {n:<16} uid {:<6} gid {:<6} {:<12} {}{}\n",
+            u.uid,
+            u.gid,
+            u.shell,
+            if u.password.starts_with('$') {
+                "password set"
+            } else {
+                "no password"
+            },
+            if groups.is_empty() {
+                String::new()
+            } else {
+                format!("  groups {}", groups.join(","))
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "  proxmox users: {}\n",
+        h.pve_users.keys().cloned().collect::<Vec<_>>().join(", ")
+    ));
+    for a in &h.acls {
+        out.push_str(&format!(
+            "    acl {} {} {} {}{}\n",
+            a.path,
+            a.kind,
+            a.ugid,
+            a.roleid,
+            if a.propagate { " (propagate)" } else { "" }
+        ));
+    }
+    if !h.samba_users.is_empty() {
+        out.push_str(&format!(
+            "  samba users: {}\n",
+            h.samba_users.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out.push_str("  apparmor:\n");
+    for (n, p) in &h.apparmor {
+        out.push_str(&format!("    {n:<40} {:<8} from {}\n", p.mode, p.source));
+    }
+    let nv = &h.nvidia;
+    out.push_str(&format!(
+        "  nvidia: {} GPU(s), installed {}, loaded {}\n",
+        nv.gpus,
+        nv.installed.as_deref().unwrap_or("none"),
+        nv.loaded.as_deref().unwrap_or("none")
+    ));
+    if h.exports.is_empty() {
+        out.push_str("  exports: none\n");
+    } else {
+        out.push_str("  exports:\n");
+        for e in &h.exports {
+            out.push_str(&format!(
+                "    {} {}({})\n",
+                e.path,
+                e.client,
+                e.options.join(",")
+            ));
+        }
+    }
+    let c = &h.counters;
+    out.push_str(&format!(
+        "  reboot required: {}\n  counters: apt updates {}, upgrades {}, dist-upgrades {}, initramfs updates {}, daemon-reloads {}, locale-gens {}, CA updates {}, boots {}\n",
+        if h.reboot_required { "yes" } else { "no" },
+        c.apt_updates,
+        c.upgrades,
+        c.dist_upgrades,
+        c.initramfs_updates,
+        c.daemon_reloads,
+        c.locale_gens,
+        c.ca_updates,
+        c.boots
+    ));
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -753,20 +978,127 @@ fn install(args: &[String]) -> anyhow::Result<String> {
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let exe = std::env::current_exe().context("cannot locate the pve-sim binary")?;
+    let exe = exe.to_string_lossy().replace('\'', "'\\''");
     for t in crate::TOOLS {
         let link = dir.join(t);
         if link.symlink_metadata().is_ok() {
             std::fs::remove_file(&link)
                 .with_context(|| format!("cannot replace {}", link.display()))?;
         }
-        std::os::unix::fs::symlink(&exe, &link)
-            .with_context(|| format!("cannot link {}", link.display()))?;
+        // A script rather than a symbolic link: a test that writes its own `exportfs` over
+        // this one replaces the script, never the simulator binary behind a link.
+        write_script(&link, &format!("#!/bin/sh\nexec '{exe}' {t} \"$@\"\n"))?;
     }
     Ok(format!(
         "linked {} in {}\n",
         crate::TOOLS.join(", "),
         dir.display()
     ))
+}
+
+/// Writes an executable script (0755).
+fn write_script(path: &Path, body: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// disk, reboot
+
+fn disk(args: &[String]) -> anyhow::Result<String> {
+    let root = SimRoot::from_env()?;
+    let (sub, rest) = match args.split_first() {
+        Some((s, r)) => (s.as_str(), r),
+        None => bail!("usage: pve-sim disk add|set <PATH> [...]"),
+    };
+    let _lock = root.lock()?;
+    let mut st = State::load(&root)?;
+    let out = match sub {
+        "add" => {
+            let f = Flags::parse(rest, &["size", "tran"], &[])?;
+            let [path] = f.positional.as_slice() else {
+                bail!("usage: pve-sim disk add <PATH> [--size BYTES] [--tran nvme|sata]");
+            };
+            if !path.starts_with("/dev/") {
+                bail!("`{path}` is not a device path under /dev");
+            }
+            if st.disks.contains_key(path) {
+                bail!("{path} already exists");
+            }
+            let size = parse_num::<u64>(&f, "size")?.unwrap_or_else(|| disk_size_from_name(path));
+            add_disk(&mut st, &root, path, size)?;
+            if let Some(t) = f.get("tran") {
+                if !matches!(t, "nvme" | "sata" | "sas" | "usb") {
+                    bail!("--tran `{t}`: expected nvme, sata, sas or usb");
+                }
+                if let Some(d) = st.disks.get_mut(path.as_str()) {
+                    d.transport = t.to_string();
+                }
+            }
+            format!("added {path}\n")
+        }
+        "set" => {
+            let f = Flags::parse(rest, &["signature", "label", "partitions"], &[])?;
+            let [path] = f.positional.as_slice() else {
+                bail!(
+                    "usage: pve-sim disk set <PATH> [--signature TYPE|none] [--label L] [--partitions 0|1]"
+                );
+            };
+            let Some(d) = st.disks.get_mut(path.as_str()) else {
+                bail!("{path} is not a disk of this host (see `pve-sim state`)");
+            };
+            if let Some(sig) = f.get("signature") {
+                d.signature = (sig != "none" && !sig.is_empty()).then(|| sig.to_string());
+                if d.signature.is_none() {
+                    d.label = None;
+                }
+            }
+            if let Some(l) = f.get("label") {
+                d.label = (!l.is_empty()).then(|| l.to_string());
+            }
+            if let Some(p) = f.get("partitions") {
+                d.partitions = match p {
+                    "1" | "yes" | "true" => true,
+                    "0" | "no" | "false" => false,
+                    other => bail!("--partitions `{other}`: expected 0 or 1"),
+                };
+            }
+            format!("{path}: {:?}\n", d)
+        }
+        other => bail!("unknown disk command `{other}` (add, set)"),
+    };
+    st.save(&root)?;
+    Ok(out)
+}
+
+fn reboot(args: &[String]) -> anyhow::Result<String> {
+    if !args.is_empty() {
+        bail!("usage: pve-sim reboot");
+    }
+    let root = SimRoot::from_env()?;
+    let _lock = root.lock()?;
+    let state = State::load(&root)?;
+    let knobs = Knobs::load(&root);
+    crate::args::set_strict(knobs.strict);
+    let mut ctx = crate::Ctx {
+        root: root.clone(),
+        state,
+        knobs,
+        rules: knobs::rules(&root),
+        stdin: None,
+    };
+    let report = crate::tools::host::base::reboot(&mut ctx);
+    ctx.state.save(&root)?;
+    let mut out = format!(
+        "rebooted {} (boot {})\n",
+        ctx.state.node, ctx.state.host.counters.boots
+    );
+    for l in report {
+        out.push_str(&format!("  {l}\n"));
+    }
+    Ok(out)
 }
 
 fn config(args: &[String]) -> anyhow::Result<String> {
@@ -841,7 +1173,7 @@ fn fault(args: &[String]) -> anyhow::Result<String> {
             )?;
             let tool = f.get("tool").context("fault add needs --tool")?.to_string();
             if !crate::TOOLS.contains(&tool.as_str()) {
-                bail!("--tool `{tool}` is not one of {}", crate::TOOLS.join(", "));
+                bail!("--tool `{tool}` is not a simulated tool (see `pve-sim --help`)");
             }
             let fault = Fault {
                 tool,

@@ -1,8 +1,10 @@
 //! `pve-sim`: a strict Proxmox VE simulator to test and demo against.
 //!
 //! One multi-call binary answers as `pct`, `qm`, `pvesm`, `pvesh`, `pveam`, `zfs` and
-//! `zpool` (install links with `pve-sim install <bin-dir>`), keeping a whole simulated host
-//! under `$PHOENIX_SYSROOT` (see [`root`]). Each invocation:
+//! `zpool`, and as the host tools `hypervisor-manager setup` calls (`apt-get`, `systemctl`,
+//! `useradd`, `apparmor_parser`, `exportfs`, … — see [`tools::host`]); install links with
+//! `pve-sim install <bin-dir>`. It keeps a whole simulated host under `$PHOENIX_SYSROOT`
+//! (see [`root`]). Each invocation:
 //!
 //! 1. takes the host's state lock, loads the state and the knobs ([`knobs`]);
 //! 2. fails on purpose when an injected fault matches, or runs the tool, which refuses what
@@ -13,7 +15,8 @@
 //! 4. sleeps `cost × time_scale` wall seconds (holding the storage lock Proxmox would hold),
 //!    then prints and exits.
 //!
-//! `pve-sim init|state|install|fault|rule|audit` manage the simulated host itself.
+//! `pve-sim init|state|install|fault|rule|audit|disk|reboot` manage the simulated host
+//! itself.
 
 pub mod admin;
 pub mod args;
@@ -22,6 +25,7 @@ pub mod cloudinit;
 pub mod conf;
 pub mod firewall;
 pub mod guestfs;
+pub mod host;
 pub mod knobs;
 pub mod outcome;
 pub mod portainer;
@@ -43,8 +47,51 @@ use outcome::{DIE, Effect, Outcome};
 use root::SimRoot;
 use state::State;
 
-/// The tools this binary answers as.
-pub const TOOLS: [&str; 7] = ["pct", "qm", "pvesm", "pvesh", "pveam", "zfs", "zpool"];
+/// The tools this binary answers as: Proxmox's, then the host tools
+/// ([`tools::host::TOOLS`]).
+pub const TOOLS: &[&str] = &[
+    "pct",
+    "qm",
+    "pvesm",
+    "pvesh",
+    "pveam",
+    "zfs",
+    "zpool",
+    "lsblk",
+    "wipefs",
+    "apt-get",
+    "dpkg-query",
+    "systemctl",
+    "timedatectl",
+    "locale-gen",
+    "locale",
+    "hostnamectl",
+    "uname",
+    "getent",
+    "id",
+    "useradd",
+    "usermod",
+    "groupadd",
+    "gpasswd",
+    "chpasswd",
+    "visudo",
+    "pveum",
+    "apparmor_parser",
+    "lspci",
+    "modinfo",
+    "curl",
+    "nvidia-installer",
+    "nvidia-smi",
+    "nvidia-modprobe",
+    "update-initramfs",
+    "exportfs",
+    "testparm",
+    "pdbedit",
+    "smbpasswd",
+    "dnsmasq",
+    "update-ca-certificates",
+    "step",
+];
 
 /// Everything a tool needs while it runs.
 pub struct Ctx {
@@ -141,7 +188,14 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
     let (sub, id) = describe(tool, args);
     // Read a forwarded stdin before taking the lock: its writer may be another simulated
     // command (`qm guest exec A -- cat f | qm guest exec B --pass-stdin 1 -- …`).
-    let stdin = (tool == "qm" && tools::qm::passes_stdin(args)).then(tools::qm::read_stdin);
+    // Host tools that take secrets on stdin (`chpasswd`, `smbpasswd`) read it here too.
+    let stdin = if tool == "qm" && tools::qm::passes_stdin(args) {
+        Some(tools::qm::read_stdin())
+    } else if tools::host::reads_stdin(tool, args) {
+        Some(tools::host::read_stdin())
+    } else {
+        None
+    };
     let lock = root.lock()?;
     let mut state = State::load(&root)?;
     let knobs = Knobs::load(&root);
@@ -302,5 +356,13 @@ mod tests {
             ("set".into(), "101".into())
         );
         assert_eq!(invoked_as(&OsString::from("/tmp/t/bin/pct")), "pct");
+    }
+
+    #[test]
+    fn every_host_tool_is_a_tool() {
+        for t in tools::host::TOOLS {
+            assert!(TOOLS.contains(t), "{t}");
+        }
+        assert_eq!(TOOLS.len(), 7 + tools::host::TOOLS.len());
     }
 }

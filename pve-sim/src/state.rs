@@ -1,5 +1,6 @@
 //! The simulator's bookkeeping: everything a real host keeps in kernel or daemon state rather
-//! than in files (running guests, ZFS, block devices, guest-agent jobs, the clock).
+//! than in files (running guests, ZFS, block devices, guest-agent jobs, the clock, and the
+//! host's packages, services and accounts in [`crate::host`]).
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,8 @@ pub struct State {
     pub zfs: Zfs,
     /// Host facts other tools report (e.g. `nvidia-smi`), free-form.
     pub facts: BTreeMap<String, String>,
+    /// The host itself: packages, services, accounts, AppArmor, NVIDIA, exports, counters.
+    pub host: crate::host::HostState,
 }
 
 /// Runtime state of one guest.

@@ -51,6 +51,14 @@ fn help_documents_the_commands_and_costs() {
         "pct.clone.linked",
         "0.07",
         "PVE_SIM_STRICT",
+        "--nvidia-driver VER|none",
+        "disk add <PATH> [--size BYTES] [--tran nvme|sata]",
+        "disk set <PATH> [--signature TYPE|none]",
+        "    reboot\n",
+        "HOST TOOLS",
+        "apparmor_parser",
+        "apt.install_per_pkg",
+        "command not found",
     ] {
         assert!(out.contains(want), "--help lacks {want:?}");
     }
@@ -80,6 +88,14 @@ fn init_lays_out_a_real_looking_host() {
     for t in ["pct", "qm", "pvesm", "pvesh", "pveam", "zfs", "zpool"] {
         assert!(sim.bin().join(t).exists(), "{t} is linked");
     }
+    // A test that replaces a tool with its own script writes the script, not the simulator.
+    let pct = sim.bin().join("pct");
+    assert!(!pct.symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::read_to_string(&pct)
+            .unwrap()
+            .contains("pve-sim' pct \"$@\"")
+    );
     assert_eq!(
         sim.run("pct", &["status", "100"]).fails(255),
         "Configuration file 'nodes/pve1/lxc/100.conf' does not exist\n"
@@ -157,6 +173,20 @@ fn state_dump_shows_guests_storages_and_zfs() {
     let json: serde_json::Value =
         serde_json::from_str(sim.admin(&["state", "--json"]).ok()).unwrap();
     assert_eq!(json["guests"]["101"]["running"], true);
+    assert_eq!(json["host"]["packages"]["proxmox-ve"], "8.4.0");
+    for want in [
+        "\nhost: pve  kernel 6.8.12-4-pve  time zone Etc/UTC  locales en_US.UTF-8\n",
+        "    chrony.service                   enabled   active",
+        "    root             uid 0",
+        "  proxmox users: root@pam\n",
+        "    acl / user root@pam Administrator (propagate)\n",
+        "    lxc-container-default                    enforce  from /etc/apparmor.d/lxc-containers\n",
+        "  nvidia: 0 GPU(s), installed none, loaded none\n",
+        "  reboot required: no\n",
+        "boots 0\n",
+    ] {
+        assert!(out.contains(want), "state lacks {want:?}:\n{out}");
+    }
 }
 
 #[test]
@@ -173,7 +203,7 @@ fn knobs_faults_and_rules_are_listed_and_validated() {
     );
     assert_eq!(
         sim.admin(&["fault", "add", "--tool", "apt"]).fails(2),
-        "pve-sim: --tool `apt` is not one of pct, qm, pvesm, pvesh, pveam, zfs, zpool\n"
+        "pve-sim: --tool `apt` is not a simulated tool (see `pve-sim --help`)\n"
     );
     sim.admin(&["fault", "add", "--tool", "zfs", "--sub", "create"])
         .ok();

@@ -1,8 +1,10 @@
 //! The simulated command-line tools and what they share: Proxmox's subcommand resolution,
-//! parameter-error layout and value validators.
+//! parameter-error layout and value validators. The host tools `setup` needs live in
+//! [`host`].
 
 pub mod ct_opts;
 pub mod guest;
+pub mod host;
 pub mod pct;
 pub mod perljson;
 pub mod pveam;
@@ -26,7 +28,8 @@ pub fn dispatch(tool: &str, ctx: &mut Ctx, args: &[String]) -> Outcome {
         "pveam" => pveam::run(ctx, args),
         "zfs" => zfs::run(ctx, args),
         "zpool" => zpool::run(ctx, args),
-        other => Outcome::refuse(format!("{other}: not simulated")),
+        other => host::dispatch(other, ctx, args)
+            .unwrap_or_else(|| Outcome::refuse(format!("{other}: not simulated"))),
     }
 }
 

@@ -1174,7 +1174,7 @@ fn list(ctx: &mut Ctx, args: &[String]) -> R {
 }
 
 /// Starts a loaded container (`vm_start`): applies pending changes, checks bind mounts.
-fn start_ct(ctx: &mut Ctx, id: u32) -> R {
+pub(crate) fn start_ct(ctx: &mut Ctx, id: u32) -> R {
     let mut conf = guest::load(ctx, F, id)?;
     if is_template(&conf) {
         return Err(die("you can't start a CT if it's a template"));

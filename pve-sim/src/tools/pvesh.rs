@@ -1395,7 +1395,7 @@ fn utf8_locale() -> bool {
 }
 
 /// Draws a table as `CLIFormatter::print_text_table` does.
-fn draw(
+pub(crate) fn draw(
     headers: &[String],
     right: &[bool],
     rows: &[Vec<String>],

@@ -2448,7 +2448,7 @@ fn template(ctx: &mut Ctx, args: &[String]) -> R {
 }
 
 /// Starts a VM (`vm_start`): pending changes, cloud-init ISO, agent readiness.
-fn start_vm(ctx: &mut Ctx, id: u32) -> R {
+pub(crate) fn start_vm(ctx: &mut Ctx, id: u32) -> R {
     let mut conf = guest::load(ctx, F, id)?;
     if is_template(&conf) {
         return Err(die("you can't start a vm if it's a template"));
@@ -2543,7 +2543,7 @@ fn start_vm_unlocked(ctx: &mut Ctx, id: u32, conf: &mut GuestConf) -> R {
 }
 
 /// Marks a VM stopped and applies pending changes (`vm_stop_cleanup`).
-fn stop_vm(ctx: &mut Ctx, id: u32) -> Result<(), Outcome> {
+pub(crate) fn stop_vm(ctx: &mut Ctx, id: u32) -> Result<(), Outcome> {
     if let Some(rt) = ctx.state.guests.get_mut(&id) {
         rt.running = false;
     }

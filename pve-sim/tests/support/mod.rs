@@ -158,6 +158,12 @@ impl Sim {
         self.exec_stdin(&self.bin().join(tool), args, &[], Some(stdin))
     }
 
+    /// Any program (a script in the simulated host, such as a downloaded runfile) with the
+    /// simulator's environment: its `PATH` finds the tools first.
+    pub fn run_path(&self, program: &str, args: &[&str]) -> Out {
+        self.exec(Path::new(program), args, &[])
+    }
+
     /// A tool with extra environment.
     pub fn run_env(&self, tool: &str, args: &[&str], env: &[(&str, &str)]) -> Out {
         self.exec(&self.bin().join(tool), args, env)
