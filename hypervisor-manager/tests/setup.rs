@@ -1,49 +1,167 @@
-//! `hypervisor-manager setup` against the simulator (strict): the host `pve-sim init
-//! --from-config` makes is already converged for the zfs and storage steps; one changed
-//! property or a lost storage changes only that; storages the configuration does not
-//! manage survive; dry runs change nothing.
+//! `hypervisor-manager setup` against the simulator (strict), with only the simulator's tools
+//! on `PATH`: a first run converges a host `setup` never ran on, a second run changes
+//! nothing (no mutating command in the audit log, not one file different), dry runs change
+//! nothing; disks with data are refused, single changes change only themselves, a missing
+//! driver means `reboot required`, validated files are never replaced by rejected ones, and
+//! secrets never reach argv or logs. Rendered files are insta snapshots.
 
 mod support;
 
+use std::path::Path;
+
 use serde_json::json;
-use support::{Host, examples, reference};
+use support::{Host, examples, reference, sibling};
 
-const STEPS: [&str; 4] = ["--step", "zfs", "--step", "storage"];
+/// A crypt(3) hash (yescrypt) for the example's admin.
+const ADMIN_HASH: &str =
+    "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7";
+/// The example config's hash file.
+const ADMIN_HASH_FILE: &str = "/etc/phoenix_hypervisor/secrets/admin_password.hash";
+/// The example config's Samba password file.
+const SAMBA_PASSWORD_FILE: &str = "/etc/phoenix_hypervisor/secrets/samba_password";
 
-fn setup(h: &Host, extra: &[&str]) -> support::Out {
-    let mut args = vec!["setup"];
-    args.extend(STEPS);
-    args.extend(extra);
-    h.hv(&args)
+/// Every configuration under test: the project's example and, when present, the shell
+/// version's.
+fn configs() -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut v = vec![("example", examples())];
+    if let Some(r) = reference() {
+        v.push(("reference", r));
+    }
+    v
+}
+
+/// A host `setup` never ran on: the configuration's disks, clean; one GPU with the
+/// configured driver loaded; the secrets the configuration names.
+fn bare(etc: &Path) -> Host {
+    let h = Host::with_init(etc, &["--bare", "--gpus", "1"]);
+    h.write_host_file(ADMIN_HASH_FILE, &format!("{ADMIN_HASH}\n"), 0o600);
+    h.write_host_file(SAMBA_PASSWORD_FILE, "example samba password\n", 0o600);
+    h
+}
+
+/// `setup <args>`.
+fn setup(h: &Host, args: &[&str]) -> support::Out {
+    let mut a = vec!["setup"];
+    a.extend_from_slice(args);
+    h.hv(&a)
+}
+
+/// The summary line of `step`.
+fn outcome<'a>(stdout: &'a str, step: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{step} ")))
+        .map(|l| l.trim_start()[step.len()..].trim())
+        .unwrap_or_else(|| panic!("no summary line for {step} in\n{stdout}"))
+}
+
+/// What a rendered file looks like on every machine (the binaries' directory replaced).
+fn portable(text: &str) -> String {
+    let bin = sibling("hypervisor-manager");
+    text.replace(&bin.parent().unwrap().display().to_string(), "[BIN]")
+}
+
+const STEPS: [&str; 9] = [
+    "system", "zfs", "storage", "users", "shares", "firewall", "apparmor", "nvidia", "dns",
+];
+
+#[test]
+fn a_bare_host_converges_in_one_run_and_a_second_run_changes_nothing() {
+    for (label, etc) in configs() {
+        let h = bare(&etc);
+        let before = h.tree();
+        let out = setup(&h, &["--dry-run"]);
+        let stdout = out.ok();
+        assert!(stdout.contains("dry run: nothing was changed"), "{stdout}");
+        assert_eq!(
+            h.mutations_since(0),
+            Vec::<String>::new(),
+            "{label}: dry run"
+        );
+        assert_eq!(
+            Host::tree_changes(&before, &h.tree()),
+            Vec::<String>::new(),
+            "{label}: a dry run writes no file"
+        );
+
+        let out = setup(&h, &[]);
+        let stdout = out.ok().to_string();
+        for s in STEPS {
+            let o = outcome(&stdout, s);
+            assert!(o == "changed" || o == "ok", "{label}: {s} is {o}\n{stdout}");
+        }
+        let first = h.mutations_since(0);
+        assert!(
+            first.iter().any(|m| m.starts_with("zpool create")),
+            "{first:#?}"
+        );
+        assert!(
+            !first
+                .iter()
+                .any(|m| m.contains("dist-upgrade") || m.contains("wipefs")),
+            "{label}: no upgrade, no wipe of clean disks: {first:#?}"
+        );
+
+        let mark = h.mark();
+        let converged = h.tree();
+        let out = setup(&h, &[]);
+        let stdout = out.ok().to_string();
+        for s in STEPS {
+            assert_eq!(outcome(&stdout, s), "ok", "{label}: {s}\n{stdout}");
+        }
+        assert_eq!(h.mutations_since(mark), Vec::<String>::new(), "{label}");
+        assert_eq!(h.refusals(), Vec::<String>::new(), "{label}");
+        assert_eq!(
+            Host::tree_changes(&converged, &h.tree()),
+            Vec::<String>::new(),
+            "{label}: the second run wrote nothing"
+        );
+
+        for (name, path) in [
+            ("exports", "/etc/exports.d/phoenix.exports"),
+            ("cluster_fw", "/etc/pve/firewall/cluster.fw"),
+            ("logrotate", "/etc/logrotate.d/phoenix_hypervisor"),
+            ("apparmor_profile", "/etc/apparmor.d/lxc-phoenix-v2"),
+            ("apparmor_tunables", "/etc/apparmor.d/tunables/phoenix"),
+            ("dnsmasq", "/etc/dnsmasq.d/phoenix.conf"),
+            ("resolv_conf", "/etc/resolv.conf"),
+            (
+                "gpu_init_unit",
+                "/etc/systemd/system/nvidia-gpu-init.service",
+            ),
+            (
+                "renewal_service",
+                "/etc/systemd/system/phoenix-cert-renewal.service",
+            ),
+            (
+                "renewal_timer",
+                "/etc/systemd/system/phoenix-cert-renewal.timer",
+            ),
+        ] {
+            insta::assert_snapshot!(format!("{name}_{label}"), portable(&h.read(path)));
+        }
+        insta::assert_snapshot!(format!("sudoers_{label}"), h.read("/etc/sudoers.d/phoenix"));
+        insta::assert_snapshot!(format!("smb_conf_{label}"), h.read("/etc/samba/smb.conf"));
+    }
 }
 
 #[test]
 fn the_host_pve_sim_made_needs_only_the_arc_limit_then_nothing() {
-    for etc in [Some(examples()), reference()].into_iter().flatten() {
+    for (label, etc) in configs() {
         let h = Host::new(&etc, 0);
         // The simulated installer left no ARC limit: the first run persists it (a file, no
         // Proxmox command); everything else already matches.
-        let out = setup(&h, &[]);
+        let out = setup(&h, &["--step", "zfs", "--step", "storage"]);
         let stdout = out.ok();
         assert!(
             stdout.contains("~ /etc/modprobe.d/zfs.conf: zfs_arc_max="),
             "{stdout}"
         );
-        assert!(stdout.contains("  storage    ok\n"), "{stdout}");
-        assert_eq!(
-            h.mutations_since(0),
-            Vec::<String>::new(),
-            "{}",
-            etc.display()
-        );
-        assert!(
-            h.read("/etc/modprobe.d/zfs.conf")
-                .starts_with("options zfs zfs_arc_max=")
-        );
-        let out = setup(&h, &[]);
+        assert_eq!(outcome(stdout, "storage"), "ok", "{label}");
+        assert_eq!(h.mutations_since(0), Vec::<String>::new(), "{label}");
+        let out = setup(&h, &["--step", "zfs", "--step", "storage"]);
         let stdout = out.ok();
-        assert!(stdout.contains("  zfs        ok\n"), "{stdout}");
-        assert!(stdout.contains("  storage    ok\n"), "{stdout}");
+        assert_eq!(outcome(stdout, "zfs"), "ok");
         assert_eq!(h.mutations_since(0), Vec::<String>::new());
         assert_eq!(h.refusals(), Vec::<String>::new());
     }
@@ -66,7 +184,8 @@ fn one_changed_property_is_one_zfs_set() {
         ds["pool"].as_str().unwrap(),
         ds["name"].as_str().unwrap()
     );
-    let out = setup(&h, &["--dry-run"]);
+    let zfs = ["--step", "zfs", "--step", "storage"];
+    let out = setup(&h, &[&zfs[..], &["--dry-run"]].concat());
     assert!(
         out.ok()
             .contains(&format!("~ {name} sync: standard -> disabled")),
@@ -74,18 +193,14 @@ fn one_changed_property_is_one_zfs_set() {
         out.stdout
     );
     assert_eq!(h.mutations_since(0), Vec::<String>::new(), "dry run");
-    let out = setup(&h, &[]);
-    assert!(
-        out.ok().contains("  zfs        changed\n"),
-        "{}",
-        out.stdout
-    );
+    let out = setup(&h, &zfs);
+    assert_eq!(outcome(out.ok(), "zfs"), "changed");
     assert_eq!(
         h.mutations_since(0),
         [format!("zfs set sync=disabled {name}")]
     );
     let mark = h.mark();
-    setup(&h, &[]).ok();
+    setup(&h, &zfs).ok();
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
 
@@ -107,12 +222,8 @@ fn a_lost_storage_is_added_again_and_unmanaged_storages_survive() {
     )
     .ok();
     let mark = h.mark();
-    let out = setup(&h, &[]);
-    assert!(
-        out.ok().contains("  storage    changed\n"),
-        "{}",
-        out.stdout
-    );
+    let out = setup(&h, &["--step", "storage"]);
+    assert_eq!(outcome(out.ok(), "storage"), "changed");
     let m = h.mutations_since(mark);
     assert_eq!(m.len(), 1, "{m:#?}");
     assert!(
@@ -126,6 +237,68 @@ fn a_lost_storage_is_added_again_and_unmanaged_storages_survive() {
 }
 
 #[test]
+fn a_disk_with_data_is_refused_unless_named_with_wipe_disks() {
+    let h = bare(&examples());
+    let disk = h.host_config()["zfs"]["pools"][1]["disks"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.sim(&[
+        "disk",
+        "set",
+        &disk,
+        "--signature",
+        "ext4",
+        "--partitions",
+        "1",
+    ])
+    .ok();
+    let out = setup(&h, &["--step", "zfs", "--step", "storage"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let zfs = outcome(&out.stdout, "zfs");
+    assert!(
+        zfs.starts_with("failed: pool bulk is not created:"),
+        "{zfs}"
+    );
+    assert!(
+        zfs.contains(&disk) && zfs.contains("ext4") && zfs.contains("--wipe-disks"),
+        "{zfs}"
+    );
+    assert_eq!(
+        outcome(&out.stdout, "storage"),
+        "skipped: an earlier step failed"
+    );
+    assert_eq!(
+        h.mutations_since(0),
+        Vec::<String>::new(),
+        "nothing touched, not even the clean pool's disks"
+    );
+
+    let out = setup(&h, &["--step", "zfs", "--wipe-disks", &disk]);
+    assert_eq!(outcome(out.ok(), "zfs"), "changed");
+    let m = h.mutations_since(0);
+    assert_eq!(
+        m.iter()
+            .filter(|c| c.starts_with("wipefs"))
+            .collect::<Vec<_>>(),
+        [&format!("wipefs -a {disk}")],
+        "only the named disk is wiped"
+    );
+    assert!(
+        m.iter()
+            .any(|c| c.starts_with("zpool create") && c.contains(" bulk ")),
+        "{m:#?}"
+    );
+    // Naming it again is harmless: a disk of an existing pool is never wiped.
+    let mark = h.mark();
+    let out = setup(&h, &["--step", "zfs", "--wipe-disks", &disk]);
+    assert_eq!(outcome(out.ok(), "zfs"), "ok");
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+    let out = setup(&h, &["--step", "zfs"]);
+    assert_eq!(outcome(out.ok(), "zfs"), "ok");
+}
+
+#[test]
 fn a_pool_on_a_missing_disk_fails_the_step_and_skips_the_rest() {
     let h = Host::new(&examples(), 0);
     h.edit_host(|v| {
@@ -134,95 +307,308 @@ fn a_pool_on_a_missing_disk_fails_the_step_and_skips_the_rest() {
             .unwrap()
             .push(json!({"name": "fresh", "raid_level": "single", "disks": ["/dev/sdz"]}));
     });
-    let out = setup(&h, &[]);
+    let out = setup(&h, &["--step", "zfs", "--step", "storage"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains("  zfs        failed: pool fresh is not created: /dev/sdz does not exist"),
-        "{}",
-        out.stdout
+    assert_eq!(
+        outcome(&out.stdout, "zfs"),
+        "failed: pool fresh is not created: /dev/sdz does not exist"
     );
-    assert!(
-        out.stdout
-            .contains("  storage    skipped: an earlier step failed"),
-        "{}",
-        out.stdout
+    assert_eq!(
+        outcome(&out.stdout, "storage"),
+        "skipped: an earlier step failed"
     );
     assert_eq!(h.mutations_since(0), Vec::<String>::new());
 }
 
-#[test]
-fn the_datacenter_firewall_is_written_once_from_the_host_rules() {
-    for (label, etc) in [("example", Some(examples())), ("reference", reference())] {
-        let Some(etc) = etc else { continue };
-        let h = Host::new(&etc, 0);
-        let out = h.hv(&["setup", "--step", "firewall", "--dry-run"]);
-        assert!(
-            out.ok().contains("  firewall   changed\n"),
-            "{}",
-            out.stdout
-        );
-        assert!(
-            !h.path("/etc/pve/firewall/cluster.fw").exists(),
-            "dry run wrote nothing"
-        );
-        let out = h.hv(&["setup", "--step", "firewall"]);
-        assert!(
-            out.ok().contains("  firewall   changed\n"),
-            "{}",
-            out.stdout
-        );
-        let fw = h.read("/etc/pve/firewall/cluster.fw");
-        insta::assert_snapshot!(format!("cluster_fw_{label}"), fw);
-        let out = h.hv(&["setup", "--step", "firewall"]);
-        assert!(out.ok().contains("  firewall   ok\n"), "{}", out.stdout);
-        assert_eq!(
-            h.mutations_since(0),
-            Vec::<String>::new(),
-            "no Proxmox command"
-        );
-    }
-}
-
-/// Puts a recording `exportfs` on the host's PATH (the NFS server is not part of the
-/// simulator); returns the file it records its calls in.
-fn fake_exportfs(h: &Host) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let log = h.path("/var/log/exportfs.calls");
-    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-    let script = h.bin().join("exportfs");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"exportfs $*\" >> '{}'\n", log.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    log
+/// The sha256 of the runfile pve-sim serves for `version` (its documented content).
+fn sim_runfile_sha(version: &str) -> String {
+    let text = format!(
+        "#!/bin/sh\n# NVIDIA Accelerated Graphics Driver for Linux-x86_64 {version} (pve-sim stand-in)\nexec nvidia-installer --pve-sim-version {version} \"$@\"\n"
+    );
+    phoenix_core::converge::sha256_hex(text.as_bytes())
 }
 
 #[test]
-fn nfs_exports_are_declarative_and_reexported_only_on_change() {
-    for (label, etc) in [("example", Some(examples())), ("reference", reference())] {
-        let Some(etc) = etc else { continue };
-        let h = Host::new(&etc, 0);
-        let calls = fake_exportfs(&h);
-        let out = h.hv(&["setup", "--step", "shares"]);
+fn a_missing_driver_is_installed_then_reboot_required_until_the_host_reboots() {
+    let h = Host::with_init(&examples(), &["--gpus", "1", "--nvidia-driver", "none"]);
+    let version = h.host_config()["nvidia_driver"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.edit_host(|v| v["nvidia_driver"]["runfile_sha256"] = json!(sim_runfile_sha(&version)));
+    let nvidia = ["--step", "nvidia"];
+    let out = setup(&h, &[&nvidia[..], &["--dry-run"]].concat());
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert_eq!(outcome(&out.stdout, "nvidia"), "reboot required");
+    assert_eq!(h.mutations_since(0), Vec::<String>::new());
+
+    let out = setup(&h, &nvidia);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "reboot required: the NVIDIA driver {version} loads at the next boot"
+        )),
+        "{}",
+        out.stdout
+    );
+    let m = h.mutations_since(0);
+    let runfile = format!("NVIDIA-Linux-x86_64-{version}.run");
+    assert!(
+        m.iter().any(|c| c.starts_with("apt-get install")
+            && c.contains("dkms")
+            && c.contains("proxmox-headers-")),
+        "{m:#?}"
+    );
+    assert!(
+        m.iter()
+            .any(|c| c.starts_with("curl") && c.contains(&runfile)),
+        "{m:#?}"
+    );
+    assert!(
+        m.iter()
+            .any(|c| c.starts_with("nvidia-installer") && c.contains("--dkms")),
+        "{m:#?}"
+    );
+    assert!(
+        !m.iter()
+            .any(|c| c.contains("purge") || c.contains("reboot")),
+        "{m:#?}"
+    );
+
+    let mark = h.mark();
+    let out = setup(&h, &nvidia);
+    assert_eq!(out.code, 3, "still waiting for the reboot: {}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "the NVIDIA driver {version} is installed but none is loaded"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+
+    // `phoenix setup` passes the status on.
+    let out = h.cli_sim_only(&["setup", "--step", "nvidia"]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+
+    h.sim(&["reboot"]).ok();
+    let out = setup(&h, &nvidia);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        h.path("/dev/nvidia-uvm").exists(),
+        "device nodes initialised"
+    );
+    let mark = h.mark();
+    let out = setup(&h, &nvidia);
+    assert_eq!(outcome(out.ok(), "nvidia"), "ok");
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn a_runfile_with_the_wrong_checksum_is_deleted_and_never_run() {
+    let h = Host::with_init(&examples(), &["--gpus", "1", "--nvidia-driver", "none"]);
+    h.edit_host(|v| v["nvidia_driver"]["runfile_sha256"] = json!("0".repeat(64)));
+    let out = setup(&h, &["--step", "nvidia"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let o = outcome(&out.stdout, "nvidia");
+    assert!(
+        o.contains("is not nvidia_driver.runfile_sha256") && o.contains("nothing was installed"),
+        "{o}"
+    );
+    let m = h.mutations_since(0);
+    assert!(
+        !m.iter().any(|c| c.starts_with("nvidia-installer")),
+        "{m:#?}"
+    );
+    let cache = h.path("/var/cache/phoenix_hypervisor/nvidia");
+    assert_eq!(
+        std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0),
+        0,
+        "deleted"
+    );
+}
+
+#[test]
+fn a_sudoers_file_visudo_rejects_never_replaces_the_old_one() {
+    let h = bare(&examples());
+    setup(&h, &["--step", "system", "--step", "users"]).ok();
+    let good = h.read("/etc/sudoers.d/phoenix");
+    h.edit_host(|v| v["users"]["username"] = json!("ops"));
+    h.sim(&[
+        "fault",
+        "add",
+        "--tool",
+        "visudo",
+        "--exit",
+        "1",
+        "--message",
+        "/etc/sudoers.d/.phoenix.phoenix-tmp: syntax error near line 3",
+    ])
+    .ok();
+    let out = setup(&h, &["--step", "users"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        outcome(&out.stdout, "users").contains("was rejected"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(h.read("/etc/sudoers.d/phoenix"), good, "the old file stays");
+    let leftovers: Vec<_> = std::fs::read_dir(h.path("/etc/sudoers.d"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("phoenix-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left behind");
+}
+
+#[test]
+fn secrets_reach_commands_on_stdin_only() {
+    let etc = reference().unwrap_or_else(examples);
+    let h = bare(&etc);
+    let password = "correct horse battery staple";
+    h.write_host_file(
+        "/etc/phoenix_hypervisor/secrets/samba",
+        &format!("{password}\n"),
+        0o600,
+    );
+    h.edit_host(|v| {
+        v["users"]["password_hash_file"] = json!(ADMIN_HASH_FILE);
+        v["samba"] = json!({
+            "user": "heads",
+            "password_file": "/etc/phoenix_hypervisor/secrets/samba",
+            "shares": [{"name": "data", "path": "tank/data", "valid_users": ["heads"]}]
+        });
+    });
+    let out = setup(
+        &h,
+        &["--step", "system", "--step", "users", "--step", "shares"],
+    );
+    let stdout = out.ok().to_string();
+    assert!(
+        stdout
+            .contains("+ Samba account heads: password from /etc/phoenix_hypervisor/secrets/samba"),
+        "{stdout}"
+    );
+    let m = h.mutations_since(0);
+    assert!(m.iter().any(|c| c == "smbpasswd -s -a heads"), "{m:#?}");
+    assert!(m.iter().any(|c| c == "chpasswd --encrypted"), "{m:#?}");
+    let audit = std::fs::read_to_string(h.path("/var/lib/pve-sim/audit.jsonl")).unwrap();
+    let log = h.log_text();
+    for (what, text) in [
+        ("audit", &audit),
+        ("log", &log),
+        ("stdout", &stdout),
+        ("stderr", &out.stderr),
+    ] {
         assert!(
-            out.stdout.contains("  shares     changed\n")
-                || out
-                    .stdout
-                    .contains("  shares     skipped: NFS exports converged; Samba"),
-            "{}",
-            out.stdout
+            !text.contains(password),
+            "the Samba password is in the {what}"
         );
-        let exports = h.read("/etc/exports.d/phoenix.exports");
-        insta::assert_snapshot!(format!("exports_{label}"), exports);
-        assert_eq!(std::fs::read_to_string(&calls).unwrap(), "exportfs -ra\n");
-        h.hv(&["setup", "--step", "shares"]);
-        assert_eq!(
-            std::fs::read_to_string(&calls).unwrap(),
-            "exportfs -ra\n",
-            "unchanged exports are not re-exported"
+        assert!(
+            !text.contains(ADMIN_HASH),
+            "the admin's hash is in the {what}"
         );
     }
+    let mark = h.mark();
+    setup(&h, &["--step", "users", "--step", "shares"]).ok();
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn dnsmasq_restarts_only_when_its_file_changes() {
+    let h = bare(&examples());
+    setup(&h, &["--step", "system", "--step", "dns"]).ok();
+    let restarts = || {
+        h.mutations_since(0)
+            .iter()
+            .filter(|m| m.starts_with("systemctl restart dnsmasq"))
+            .count()
+    };
+    // Installing dnsmasq started it with Debian's defaults: one restart reads our file.
+    assert_eq!(restarts(), 1);
+    setup(&h, &["--step", "dns"]).ok();
+    assert_eq!(restarts(), 1, "unchanged: not restarted");
+    h.edit_host(|v| v["dns_server"]["upstream_servers"] = json!(["9.9.9.9"]));
+    let out = setup(&h, &["--step", "dns"]);
+    assert_eq!(outcome(out.ok(), "dns"), "changed");
+    assert_eq!(restarts(), 2);
+    let conf = h.read("/etc/dnsmasq.d/phoenix.conf");
+    assert!(
+        conf.contains("server=9.9.9.9\n") && !conf.contains("server=1.1.1.1\n"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn the_ca_is_trusted_once_its_guest_wrote_the_root_and_step_is_bootstrapped() {
+    let h = bare(&examples());
+    setup(&h, &["--step", "system"]).ok();
+    let out = setup(&h, &["--step", "dns"]);
+    assert!(
+        out.ok()
+            .contains("does not exist yet (the CA guest writes it)"),
+        "{}",
+        out.stdout
+    );
+    let root = h.host_config()["step_ca"]["root_ca_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIQ\n-----END CERTIFICATE-----\n";
+    h.write_host_file(&root, pem, 0o644);
+    let mark = h.mark();
+    let out = setup(&h, &["--step", "dns"]);
+    assert!(
+        out.ok()
+            .contains("the step CLI (package step-cli) is not installed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        h.read("/usr/local/share/ca-certificates/phoenix_root_ca.crt"),
+        pem
+    );
+    assert_eq!(h.mutations_since(mark), ["update-ca-certificates"]);
+    h.tool("apt-get", &["install", "-y", "step-cli"]).ok();
+    let mark = h.mark();
+    setup(&h, &["--step", "dns"]).ok();
+    let m = h.mutations_since(mark);
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert!(
+        m[0].starts_with("step ca bootstrap --ca-url https://10.20.0.10:9000 --fingerprint "),
+        "{m:#?}"
+    );
+    let mark = h.mark();
+    let out = setup(&h, &["--step", "dns"]);
+    assert_eq!(outcome(out.ok(), "dns"), "ok");
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
+fn the_host_is_renamed_only_when_fresh_and_unclustered() {
+    let h = bare(&examples());
+    h.edit_host(|v| v["network"]["hostname"] = json!("phoenix-01"));
+    let out = setup(&h, &["--step", "system"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        h.mutations_since(0)
+            .contains(&"hostnamectl set-hostname phoenix-01".to_string())
+    );
+
+    let h = Host::new(&examples(), 0);
+    h.lxc(&["create", "900"]).ok();
+    h.edit_host(|v| v["network"]["hostname"] = json!("phoenix-01"));
+    let mark = h.mark();
+    let out = setup(&h, &["--step", "system"]);
+    assert!(
+        out.stdout
+            .contains("a node holding guests is never renamed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !h.mutations_since(mark)
+            .iter()
+            .any(|m| m.starts_with("hostnamectl"))
+    );
 }

@@ -333,7 +333,8 @@ impl Host {
             for e in entries {
                 let p = e.path();
                 let rel = p.strip_prefix(root).unwrap().display().to_string();
-                if rel == "var/lib/pve-sim" {
+                // The simulator's bookkeeping, and our locks (they hold the last holder's PID).
+                if rel == "var/lib/pve-sim" || rel == "run/phoenix_hypervisor" {
                     continue;
                 }
                 let m = std::fs::symlink_metadata(&p).unwrap();
@@ -358,6 +359,25 @@ impl Host {
         let mut out = BTreeMap::new();
         walk(&self.sys(), &self.sys(), &mut out);
         out
+    }
+
+    /// The paths whose entry differs between two [`Host::tree`]s (added, removed or changed).
+    pub fn tree_changes(
+        before: &BTreeMap<String, String>,
+        after: &BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let mut keys: BTreeSet<&String> = before.keys().collect();
+        keys.extend(after.keys());
+        keys.into_iter()
+            .filter(|k| before.get(*k) != after.get(*k))
+            .map(|k| {
+                format!(
+                    "{k}: {} -> {}",
+                    before.get(k).map_or("absent", String::as_str),
+                    after.get(k).map_or("absent", String::as_str)
+                )
+            })
+            .collect()
     }
 
     fn exec(&self, program: &Path, args: &[&str], log: bool) -> Out {
@@ -495,6 +515,10 @@ impl Host {
                     .map(|a| a.as_str().unwrap())
                     .collect();
                 format!("{} {}", e["tool"].as_str().unwrap(), argv.join(" "))
+                    .trim_end()
+                    .to_string()
+                    .trim_end()
+                    .to_string()
             })
             .collect()
     }

@@ -47,7 +47,7 @@ fn targets_are_checked_against_the_configuration() {
     let (code, err) = run(&["sync", "everything"]);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("expected `all` or `stack NAME to VMID`"),
+        err.contains("expected `all`, `certificates` or `stack NAME to VMID`"),
         "{err}"
     );
 }

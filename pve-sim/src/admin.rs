@@ -409,6 +409,10 @@ fn init(args: &[String]) -> anyhow::Result<String> {
         next_pid: 1000,
         ..State::default()
     };
+    // The ZFS module is loaded (root is on ZFS): its ARC limit, 0 meaning the default.
+    let arc = root.host("/sys/module/zfs/parameters/zfs_arc_max");
+    std::fs::create_dir_all(arc.parent().expect("a parent"))?;
+    std::fs::write(&arc, "0\n").with_context(|| format!("cannot write {}", arc.display()))?;
     // The installer's layout.
     add_disk(&mut st, &root, "/dev/sda", 500_000_000_000)?;
     create_pool(

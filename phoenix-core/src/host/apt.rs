@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::cmd::{Cmd, Runner};
 
 /// The `dpkg-query` output format: package, status word, version, one line each.
-const FORMAT: &str = "-f=${Package}\\t${db:Status-Status}\\t${Version}\\n";
+const FORMAT: &str = "--showformat=${Package}\\t${db:Status-Status}\\t${Version}\\n";
 
 /// `dpkg-query -W -f=… <pkgs>` (exit 1 only means some are not installed).
 pub fn query_cmd<S: AsRef<str>>(pkgs: &[S]) -> Cmd {
@@ -97,7 +97,7 @@ mod tests {
             query_cmd(&["sudo"]).get_args(),
             [
                 "-W",
-                "-f=${Package}\\t${db:Status-Status}\\t${Version}\\n",
+                "--showformat=${Package}\\t${db:Status-Status}\\t${Version}\\n",
                 "sudo"
             ]
         );
