@@ -612,3 +612,48 @@ fn the_host_is_renamed_only_when_fresh_and_unclustered() {
             .any(|m| m.starts_with("hostnamectl"))
     );
 }
+
+#[test]
+fn vfio_binds_the_configured_devices_at_the_next_boot() {
+    let h = Host::new(&examples(), 1);
+    h.edit_host(|v| {
+        v["nvidia_driver"]["install"] = json!(false);
+        v["vfio"] = json!({"enabled": true, "pci_ids": ["10de:2684", "10DE:22BA"]});
+    });
+    let nvidia = ["--step", "nvidia"];
+    let out = setup(&h, &nvidia);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("reboot required: 0000:01:00.0 (10de:2684) is bound to nvidia; vfio-pci takes it at the next boot"),
+        "{}",
+        out.stdout
+    );
+    insta::assert_snapshot!("vfio_modprobe", h.read("/etc/modprobe.d/phoenix-vfio.conf"));
+    assert_eq!(
+        h.read("/etc/modules-load.d/phoenix-vfio.conf")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        ["vfio", "vfio_iommu_type1", "vfio_pci"]
+    );
+    assert_eq!(h.mutations_since(0), ["update-initramfs -u -k all"]);
+    let mark = h.mark();
+    assert_eq!(setup(&h, &nvidia).code, 3, "bound only after a reboot");
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+
+    h.sim(&["reboot"]).ok();
+    let out = setup(&h, &nvidia);
+    assert_eq!(outcome(out.ok(), "nvidia"), "ok");
+    assert!(
+        h.tool("lspci", &["-Dnnk"])
+            .ok()
+            .contains("Kernel driver in use: vfio-pci")
+    );
+
+    h.edit_host(|v| v["vfio"]["enabled"] = json!(false));
+    let mark = h.mark();
+    let out = setup(&h, &nvidia);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(!h.path("/etc/modprobe.d/phoenix-vfio.conf").exists());
+    assert_eq!(h.mutations_since(mark), ["update-initramfs -u -k all"]);
+}

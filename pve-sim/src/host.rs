@@ -172,6 +172,9 @@ pub struct Nvidia {
     pub loaded: Option<String>,
     /// The installed driver came from Debian's packages, not the runfile.
     pub by_package: bool,
+    /// `vendor:device` IDs bound to `vfio-pci` at the last boot (from `options vfio-pci
+    /// ids=…` in `/etc/modprobe.d/*.conf`).
+    pub vfio_ids: Vec<String>,
 }
 
 /// One exported directory for one client.

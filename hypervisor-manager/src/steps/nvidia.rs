@@ -91,6 +91,35 @@ pub fn nvidia_gpus(lspci: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Each PCI device's address, `vendor:device` ID and driver in `lspci -Dnnk` output (pure).
+pub fn pci_drivers(lspci: &str) -> Vec<(String, String, Option<String>)> {
+    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    for l in lspci.lines() {
+        if let Some(d) = l.trim_start().strip_prefix("Kernel driver in use:") {
+            if l.starts_with(char::is_whitespace) {
+                if let Some(last) = out.last_mut() {
+                    last.2 = Some(d.trim().to_string());
+                }
+            }
+            continue;
+        }
+        if l.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let Some((addr, rest)) = l.split_once(' ') else {
+            continue;
+        };
+        if let Some(id) = rest
+            .rsplit_once('[')
+            .and_then(|(_, r)| r.split_once(']'))
+            .map(|(i, _)| i)
+        {
+            out.push((addr.to_string(), id.to_ascii_lowercase(), None));
+        }
+    }
+    out
+}
+
 /// The version in `/proc/driver/nvidia/version` (pure).
 pub fn loaded_version(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.starts_with("NVRM version:"))?;
@@ -171,17 +200,30 @@ pub fn runfile_name(url: &str) -> anyhow::Result<String> {
     Ok(name.to_string())
 }
 
-fn plan_vfio(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<bool> {
+fn plan_vfio(ctx: &Ctx<'_>, lspci: &str, p: &mut StepPlan<HostAction>) -> anyhow::Result<bool> {
     let v = ctx.cfg.host.vfio.as_ref();
     let mut changed = false;
     if v.and_then(|v| v.enabled) == Some(true) {
-        let (modules, modprobe) = vfio_files(&v.map(|v| v.pci_ids.clone()).unwrap_or_default())?;
+        let ids = v.map(|v| v.pci_ids.clone()).unwrap_or_default();
+        let (modules, modprobe) = vfio_files(&ids)?;
         changed |= files::plan(ctx, Managed::new("vfio", VFIO_MODULES, modules, 0o644), p)?;
         changed |= files::plan(ctx, Managed::new("vfio", VFIO_MODPROBE, modprobe, 0o644), p)?;
-        p.note(
-            "vfio",
-            "IOMMU must be on in the firmware (and intel_iommu=on on kernels before 6.8)",
-        );
+        let devices = pci_drivers(lspci);
+        for id in &ids {
+            let id = id.to_ascii_lowercase();
+            let found: Vec<_> = devices.iter().filter(|(_, i, _)| *i == id).collect();
+            if found.is_empty() {
+                p.note("vfio", format!("no PCI device {id} on this host"));
+            }
+            for (addr, _, drv) in found {
+                if drv.as_deref() != Some("vfio-pci") && p.reboot.is_none() {
+                    p.reboot = Some(format!(
+                        "{addr} ({id}) is bound to {}; vfio-pci takes it at the next boot",
+                        drv.as_deref().unwrap_or("no driver")
+                    ));
+                }
+            }
+        }
     } else {
         changed |= files::plan_absent(ctx, "vfio", VFIO_MODULES, "vfio is not enabled", p);
         changed |= files::plan_absent(ctx, "vfio", VFIO_MODPROBE, "vfio is not enabled", p);
@@ -191,7 +233,12 @@ fn plan_vfio(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<bool
             Change::new(Op::Run, "vfio", "update-initramfs -u -k all"),
             HostAction::Run(Cmd::mutate("update-initramfs").args(["-u", "-k", "all"])),
         );
-        p.reboot = Some("VFIO bindings change at the next boot".into());
+        p.note(
+            "vfio",
+            "IOMMU must be on in the firmware (and intel_iommu=on on kernels before 6.8)",
+        );
+        p.reboot
+            .get_or_insert_with(|| "VFIO bindings change at the next boot".into());
     }
     Ok(changed)
 }
@@ -213,8 +260,12 @@ impl SetupStep for Nvidia {
 
     fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Action>> {
         let r = ctx.runner;
+        let lspci = r
+            .run(&Cmd::read("lspci").arg("-Dnnk"))
+            .context("cannot list PCI devices")?
+            .stdout_str();
         let mut hp = StepPlan::default();
-        plan_vfio(ctx, &mut hp)?;
+        plan_vfio(ctx, &lspci, &mut hp)?;
         let cfg = &ctx.cfg.host.nvidia_driver;
         if cfg.install != Some(true) {
             hp.note(
@@ -223,11 +274,7 @@ impl SetupStep for Nvidia {
             );
             return Ok(host_plan(hp));
         }
-        let gpus = nvidia_gpus(
-            &r.run(&Cmd::read("lspci").arg("-Dnn"))
-                .context("cannot list PCI devices")?
-                .stdout_str(),
-        );
+        let gpus = nvidia_gpus(&lspci);
         if gpus.is_empty() {
             hp.note("driver", "no NVIDIA GPU on the PCI bus: nothing to install");
             return Ok(host_plan(hp));
@@ -463,6 +510,23 @@ mod tests {
                 ("0000:02:00.0".to_string(), "10de:20f1".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn drivers_are_read_from_lspci_k() {
+        let text = "0000:01:00.0 VGA compatible controller [0300]: NVIDIA Corporation AD102 [GeForce RTX 4090] [10de:2684] (rev a1)\n\tSubsystem: NVIDIA Corporation Device [10de:16f0]\n\tKernel driver in use: vfio-pci\n\tKernel modules: nvidiafb, nouveau, nvidia_drm, nvidia\n0000:01:00.1 Audio device [0403]: NVIDIA Corporation AD102 High Definition Audio Controller [10de:22ba] (rev a1)\n";
+        assert_eq!(
+            pci_drivers(text),
+            [
+                (
+                    "0000:01:00.0".to_string(),
+                    "10de:2684".to_string(),
+                    Some("vfio-pci".to_string())
+                ),
+                ("0000:01:00.1".to_string(), "10de:22ba".to_string(), None)
+            ]
+        );
+        assert_eq!(nvidia_gpus(text).len(), 1);
     }
 
     #[test]

@@ -304,7 +304,8 @@ pub fn init(root: &SimRoot, st: &mut State, opts: &InitHost) -> anyhow::Result<V
     Ok(report)
 }
 
-/// What a reboot does: guests stop; the installed NVIDIA driver is loaded; AppArmor loads
+/// What a reboot does: guests stop; `vfio-pci` takes the IDs `modprobe.d` gives it; the
+/// installed NVIDIA driver is loaded; AppArmor loads
 /// every policy file; systemd starts what is enabled; guests with `onboot: 1` start (by
 /// `startup` order, then ID). Returns what happened, one line each.
 pub fn reboot(ctx: &mut Ctx) -> Vec<String> {
@@ -334,7 +335,12 @@ pub fn reboot(ctx: &mut Ctx) -> Vec<String> {
                 .join(", ")
         ));
     }
+    let vfio = nvidia::vfio_ids_at_boot(&ctx.root);
+    if !vfio.is_empty() {
+        report.push(format!("vfio-pci bound {}", vfio.join(", ")));
+    }
     let nv = &mut ctx.state.host.nvidia;
+    nv.vfio_ids = vfio;
     nv.loaded.clone_from(&nv.installed);
     let (gpus, loaded) = (nv.gpus, nv.loaded.clone());
     nvidia::apply_loaded(&ctx.root, gpus, loaded.as_deref(), false);

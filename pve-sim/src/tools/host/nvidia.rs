@@ -197,6 +197,11 @@ pub fn lspci(ctx: &mut Ctx, args: &[String]) -> Outcome {
     }
     let mut out = String::new();
     for (slot, class, code, name, ids, rev, drv) in devs {
+        let drv = if nv.vfio_ids.iter().any(|v| v.eq_ignore_ascii_case(&ids)) {
+            Some("vfio-pci")
+        } else {
+            drv
+        };
         let slot = if domain { format!("0000:{slot}") } else { slot };
         let line = match numeric {
             0 => format!("{slot} {class}: {name} (rev {rev})"),
@@ -702,4 +707,31 @@ mod tests {
         assert!(valid_version("580.76.05") && valid_version("570.86"));
         assert!(!valid_version("latest") && !valid_version("580..5"));
     }
+}
+
+/// The IDs `options vfio-pci ids=a,b` lines in `/etc/modprobe.d/*.conf` bind at boot.
+pub fn vfio_ids_at_boot(root: &crate::root::SimRoot) -> Vec<String> {
+    let mut ids = Vec::new();
+    let Ok(dir) = std::fs::read_dir(root.host("/etc/modprobe.d")) else {
+        return ids;
+    };
+    let mut files: Vec<_> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap_or_default().lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if w.len() >= 3 && w[0] == "options" && w[1] == "vfio-pci" {
+                for opt in &w[2..] {
+                    if let Some(list) = opt.strip_prefix("ids=") {
+                        ids.extend(list.split(',').map(|i| i.to_ascii_lowercase()));
+                    }
+                }
+            }
+        }
+    }
+    ids
 }
