@@ -691,24 +691,6 @@ pub fn update_initramfs(ctx: &mut Ctx, args: &[String]) -> Outcome {
     .secs(ctx.knobs.cost("initramfs"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runfile_content_is_documented() {
-        assert_eq!(
-            runfile("580.76.05"),
-            "#!/bin/sh\n# NVIDIA Accelerated Graphics Driver for Linux-x86_64 580.76.05 (pve-sim stand-in)\nexec nvidia-installer --pve-sim-version 580.76.05 \"$@\"\n"
-        );
-        assert!(proc_version("580.76.05").starts_with(
-            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build"
-        ));
-        assert!(valid_version("580.76.05") && valid_version("570.86"));
-        assert!(!valid_version("latest") && !valid_version("580..5"));
-    }
-}
-
 /// The IDs `options vfio-pci ids=a,b` lines in `/etc/modprobe.d/*.conf` bind at boot.
 pub fn vfio_ids_at_boot(root: &crate::root::SimRoot) -> Vec<String> {
     let mut ids = Vec::new();
@@ -734,4 +716,22 @@ pub fn vfio_ids_at_boot(root: &crate::root::SimRoot) -> Vec<String> {
         }
     }
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runfile_content_is_documented() {
+        assert_eq!(
+            runfile("580.76.05"),
+            "#!/bin/sh\n# NVIDIA Accelerated Graphics Driver for Linux-x86_64 580.76.05 (pve-sim stand-in)\nexec nvidia-installer --pve-sim-version 580.76.05 \"$@\"\n"
+        );
+        assert!(proc_version("580.76.05").starts_with(
+            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.76.05  Release Build"
+        ));
+        assert!(valid_version("580.76.05") && valid_version("570.86"));
+        assert!(!valid_version("latest") && !valid_version("580..5"));
+    }
 }
