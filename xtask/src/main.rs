@@ -111,6 +111,8 @@ fn demo() -> Result<(), String> {
             "--bin",
             "vm-manager",
             "--bin",
+            "hypervisor-manager",
+            "--bin",
             "pve-sim",
         ]),
         &[],
@@ -120,9 +122,7 @@ fn demo() -> Result<(), String> {
     let result = demo_steps(&root, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
-    eprintln!(
-        "\nxtask: the demo grows with the managers: `phoenix setup` and `phoenix LetsGo` next"
-    );
+    eprintln!("\nxtask: the demo grows with the managers: `phoenix LetsGo` next");
     Ok(())
 }
 
@@ -204,10 +204,11 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Validates the example estate, brings up the simulated host it describes, installs phoenix
-/// on it (with stand-in installers until `setup-scripts/` has the real ones), creates every
-/// container through `phoenix`, shows their status, and converges again to show that a
-/// converged host plans nothing.
+/// Validates the example estate, brings up a simulated Proxmox host with the disks it
+/// describes, installs phoenix on it (with stand-in installers until `setup-scripts/` has the
+/// real ones), converges the host with `phoenix setup` (twice: the second run changes
+/// nothing), creates every guest through `phoenix`, shows their status, and converges again
+/// to show that a converged host plans nothing.
 fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -277,10 +278,28 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
     let sim = bin("pve-sim");
     run(
         &sim,
-        &os(&["init", "--from-config", "etc", "--gpus", "1"]),
+        &os(&["init", "--from-config", "etc", "--bare", "--gpus", "1"]),
         &envs,
     )?;
     run(&sim, &[OsStr::new("install"), tools.as_os_str()], &envs)?;
+    // The secrets the example configuration names (an operator writes them once, mode 0600).
+    for (file, text) in [
+        (
+            "etc/phoenix_hypervisor/secrets/admin_password.hash",
+            // A crypt(3)-shaped stand-in (no known password); make yours with `mkpasswd -m yescrypt`.
+            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\n",
+        ),
+        (
+            "etc/phoenix_hypervisor/secrets/samba_password",
+            "demo samba password\n",
+        ),
+    ] {
+        write(&sysroot.join(file), text)?;
+    }
+    // `setup` gets only the simulator's tools: nothing on this machine is touched.
+    let setup_envs = [envs[0], envs[1], ("PATH", tools.as_os_str()), envs[3]];
+    run(&cli, &refs(&with_log(&["setup"])), &setup_envs)?;
+    run(&cli, &refs(&with_log(&["setup", "-q"])), &setup_envs)?;
     // The cloud images VM templates are built from: a simulator disk image stands in for the
     // download an operator makes once (see README).
     for img in &images {
