@@ -309,6 +309,18 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read the AppArmor profile {}", a.source.display()))?;
         let dest = format!("/etc/apparmor.d/{}", a.name);
         runner.ensure_dir(&layout.host("/etc/apparmor.d"), 0o755)?;
+        // The tunables the shipped profiles include (`setup --step apparmor` installs them
+        // too; a container may be created before setup ran).
+        let tunables = a.source.with_file_name("tunables");
+        for t in std::fs::read_dir(&tunables).into_iter().flatten().flatten() {
+            if t.file_type().is_ok_and(|f| f.is_file()) {
+                let text = std::fs::read(t.path())
+                    .with_context(|| format!("cannot read {}", t.path().display()))?;
+                let to = layout.host("/etc/apparmor.d/tunables").join(t.file_name());
+                runner.ensure_dir(&layout.host("/etc/apparmor.d/tunables"), 0o755)?;
+                runner.write_file(&to, &text, FileSpec::mode(0o644))?;
+            }
+        }
         runner.write_file(&layout.host(&dest), &profile, FileSpec::mode(0o644))?;
         runner
             .run(

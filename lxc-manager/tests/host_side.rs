@@ -95,6 +95,29 @@ fn a_custom_apparmor_profile_is_installed_and_loaded_once() {
 }
 
 #[test]
+fn the_shipped_docker_profile_loads_before_setup_ran_and_setup_then_agrees() {
+    let h = Host::new(&examples(), 1);
+    h.edit(902, |c| {
+        c["apparmor_profile"] = json!("lxc-phoenix-v2");
+        c["apparmor_manages_nesting"] = json!(true);
+    });
+    h.lxc(&["create", "900"]).ok();
+    h.lxc(&["create", "902"]).ok();
+    assert!(
+        h.read("/etc/apparmor.d/tunables/phoenix")
+            .contains("@{phoenix_docker_root}")
+    );
+    assert!(
+        h.read("/sys/kernel/security/apparmor/profiles")
+            .contains("lxc-phoenix-v2 (enforce)")
+    );
+    let mark = h.mark();
+    let out = h.hv(&["setup", "--step", "apparmor"]);
+    assert!(out.ok().contains("  apparmor   ok\n"), "{}", out.stdout);
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+#[test]
 fn id_maps_get_their_host_ranges_and_owners() {
     let h = Host::new(&examples(), 1);
     h.lxc(&["create", "900"]).ok();
