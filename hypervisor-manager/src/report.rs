@@ -13,7 +13,7 @@ pub enum Outcome {
     RebootRequired,
     /// The step failed; later steps are skipped.
     Failed(String),
-    /// Not run: an earlier step failed, or the step is not available yet.
+    /// Not run: an earlier step failed.
     Skipped(String),
 }
 

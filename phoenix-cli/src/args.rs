@@ -55,7 +55,7 @@ pub struct Targets {
 /// Every verb.
 #[derive(Subcommand, Debug)]
 pub enum Verb {
-    /// Converge the host itself (ZFS, storage, network, firewall, NVIDIA, …); flags are forwarded to hypervisor-manager
+    /// Converge the host itself (packages, ZFS, storage, users, shares, firewall, AppArmor, NVIDIA, DNS); flags are forwarded to hypervisor-manager
     Setup {
         /// Arguments for `hypervisor-manager setup` (e.g. --wipe-disks DEV, --step NAME)
         #[arg(
