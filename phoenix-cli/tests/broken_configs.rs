@@ -222,6 +222,52 @@ fn cases() -> Vec<Case> {
             "/step_ca/ca_url",
             "does not match",
         ),
+        c(
+            "time zone with a space",
+            vec![Set(HOST, "/timezone", json!("New York"))],
+            HOST,
+            "/timezone",
+            "is not a time zone name",
+        ),
+        c(
+            "DNS server without upstream servers",
+            vec![Set(HOST, "/dns_server/upstream_servers", json!([]))],
+            HOST,
+            "/dns_server/upstream_servers",
+            "has no upstream servers",
+        ),
+        c(
+            "NVIDIA runfile over plain HTTP",
+            vec![Set(
+                HOST,
+                "/nvidia_driver/runfile_url",
+                json!("http://example.com/NVIDIA-Linux-x86_64-580.76.05.run"),
+            )],
+            HOST,
+            "/nvidia_driver/runfile_url",
+            "is not an https:// URL",
+        ),
+        c(
+            "Samba share named like a reserved section",
+            vec![Set(HOST, "/samba/shares/0/name", json!("homes"))],
+            HOST,
+            "/samba/shares/0/name",
+            "is reserved by Samba",
+        ),
+        c(
+            "inline password that is not a hash",
+            vec![Set(HOST, "/users/password_hash", json!("hunter2"))],
+            HOST,
+            "/users/password_hash",
+            "not a crypt(3) hash",
+        ),
+        c(
+            "node name with a domain",
+            vec![Set(HOST, "/network/hostname", json!("pve.lab.example"))],
+            HOST,
+            "/network/hostname",
+            "a Proxmox node name is one label",
+        ),
         // References, cycles, duplicates.
         c(
             "unknown dependency",

@@ -1,5 +1,6 @@
 //! Pure checks for the value formats a configuration uses: addresses, MACs, ports,
-//! GPU lists, host names. Each returns a parsed value or a lowercase reason.
+//! GPU lists, host names, and the host's own (time zones, login names, SSH keys, Samba
+//! names, checksums, runfile URLs, PCI IDs). Each returns a parsed value or a lowercase reason.
 //!
 //! The rules follow what Proxmox itself accepts (pve-common's `mac-addr` and `dns-name`
 //! formats, pve-firewall's address and port syntax), so a config that passes here does not
@@ -254,9 +255,177 @@ pub fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks a time zone name as tzdata spells them (`UTC`, `Europe/Berlin`,
+/// `America/Argentina/Buenos_Aires`, `Etc/GMT+5`).
+pub fn timezone(s: &str) -> Result<(), String> {
+    let ok = s == "UTC"
+        || (s.contains('/')
+            && !s.starts_with('/')
+            && !s.ends_with('/')
+            && !s.contains("//")
+            && !s.contains("..")
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+-/".contains(c)));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a time zone name such as Europe/Berlin or Etc/UTC"
+        ))
+    }
+}
+
+/// Checks a login name in `useradd`'s portable form: a lower-case letter or `_`, then
+/// lower-case letters, digits, `_` and `-`, at most 32.
+pub fn login_name(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && s.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid user name (lowercase letters, digits, _ and -, at most 32)"
+        ))
+    }
+}
+
+/// Checks one OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
+pub fn ssh_public_key(s: &str) -> Result<(), String> {
+    let mut w = s.split_whitespace();
+    let kind = w.next().unwrap_or("");
+    let body = w.next().unwrap_or("");
+    let ok = !s.contains(['\n', '\r'])
+        && (kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-"))
+        && body.len() > 20
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err("not one OpenSSH public key line (ssh-ed25519 AAAA… comment)".to_string())
+    }
+}
+
+/// Checks a Samba share name: not empty, no brackets or line breaks, at most 80, not one of
+/// the sections Samba reserves.
+pub fn samba_share_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 80 || s.contains(['\n', '\r', '[', ']']) {
+        return Err(format!("{s:?} is not a share name"));
+    }
+    if ["global", "homes", "printers"].contains(&s.to_ascii_lowercase().as_str()) {
+        return Err(format!("{s:?} is reserved by Samba"));
+    }
+    Ok(())
+}
+
+/// Checks a NetBIOS workgroup name: letters, digits, `_` and `-`, at most 15.
+pub fn workgroup(s: &str) -> Result<(), String> {
+    if !s.is_empty()
+        && s.len() <= 15
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a workgroup name (letters, digits, '_' and '-', at most 15)"
+        ))
+    }
+}
+
+/// Checks a SHA-256 in hex.
+pub fn sha256(s: &str) -> Result<(), String> {
+    if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a SHA-256 in hex (64 hex digits)"))
+    }
+}
+
+/// Checks an NVIDIA runfile URL and returns the file's name: HTTPS only (the file runs as
+/// root), ending in a plain `.run` name.
+pub fn runfile_url(s: &str) -> Result<String, String> {
+    if !s.starts_with("https://") {
+        return Err(format!(
+            "{s:?} is not an https:// URL (the runfile runs as root)"
+        ));
+    }
+    let name = s.rsplit('/').next().unwrap_or("");
+    if !name.ends_with(".run")
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(format!("{s:?} does not name a .run file"));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a PCI `vendor:device` ID (`10de:2204`).
+pub fn pci_id(s: &str) -> Result<(), String> {
+    let ok = s.len() == 9
+        && s.as_bytes()[4] == b':'
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a vendor:device ID such as 10de:2204"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_formats() {
+        for ok in [
+            "UTC",
+            "Etc/UTC",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+        ] {
+            assert!(timezone(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "New York",
+            "/etc/passwd",
+            "Europe/../x",
+            "Europe/",
+            "utc;rm",
+        ] {
+            assert!(timezone(bad).is_err(), "{bad}");
+        }
+        assert!(login_name("phoenix_admin").is_ok() && login_name("heads").is_ok());
+        for bad in ["Root", "a b", "-x", ""] {
+            assert!(login_name(bad).is_err(), "{bad}");
+        }
+        assert!(
+            ssh_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1abcdefghijklmnop ops@lab")
+                .is_ok()
+        );
+        assert!(ssh_public_key("hello world").is_err());
+        assert!(ssh_public_key("ssh-ed25519 AAAA$(reboot)AAAAAAAAAAAAAAAAAAAAAA").is_err());
+        assert!(samba_share_name("data").is_ok());
+        assert!(samba_share_name("Homes").unwrap_err().contains("reserved"));
+        assert!(samba_share_name("a]b").is_err());
+        assert!(workgroup("LAB").is_ok() && workgroup("a b").is_err());
+        assert!(sha256(&"a".repeat(64)).is_ok() && sha256("abc").is_err());
+        assert_eq!(
+            runfile_url("https://us.download.nvidia.com/XFree86/Linux-x86_64/580.76.05/NVIDIA-Linux-x86_64-580.76.05.run").unwrap(),
+            "NVIDIA-Linux-x86_64-580.76.05.run"
+        );
+        assert!(runfile_url("http://x/NVIDIA.run").is_err());
+        assert!(runfile_url("https://x/driver.tar.gz").is_err());
+        assert!(runfile_url("https://x/a;b.run").is_err());
+        assert!(pci_id("10de:2204").is_ok() && pci_id("10de 2204").is_err());
+    }
 
     #[test]
     fn ip_settings() {

@@ -91,14 +91,6 @@ pub fn is_crypt_hash(hash: &str) -> bool {
         && !hash.contains([':', '\n', ' '])
 }
 
-/// Whether `name` is a login name `useradd` accepts in its default, portable form.
-pub fn valid_login(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
-        && name.len() <= 32
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// `getent <db> <key>`: the entry, or `None` when there is none (exit 2).
 pub fn getent(runner: &Runner, db: &str, key: &str) -> anyhow::Result<Option<String>> {
     let out = runner
@@ -152,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn hashes_and_names_are_checked() {
+    fn hashes_are_checked() {
         assert!(is_crypt_hash("$6$salt$abcdefghij"));
         assert!(is_crypt_hash(
             "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7"
@@ -160,9 +152,5 @@ mod tests {
         assert!(!is_crypt_hash("NOT_SET"));
         assert!(!is_crypt_hash("hunter2"));
         assert!(!is_crypt_hash("$6$salt$abc:def"));
-        assert!(valid_login("phoenix_admin") && valid_login("heads"));
-        assert!(
-            !valid_login("Root") && !valid_login("a b") && !valid_login("-x") && !valid_login("")
-        );
     }
 }

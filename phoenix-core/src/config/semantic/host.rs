@@ -58,6 +58,12 @@ pub(super) fn check_host(c: &mut Checker<'_>) {
     if let Some(hn) = &h.network.hostname {
         if let Err(e) = formats::dns_name(hn) {
             c.err(&file, "/network/hostname", e);
+        } else if hn.contains('.') {
+            c.err(
+                &file,
+                "/network/hostname",
+                format!("{hn:?} is a domain name; a Proxmox node name is one label (set domain_name for the domain)"),
+            );
         }
     }
     let pools: BTreeSet<&str> = h.zfs.pools.iter().map(|p| p.name.as_str()).collect();
@@ -196,24 +202,37 @@ pub(super) fn check_host(c: &mut Checker<'_>) {
                 "move it to a root-only file and name it in \"password_hash_file\"".to_string(),
             );
         }
-        if let Some(n) = &u.username {
-            let ok = n
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-                && n.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                })
-                && n.len() <= 32;
-            if !ok {
+        if let Some(h) = u
+            .password_hash
+            .as_deref()
+            .filter(|p| !p.is_empty() && *p != "NOT_SET")
+        {
+            if !crate::host::accounts::is_crypt_hash(h) {
                 c.err(
                     &file,
-                    "/users/username",
-                    format!("{n:?} is not a valid user name (lowercase letters, digits, _ and -)"),
+                    "/users/password_hash",
+                    "not a crypt(3) hash ($id$salt$hash, e.g. from `mkpasswd -m yescrypt`)"
+                        .to_string(),
                 );
             }
         }
+        if let Some(n) = &u.username {
+            if let Err(e) = formats::login_name(n) {
+                c.err(&file, "/users/username", e);
+            }
+        }
+        if let Some(k) = u
+            .ssh_public_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            if let Err(e) = formats::ssh_public_key(k) {
+                c.err(&file, "/users/ssh_public_key", e);
+            }
+        }
     }
+    check_setup(c, &file);
     for (name, vol) in &h.shared_volumes {
         for ctid in vol.mounts.keys() {
             if let Ok(id) = ctid.parse::<GuestId>() {
@@ -221,6 +240,152 @@ pub(super) fn check_host(c: &mut Checker<'_>) {
                     c.note(&file, &format!("/shared_volumes/{name}/mounts/{ctid}"), format!("shared volume {name:?} names guest {id}, which is not configured (not used by phoenix)"));
                 }
             }
+        }
+    }
+}
+
+/// What `hypervisor-manager setup` reads beyond shapes: time zone, Samba, NFS exports, the
+/// DNS server, the NVIDIA runfile, VFIO. Errors here stop every verb before a host command.
+fn check_setup(c: &mut Checker<'_>, file: &std::path::Path) {
+    let h = c.inp.host;
+    if let Some(tz) = &h.timezone {
+        if let Err(e) = formats::timezone(tz) {
+            c.err(file, "/timezone", e);
+        }
+    }
+    if let Some(w) = &h.network.workgroup {
+        if let Err(e) = formats::workgroup(w) {
+            c.err(file, "/network/workgroup", e);
+        }
+    }
+    if let Some(samba) = &h.samba {
+        if let Some(u) = &samba.user {
+            if let Err(e) = formats::login_name(u) {
+                c.err(file, "/samba/user", e);
+            }
+        }
+        let mut names = BTreeSet::new();
+        for (i, s) in samba.shares.iter().enumerate() {
+            if let Err(e) = formats::samba_share_name(&s.name) {
+                c.err(file, &format!("/samba/shares/{i}/name"), e);
+            } else if !names.insert(s.name.to_ascii_lowercase()) {
+                c.err(
+                    file,
+                    &format!("/samba/shares/{i}/name"),
+                    format!("share {:?} is defined twice", s.name),
+                );
+            }
+            let rel = s.path.trim_start_matches('/');
+            if rel.is_empty()
+                || s.path.contains(['\n', '\r'])
+                || s.path.split('/').any(|p| p == "..")
+            {
+                c.err(
+                    file,
+                    &format!("/samba/shares/{i}/path"),
+                    format!("{:?} is not a directory path", s.path),
+                );
+            }
+            for (j, u) in s.valid_users.iter().enumerate() {
+                if let Err(e) = formats::login_name(u.trim_start_matches(['@', '+'])) {
+                    c.err(
+                        file,
+                        &format!("/samba/shares/{i}/valid_users/{j}"),
+                        format!("{e} or @group"),
+                    );
+                }
+            }
+        }
+    }
+    for (i, e) in h.nfs.exports.iter().enumerate() {
+        if !e.path.starts_with('/') || e.path.contains(char::is_whitespace) {
+            c.err(
+                file,
+                &format!("/nfs/exports/{i}/path"),
+                format!("{:?} is not an absolute path without spaces", e.path),
+            );
+        }
+        if e.clients.is_empty() {
+            c.err(
+                file,
+                &format!("/nfs/exports/{i}/clients"),
+                format!("export {} has no clients", e.path),
+            );
+        }
+    }
+    if let Some(dns) = &h.dns_server {
+        for (i, u) in dns.upstream_servers.iter().enumerate() {
+            if u.parse::<std::net::IpAddr>().is_err() {
+                c.err(
+                    file,
+                    &format!("/dns_server/upstream_servers/{i}"),
+                    format!("upstream server {u:?} is not an IP address"),
+                );
+            }
+        }
+        if dns.enabled == Some(true) {
+            if dns.upstream_servers.is_empty() {
+                c.err(file, "/dns_server/upstream_servers", "the DNS server is enabled but has no upstream servers: it would answer nothing outside domain_name".to_string());
+            }
+            match h.domain_name.as_deref() {
+                None | Some("") => {
+                    c.err(file, "/domain_name", "the DNS server is enabled, so domain_name (the zone it answers for) is required".to_string());
+                }
+                Some(d) => {
+                    if let Err(e) = formats::dns_name(d) {
+                        c.err(file, "/domain_name", e);
+                    }
+                }
+            }
+            if h.network
+                .interfaces
+                .as_ref()
+                .and_then(|i| i.address.as_ref())
+                .is_none()
+            {
+                c.err(file, "/network/interfaces", "the DNS server is enabled, so network.interfaces.address (where it listens) is required".to_string());
+            }
+        }
+    }
+    let nv = &h.nvidia_driver;
+    if let Some(sha) = &nv.runfile_sha256 {
+        if let Err(e) = formats::sha256(sha) {
+            c.err(file, "/nvidia_driver/runfile_sha256", e);
+        }
+    }
+    if let Some(url) = &nv.runfile_url {
+        if let Err(e) = formats::runfile_url(url) {
+            c.err(file, "/nvidia_driver/runfile_url", e);
+        }
+    }
+    if nv.install == Some(true) {
+        if nv.version.as_deref().is_none_or(str::is_empty) {
+            c.err(
+                file,
+                "/nvidia_driver",
+                "install is true, so version (the driver to install) is required".to_string(),
+            );
+        }
+        if nv.runfile_url.is_none() {
+            c.err(
+                file,
+                "/nvidia_driver",
+                "install is true, so runfile_url is required".to_string(),
+            );
+        }
+    }
+    if let Some(v) = &h.vfio {
+        for (i, id) in v.pci_ids.iter().enumerate() {
+            if let Err(e) = formats::pci_id(id) {
+                c.err(file, &format!("/vfio/pci_ids/{i}"), e);
+            }
+        }
+        if v.enabled == Some(true) && v.pci_ids.is_empty() {
+            c.err(
+                file,
+                "/vfio/pci_ids",
+                "vfio is enabled but names no device".to_string(),
+            );
         }
     }
 }
