@@ -18,8 +18,7 @@ use phoenix_core::cmd::Cmd;
 use phoenix_core::converge::{Change, Op};
 
 use super::files::{self, Managed};
-use super::{Ctx, HostAction, SetupStep, StepPlan};
-use crate::report::Outcome;
+use super::{Ctx, HostAction, HostStep, StepPlan};
 
 /// Where the kernel lists the loaded profiles.
 pub const LOADED: &str = "/sys/kernel/security/apparmor/profiles";
@@ -86,9 +85,7 @@ fn files_in(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-impl SetupStep for AppArmor {
-    type Action = HostAction;
-
+impl HostStep for AppArmor {
     fn name(&self) -> &'static str {
         "apparmor"
     }
@@ -154,11 +151,6 @@ impl SetupStep for AppArmor {
             }
         }
         Ok(p)
-    }
-
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
-        super::apply_actions(ctx, actions)?;
-        Ok(Outcome::Changed)
     }
 }
 

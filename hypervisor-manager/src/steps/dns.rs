@@ -26,8 +26,7 @@ use phoenix_core::host::{apt, systemd};
 use phoenix_core::paths::binaries;
 
 use super::files::{self, Managed};
-use super::{Ctx, HostAction, SetupStep, StepPlan};
-use crate::report::Outcome;
+use super::{Ctx, HostAction, HostStep, StepPlan};
 
 /// dnsmasq's file phoenix owns.
 pub const DNSMASQ_CONF: &str = "/etc/dnsmasq.d/phoenix.conf";
@@ -380,9 +379,7 @@ fn plan_renewal(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<(
     Ok(())
 }
 
-impl SetupStep for Dns {
-    type Action = HostAction;
-
+impl HostStep for Dns {
     fn name(&self) -> &'static str {
         "dns"
     }
@@ -393,11 +390,6 @@ impl SetupStep for Dns {
         plan_ca(ctx, &mut p)?;
         plan_renewal(ctx, &mut p)?;
         Ok(p)
-    }
-
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
-        super::apply_actions(ctx, actions)?;
-        Ok(Outcome::Changed)
     }
 }
 

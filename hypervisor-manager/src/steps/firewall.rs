@@ -4,15 +4,13 @@
 //! Guest rules stay in the guests' own `.fw` files (the shell version copied them here, where
 //! they filtered host traffic). Proxmox's firewall daemon picks up the file by itself.
 
-use anyhow::{Context, bail};
-use phoenix_core::cmd::FileSpec;
+use anyhow::bail;
 use phoenix_core::config::guest::FirewallRule;
 use phoenix_core::config::host::HostFirewall;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::firewall::{self, FwFile};
 
-use super::{Ctx, SetupStep, StepPlan};
-use crate::report::Outcome;
+use super::{Ctx, HostAction, HostStep, StepPlan};
 
 /// The datacenter firewall file, relative to the system root.
 pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
@@ -95,14 +93,12 @@ pub fn plan_file(
     Ok((changes, Some(Write(text))))
 }
 
-impl SetupStep for Firewall {
-    type Action = Write;
-
+impl HostStep for Firewall {
     fn name(&self) -> &'static str {
         "firewall"
     }
 
-    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Write>> {
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>> {
         let Some(fw) = &ctx.cfg.host.firewall else {
             let mut p = StepPlan::default();
             p.note(
@@ -111,27 +107,18 @@ impl SetupStep for Firewall {
             );
             return Ok(p);
         };
-        let path = ctx.layout.host(CLUSTER_FW);
-        let current = match std::fs::read_to_string(&path) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        let (c, w) = plan_file(current.as_deref(), fw)?;
-        Ok((c, w.into_iter().collect::<Vec<_>>()).into())
-    }
-
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Write>) -> anyhow::Result<Outcome> {
-        let path = ctx.layout.host(CLUSTER_FW);
-        for Write(text) in actions {
-            if let Some(dir) = path.parent() {
-                ctx.runner.ensure_dir(dir, 0o755)?;
-            }
-            ctx.runner
-                .write_file(&path, text.as_bytes(), FileSpec::mode(0o640))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        Ok(Outcome::Changed)
+        let (changes, w) = plan_file(ctx.read(CLUSTER_FW)?.as_deref(), fw)?;
+        let actions = w
+            .into_iter()
+            .map(|Write(text)| HostAction::Write {
+                path: CLUSTER_FW.to_string(),
+                text: text.into_bytes(),
+                mode: 0o640,
+                owner: None,
+                check: None,
+            })
+            .collect::<Vec<_>>();
+        Ok((changes, actions).into())
     }
 }
 

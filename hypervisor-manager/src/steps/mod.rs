@@ -129,6 +129,31 @@ pub trait SetupStep {
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Self::Action>) -> anyhow::Result<Outcome>;
 }
 
+/// A step whose actions are all [`HostAction`]s: it only plans; [`apply_actions`] applies.
+pub trait HostStep {
+    /// The step's name (`users`).
+    fn name(&self) -> &'static str;
+    /// Observes and plans. Reads only.
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>>;
+}
+
+impl<T: HostStep> SetupStep for T {
+    type Action = HostAction;
+
+    fn name(&self) -> &'static str {
+        HostStep::name(self)
+    }
+
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>> {
+        HostStep::plan(self, ctx)
+    }
+
+    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
+        apply_actions(ctx, actions)?;
+        Ok(Outcome::Changed)
+    }
+}
+
 /// Plans a step, prints its plan, and applies it unless this is a dry run.
 pub fn run<S: SetupStep>(step: &S, ctx: &Ctx<'_>) -> Outcome {
     let p = match step.plan(ctx) {

@@ -11,8 +11,7 @@ use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::systemd;
 
 use super::files::{self, Managed};
-use super::{Ctx, HostAction, SetupStep, StepPlan};
-use crate::report::Outcome;
+use super::{Ctx, HostAction, HostStep, StepPlan};
 
 /// The exports file phoenix owns.
 pub const EXPORTS: &str = "/etc/exports.d/phoenix.exports";
@@ -88,9 +87,7 @@ fn plan_nfs(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl SetupStep for Shares {
-    type Action = HostAction;
-
+impl HostStep for Shares {
     fn name(&self) -> &'static str {
         "shares"
     }
@@ -100,11 +97,6 @@ impl SetupStep for Shares {
         plan_nfs(ctx, &mut p)?;
         super::samba::plan(ctx, &mut p)?;
         Ok(p)
-    }
-
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
-        super::apply_actions(ctx, actions)?;
-        Ok(Outcome::Changed)
     }
 }
 

@@ -114,12 +114,7 @@ impl SetupStep for StorageStep {
     }
 
     fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<Action>> {
-        let path = ctx.layout.host("/etc/pve/storage.cfg");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
+        let text = ctx.read("/etc/pve/storage.cfg")?.unwrap_or_default();
         let have = storage::parse(&text);
         let mut changes = Vec::new();
         let mut actions = Vec::new();

@@ -18,8 +18,7 @@ use phoenix_core::host::{apt, systemd};
 use phoenix_core::paths::binaries;
 
 use super::files::{self, Managed};
-use super::{Ctx, HostAction, SetupStep, StepPlan};
-use crate::report::Outcome;
+use super::{Ctx, HostAction, HostStep, StepPlan};
 
 /// Log rotation for phoenix's log directory.
 pub const LOGROTATE: &str = "/etc/logrotate.d/phoenix_hypervisor";
@@ -351,9 +350,7 @@ fn plan_hostname(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<
     Ok(())
 }
 
-impl SetupStep for System {
-    type Action = HostAction;
-
+impl HostStep for System {
     fn name(&self) -> &'static str {
         "system"
     }
@@ -371,11 +368,6 @@ impl SetupStep for System {
         plan_link(ctx, &mut p);
         plan_hostname(ctx, &mut p)?;
         Ok(p)
-    }
-
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
-        super::apply_actions(ctx, actions)?;
-        Ok(Outcome::Changed)
     }
 }
 

@@ -23,8 +23,7 @@ use phoenix_core::host::accounts::{self, Passwd};
 use phoenix_core::pve::access;
 
 use super::files::{self, Managed};
-use super::{Ctx, HostAction, Owner, SetupStep, StepPlan};
-use crate::report::Outcome;
+use super::{Ctx, HostAction, HostStep, Owner, StepPlan};
 
 /// The sudoers drop-in phoenix owns.
 pub const SUDOERS: &str = "/etc/sudoers.d/phoenix";
@@ -252,9 +251,7 @@ fn plan_samba_user(
     Ok(())
 }
 
-impl SetupStep for Users {
-    type Action = HostAction;
-
+impl HostStep for Users {
     fn name(&self) -> &'static str {
         "users"
     }
@@ -264,11 +261,6 @@ impl SetupStep for Users {
         let admin = plan_admin(ctx, &mut p)?;
         plan_samba_user(ctx, admin.as_deref(), &mut p)?;
         Ok(p)
-    }
-
-    fn apply(&self, ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<Outcome> {
-        super::apply_actions(ctx, actions)?;
-        Ok(Outcome::Changed)
     }
 }
 

@@ -394,11 +394,10 @@ impl SetupStep for Zfs {
             actions.extend(a);
         }
         if let Some(gb) = zfs.arc_max_gb {
-            let read = |p: &str| std::fs::read_to_string(ctx.layout.host(p)).ok();
             let (c, a) = plan_arc(
                 gb,
-                read(MODPROBE_ZFS).as_deref(),
-                read(ARC_PARAM).as_deref(),
+                ctx.read(MODPROBE_ZFS)?.as_deref(),
+                ctx.read(ARC_PARAM)?.as_deref(),
             );
             changes.extend(c);
             actions.extend(a);
