@@ -494,6 +494,10 @@ fn secrets_reach_commands_on_stdin_only() {
     assert!(m.iter().any(|c| c == "chpasswd --encrypted"), "{m:#?}");
     let audit = std::fs::read_to_string(h.path("/var/lib/pve-sim/audit.jsonl")).unwrap();
     let log = h.log_text();
+    assert!(
+        log.contains("smbpasswd -s -a heads") && log.contains("chpasswd --encrypted"),
+        "the commands are logged, without their input: {log}"
+    );
     for (what, text) in [
         ("audit", &audit),
         ("log", &log),
@@ -608,6 +612,25 @@ fn the_host_is_renamed_only_when_fresh_and_unclustered() {
     );
     assert!(
         !h.mutations_since(mark)
+            .iter()
+            .any(|m| m.starts_with("hostnamectl"))
+    );
+
+    let h = bare(&examples());
+    h.write_host_file(
+        "/etc/pve/corosync.conf",
+        "totem {\n  cluster_name: lab\n}\n",
+        0o640,
+    );
+    h.edit_host(|v| v["network"]["hostname"] = json!("phoenix-01"));
+    let out = setup(&h, &["--step", "system"]);
+    assert!(
+        out.ok().contains("a clustered node is never renamed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !h.mutations_since(0)
             .iter()
             .any(|m| m.starts_with("hostnamectl"))
     );

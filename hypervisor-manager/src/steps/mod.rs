@@ -273,9 +273,11 @@ pub fn check_cmd(check: &[String], tmp: &Path) -> Cmd {
 pub fn apply_actions(ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<()> {
     let r = ctx.runner;
     // In a dry run a user planned earlier does not exist yet: ownership is not resolved.
-    let owner_ids = |o: &Option<Owner>| -> anyhow::Result<Option<(u32, u32)>> {
+    let owner_ids = |o: &Option<Owner>, path: &str| -> anyhow::Result<Option<(u32, u32)>> {
         match o {
-            Some(o) if !r.is_dry_run() => resolve_owner(r, o).map(Some),
+            Some(o) if !r.is_dry_run() => resolve_owner(r, o)
+                .map(Some)
+                .with_context(|| format!("cannot give {path} to its owner")),
             _ => Ok(None),
         }
     };
@@ -294,7 +296,7 @@ pub fn apply_actions(ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<
                 }
                 let spec = FileSpec {
                     mode,
-                    owner: owner_ids(&owner)?,
+                    owner: owner_ids(&owner, &path)?,
                 };
                 match check {
                     Some(check) => {
@@ -314,7 +316,7 @@ pub fn apply_actions(ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<
             HostAction::Dir { path, mode, owner } => {
                 let p = ctx.layout.host(&path);
                 r.ensure_dir(&p, mode)?;
-                if let Some((u, g)) = owner_ids(&owner)? {
+                if let Some((u, g)) = owner_ids(&owner, &path)? {
                     r.set_owner(&p, u, g)?;
                 }
             }
@@ -322,7 +324,7 @@ pub fn apply_actions(ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<
                 r.set_mode(&ctx.layout.host(&path), mode)?;
             }
             HostAction::Chown { path, owner } => {
-                if let Some((u, g)) = owner_ids(&Some(owner))? {
+                if let Some((u, g)) = owner_ids(&Some(owner), &path)? {
                     r.set_owner(&ctx.layout.host(&path), u, g)?;
                 }
             }
