@@ -983,7 +983,7 @@ fn install(args: &[String]) -> anyhow::Result<String> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let exe = std::env::current_exe().context("cannot locate the pve-sim binary")?;
     let exe = exe.to_string_lossy().replace('\'', "'\\''");
-    for t in crate::TOOLS {
+    for t in crate::tools() {
         let link = dir.join(t);
         if link.symlink_metadata().is_ok() {
             std::fs::remove_file(&link)
@@ -995,7 +995,7 @@ fn install(args: &[String]) -> anyhow::Result<String> {
     }
     Ok(format!(
         "linked {} in {}\n",
-        crate::TOOLS.join(", "),
+        crate::tools().collect::<Vec<_>>().join(", "),
         dir.display()
     ))
 }
@@ -1176,7 +1176,7 @@ fn fault(args: &[String]) -> anyhow::Result<String> {
                 &["always"],
             )?;
             let tool = f.get("tool").context("fault add needs --tool")?.to_string();
-            if !crate::TOOLS.contains(&tool.as_str()) {
+            if !crate::is_tool(&tool) {
                 bail!("--tool `{tool}` is not a simulated tool (see `pve-sim --help`)");
             }
             let fault = Fault {
