@@ -1,5 +1,5 @@
 //! `pve-sim` itself: set up, inspect and steer the simulated host (`init`, `state`,
-//! `install`, `disk`, `reboot`, `config`, `fault`, `rule`, `audit`).
+//! `install`, `disk`, `reboot`, `config`, `fault`, `rule`, `audit`, `step-ca-root`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,10 @@ COMMANDS:
         profile in /etc/apparmor.d is loaded; enabled services start (running what they
         run), the others are stopped; guests with `onboot: 1` start; `reboot required`
         clears and the boot counter grows.
+    step-ca-root
+        Print the root certificate (PEM) of the simulated step CA that signs what `step ca
+        certificate` issues, creating the CA (var/lib/pve-sim/step-ca/root_ca.{crt,key}) if
+        it does not exist yet; trust it to verify those certificates.
     config [--strict 0|1] [--time-scale F] [--cost OP=SECS]... [--vm-boot-secs N]
            [--ct-boot-secs N]
         Show or change the knobs (var/lib/pve-sim/config.json). PVE_SIM_STRICT and
@@ -98,7 +102,9 @@ HOST TOOLS (a Debian 12 / Proxmox VE 8 host, stateful; probes are reads, the res
     runfiles only); nvidia-installer (what the runfile runs); nvidia-smi; nvidia-modprobe;
     update-initramfs -u [-k all|VER]
     exportfs -ra|-v|-s; testparm -s FILE; pdbedit -L; smbpasswd -s -a USER; dnsmasq --test
-    [-C FILE]; update-ca-certificates; step certificate fingerprint FILE; step ca bootstrap
+    [-C FILE]; update-ca-certificates; step certificate fingerprint FILE; step ca bootstrap;
+    step ca certificate SUBJECT CRT KEY [--san NAME]... [--not-after 24h] [--provisioner P]
+    [--provisioner-password-file F] [--force] (a real certificate signed by the simulated CA)
     A tool whose package is not installed answers `<tool>: command not found`, exit 127.
 
 COST MODEL (simulated seconds; override with `config --cost`):
@@ -142,6 +148,7 @@ fn run(args: &[String]) -> anyhow::Result<String> {
         "audit" => audit(rest),
         "disk" => disk(rest),
         "reboot" => reboot(rest),
+        "step-ca-root" => step_ca_root(rest),
         other => bail!("unknown command `{other}`; see `pve-sim --help`"),
     }
 }
@@ -1103,6 +1110,23 @@ fn reboot(args: &[String]) -> anyhow::Result<String> {
         out.push_str(&format!("  {l}\n"));
     }
     Ok(out)
+}
+
+/// `pve-sim step-ca-root`: the simulated step CA's root certificate, made on first use.
+fn step_ca_root(args: &[String]) -> anyhow::Result<String> {
+    if !args.is_empty() {
+        bail!("usage: pve-sim step-ca-root");
+    }
+    let root = SimRoot::from_env()?;
+    if !root.initialised() {
+        bail!(
+            "the simulated host at {} is not initialised; run `pve-sim init` first",
+            root.sysroot().display()
+        );
+    }
+    let _lock = root.lock()?;
+    let (pem, _) = crate::tools::host::misc::step_ca(&root).map_err(anyhow::Error::msg)?;
+    Ok(pem)
 }
 
 fn config(args: &[String]) -> anyhow::Result<String> {

@@ -102,6 +102,7 @@ pub const DEFAULT_COSTS: &[(&str, f64)] = &[
     ("exportfs", 0.2),
     ("ca.update", 1.0),
     ("step.bootstrap", 1.0),
+    ("step.certificate", 0.5),
     ("boot", 60.0),
     ("read", 0.01),
 ];

@@ -15,8 +15,8 @@
 //! 4. sleeps `cost × time_scale` wall seconds (holding the storage lock Proxmox would hold),
 //!    then prints and exits.
 //!
-//! `pve-sim init|state|install|fault|rule|audit|disk|reboot` manage the simulated host
-//! itself.
+//! `pve-sim init|state|install|fault|rule|audit|disk|reboot|step-ca-root` manage the
+//! simulated host itself.
 
 pub mod admin;
 pub mod args;

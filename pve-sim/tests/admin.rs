@@ -55,6 +55,8 @@ fn help_documents_the_commands_and_costs() {
         "disk add <PATH> [--size BYTES] [--tran nvme|sata]",
         "disk set <PATH> [--signature TYPE|none]",
         "    reboot\n",
+        "    step-ca-root\n",
+        "step ca certificate SUBJECT CRT KEY [--san NAME]...",
         "HOST TOOLS",
         "apparmor_parser",
         "apt.install_per_pkg",
@@ -111,6 +113,33 @@ fn init_lays_out_a_real_looking_host() {
     sim.container(101, &[]).ok();
     sim.admin(&["init", "--force"]).ok();
     assert!(!sim.path("/etc/pve/lxc/101.conf").exists());
+}
+
+#[test]
+fn step_ca_root_is_made_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = raw(&["step-ca-root"], Some(dir.path().to_str().unwrap()));
+    assert_eq!(code, 2);
+    assert!(err.contains("is not initialised"), "{err}");
+    let sim = Sim::new();
+    assert!(!sim.path("/var/lib/pve-sim/step-ca").exists());
+    let first = sim.admin(&["step-ca-root"]).ok().to_string();
+    assert!(
+        first.starts_with("-----BEGIN CERTIFICATE-----\n")
+            && first.ends_with("-----END CERTIFICATE-----\n"),
+        "{first}"
+    );
+    assert_eq!(sim.admin(&["step-ca-root"]).ok(), first);
+    assert_eq!(sim.read("/var/lib/pve-sim/step-ca/root_ca.crt"), first);
+    assert!(
+        sim.read("/var/lib/pve-sim/step-ca/root_ca.key")
+            .starts_with("-----BEGIN PRIVATE KEY-----\n")
+    );
+    assert!(
+        sim.admin(&["step-ca-root", "x"])
+            .fails(2)
+            .contains("usage: pve-sim step-ca-root")
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Services and settings on the simulated host: NFS exports, Samba, dnsmasq, time zone,
-//! locales, host name, CA certificates and `step`; faults on host tools; and the audit
-//! log's read/mutate split.
+//! locales, host name, CA certificates and `step` (real certificates from the simulated step
+//! CA, checked with x509-parser); faults on host tools; and the audit log's read/mutate
+//! split.
 
 mod support;
 
@@ -343,6 +344,209 @@ fn ca_certificates_and_step() {
         sim.read("/root/.step/config/defaults.json")
             .contains("https://ca:9000")
     );
+}
+
+/// The DER of each certificate in a PEM file, in order.
+fn chain(pem: &[u8]) -> Vec<Vec<u8>> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .map(|p| p.expect("valid PEM").contents)
+        .collect()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The SANs of a certificate: DNS names as they are, IPs as `ip:ADDR`.
+fn sans(cert: &x509_parser::certificate::X509Certificate<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let ext = cert.subject_alternative_name().unwrap().expect("SANs");
+    ext.value
+        .general_names
+        .iter()
+        .map(|g| match g {
+            GeneralName::DNSName(n) => n.to_string(),
+            GeneralName::IPAddress(b) if b.len() == 4 => {
+                format!("ip:{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+            }
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+fn cn(name: &x509_parser::x509::X509Name<'_>) -> String {
+    name.iter_common_name()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn step_ca_certificate_issues_real_certificates() {
+    use std::os::unix::fs::PermissionsExt;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let sim = Sim::new();
+    noninteractive(&sim, &["step-cli"]);
+    std::fs::create_dir_all(sim.path("/etc/phoenix/certs")).unwrap();
+    let crt = "/etc/phoenix/certs/portainer.crt";
+    let key = "/etc/phoenix/certs/portainer.key";
+    let pw = "/root/.step/provisioner.pw";
+    let issue = |extra: &[&str]| {
+        let mut a = vec![
+            "ca",
+            "certificate",
+            "portainer.lab.example.internal",
+            crt,
+            key,
+            "--provisioner",
+            "admin@phoenix",
+            "--provisioner-password-file",
+            pw,
+        ];
+        a.extend_from_slice(extra);
+        sim.run("step", &a)
+    };
+    // No password file: refused, nothing written, no CA made.
+    assert_eq!(
+        issue(&[]).fails(1),
+        "open /root/.step/provisioner.pw: no such file or directory\n"
+    );
+    assert!(!sim.path(crt).exists() && !sim.path(key).exists());
+    assert!(!sim.path("/var/lib/pve-sim/step-ca").exists());
+    std::fs::create_dir_all(sim.path("/root/.step")).unwrap();
+    std::fs::write(sim.path(pw), "s3cret\n").unwrap();
+    // Without --san the SAN is the subject; 24 hours by default.
+    let out = issue(&[
+        "--ca-url",
+        "https://ca.lab.example.internal:9000",
+        "--kty",
+        "EC",
+        "--curve",
+        "P-256",
+    ]);
+    let stderr = out.stderr.clone();
+    assert_eq!(out.ok(), "");
+    assert!(
+        stderr.starts_with("✔ Provisioner: admin@phoenix (JWK) [kid: ")
+            && stderr.ends_with(&format!(
+                "]\n✔ CA: https://ca.lab.example.internal:9000\n✔ Certificate: {crt}\n✔ Private Key: {key}\n"
+            )),
+        "{stderr}"
+    );
+    let now = unix_now();
+    let pem = std::fs::read(sim.path(crt)).unwrap();
+    let ders = chain(&pem);
+    assert_eq!(ders.len(), 2, "leaf, then the CA");
+    let (_, leaf) = X509Certificate::from_der(&ders[0]).unwrap();
+    let (_, ca) = X509Certificate::from_der(&ders[1]).unwrap();
+    assert_eq!(cn(leaf.subject()), "portainer.lab.example.internal");
+    assert_eq!(sans(&leaf), ["portainer.lab.example.internal"]);
+    assert!(!leaf.is_ca() && ca.is_ca());
+    assert_eq!(leaf.issuer(), ca.subject());
+    leaf.verify_signature(Some(ca.public_key()))
+        .expect("signed by the simulated CA");
+    ca.verify_signature(None).expect("a self-signed root");
+    let v = leaf.validity();
+    let (nb, na) = (v.not_before.timestamp(), v.not_after.timestamp());
+    assert!(
+        (now - 120..=now).contains(&nb),
+        "not before {nb}, now {now}"
+    );
+    assert!(
+        (now + 86_400 - 60..=now + 86_400).contains(&na),
+        "not after {na}, now {now}"
+    );
+    for f in [crt, key] {
+        let mode = std::fs::metadata(sim.path(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o600, "{f}");
+    }
+    assert!(sim.read(key).starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    // The admin command prints that CA's root.
+    let root = sim.admin(&["step-ca-root"]).ok().to_string();
+    assert_eq!(chain(root.as_bytes()), [ders[1].clone()]);
+    assert_eq!(root, sim.read("/var/lib/pve-sim/step-ca/root_ca.crt"));
+
+    // Existing files are not overwritten without --force: nothing changes.
+    let key_before = sim.read(key);
+    assert_eq!(
+        issue(&["--san", "other.example"]).fails(1),
+        format!("open {crt}: file already exists\n")
+    );
+    assert_eq!(std::fs::read(sim.path(crt)).unwrap(), pem);
+    assert_eq!(sim.read(key), key_before);
+    // Bad durations are refused like step does.
+    assert!(
+        issue(&["--force", "--not-after", "7d"])
+            .fails(1)
+            .contains("time: unknown unit \"d\" in duration \"7d\"")
+    );
+    assert_eq!(std::fs::read(sim.path(crt)).unwrap(), pem);
+
+    // --force, SANs exactly the --san values (IPs as IP SANs), 30 days; flags anywhere.
+    let real_crt = sim.path(crt);
+    let out = sim.run(
+        "step",
+        &[
+            "ca",
+            "certificate",
+            "--force",
+            "--san=portainer.lab.example.internal",
+            "portainer",
+            real_crt.to_str().unwrap(),
+            "--san",
+            "10.0.0.99",
+            key,
+            "--not-after=720h",
+            "--provisioner-password-file",
+            pw,
+        ],
+    );
+    out.ok();
+    assert!(!out.stderr.contains("Provisioner"), "{}", out.stderr);
+    let pem2 = std::fs::read(sim.path(crt)).unwrap();
+    let ders2 = chain(&pem2);
+    let (_, leaf2) = X509Certificate::from_der(&ders2[0]).unwrap();
+    assert_eq!(cn(leaf2.subject()), "portainer");
+    assert_eq!(
+        sans(&leaf2),
+        ["portainer.lab.example.internal", "ip:10.0.0.99"]
+    );
+    let na = leaf2.validity().not_after.timestamp();
+    let now = unix_now();
+    assert!((now + 720 * 3600 - 60..=now + 720 * 3600).contains(&na));
+    leaf2
+        .verify_signature(Some(ca.public_key()))
+        .expect("the same CA signs again");
+    assert_ne!(sim.read(key), key_before, "a new key");
+
+    // The audit log: issuing mutates; refusals are refused reads.
+    let audit = sim.audit();
+    let step: Vec<(String, bool)> = audit
+        .iter()
+        .filter(|e| e["tool"] == "step")
+        .map(|e| {
+            (
+                e["effect"].as_str().unwrap().to_string(),
+                e["refused"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, bool)> = [
+        ("read", true),
+        ("mutate", false),
+        ("read", true),
+        ("read", true),
+        ("mutate", false),
+    ]
+    .iter()
+    .map(|(e, r)| (e.to_string(), *r))
+    .collect();
+    assert_eq!(step, want);
 }
 
 fn sha256_of(s: &str) -> String {

@@ -2,7 +2,13 @@
 //! `/etc/localtime` link), `locale-gen`/`locale -a` (from `/etc/locale.gen`), `hostnamectl`
 //! (`/etc/hostname`), `uname`, `update-ca-certificates` (local CA certificates under
 //! `/usr/local/share/ca-certificates`) and `step` (`certificate fingerprint`, `ca
-//! bootstrap`).
+//! bootstrap`, `ca certificate`).
+//!
+//! `step ca certificate` issues real certificates: a P-256 key and an X.509 leaf signed by
+//! the simulated step CA, whose root key and certificate live in
+//! `var/lib/pve-sim/step-ca/{root_ca.crt,root_ca.key}` (made on first use, see [`step_ca`];
+//! `pve-sim step-ca-root` prints the root). Validity follows the real system clock, not the
+//! simulated one, so TLS clients of the test accept the certificate now.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -546,7 +552,8 @@ pub fn root_ca_pem(url: &str, fingerprint: &str) -> String {
 }
 
 /// `step certificate fingerprint FILE` / `step ca bootstrap --ca-url U --fingerprint F
-/// [--force] [--install]` / `step version`.
+/// [--force] [--install]` / `step ca certificate SUBJECT CRT KEY [...]` (see [`certificate`])
+/// / `step version`.
 pub fn step(ctx: &mut Ctx, args: &[String]) -> Outcome {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match a.as_slice() {
@@ -570,6 +577,7 @@ pub fn step(ctx: &mut Ctx, args: &[String]) -> Outcome {
             }
         }
         ["ca", "bootstrap", rest @ ..] => bootstrap(ctx, rest),
+        ["ca", "certificate", rest @ ..] => certificate(ctx, rest),
         [cmd, ..] => fail(
             1,
             format!("'{cmd}' is not a step command. See 'step --help'."),
@@ -675,6 +683,350 @@ fn bootstrap(ctx: &mut Ctx, args: &[&str]) -> Outcome {
     .secs(ctx.knobs.cost("step.bootstrap"))
 }
 
+// ---------------------------------------------------------------------------------------
+// step ca certificate: a simulated step CA
+
+/// Where the simulated step CA keeps its root certificate and key (under the system root).
+pub const STEP_CA_DIR: &str = "/var/lib/pve-sim/step-ca";
+
+/// The simulated CA's subject and key usages: an `Issuer` for a stored key is rebuilt from
+/// these, so they must not change once a CA exists.
+fn step_ca_params() -> rcgen::CertificateParams {
+    use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa};
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "pve-sim");
+    dn.push(DnType::CommonName, "pve-sim Step CA Root CA");
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    p
+}
+
+/// Seconds since the Unix epoch by the real system clock.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The simulated step CA: its root certificate (PEM) and key, created on first use with a
+/// validity of ten years from now (real time). Errors name the file.
+pub fn step_ca(root: &crate::root::SimRoot) -> Result<(String, rcgen::KeyPair), String> {
+    let crt = root.host(format!("{STEP_CA_DIR}/root_ca.crt"));
+    let key = root.host(format!("{STEP_CA_DIR}/root_ca.key"));
+    if crt.is_file() && key.is_file() {
+        let pem = std::fs::read_to_string(&crt)
+            .map_err(|e| format!("cannot read {}: {e}", crt.display()))?;
+        let k = std::fs::read_to_string(&key)
+            .map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+        let k = rcgen::KeyPair::from_pem(&k)
+            .map_err(|e| format!("cannot parse {}: {e}", key.display()))?;
+        return Ok((pem, k));
+    }
+    let k = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate the CA key: {e}"))?;
+    let mut p = step_ca_params();
+    let now = unix_now();
+    p.not_before =
+        rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(now.saturating_sub(60));
+    p.not_after =
+        rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(now + 10 * 365 * 86_400);
+    let cert = p
+        .self_signed(&k)
+        .map_err(|e| format!("cannot sign the CA certificate: {e}"))?;
+    let pem = cert.pem();
+    write_real(&key, k.serialize_pem().as_bytes(), 0o600)
+        .and_then(|()| write_real(&crt, pem.as_bytes(), 0o644))
+        .map_err(|e| format!("cannot create the simulated step CA: {e}"))?;
+    Ok((pem, k))
+}
+
+/// Writes a real path with a mode (also when the file existed), creating its directory.
+fn write_real(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses a Go duration (`24h`, `30m`, `1h30m`, `1.5h`, `90s`, `500ms`): a sequence of
+/// decimal numbers, each with a unit `ns`, `us`/`µs`, `ms`, `s`, `m` or `h`. Errors read
+/// like Go's `time.ParseDuration`.
+pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("time: invalid duration \"{s}\"");
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(bad());
+    }
+    let body = s.strip_prefix('+').unwrap_or(s);
+    let mut total = 0.0f64;
+    let mut rest = body;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..n];
+        if num.is_empty() || num == "." {
+            return Err(bad());
+        }
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..u];
+        rest = &rest[u..];
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
+            other => {
+                return Err(format!(
+                    "time: unknown unit \"{other}\" in duration \"{s}\""
+                ));
+            }
+        };
+        total += v * scale;
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+/// A certificate `step ca certificate` asks for.
+#[derive(Debug, Default, PartialEq)]
+struct CertRequest {
+    subject: String,
+    crt: String,
+    key: String,
+    sans: Vec<String>,
+    provisioner: Option<String>,
+    password_file: Option<String>,
+    token: Option<String>,
+    ca_url: Option<String>,
+    not_after: Option<String>,
+    force: bool,
+}
+
+/// Parses `step ca certificate`'s command line (urfave/cli flags: `-flag`/`--flag`, a value
+/// inline after `=` or as the next argument, flags anywhere among the arguments).
+fn parse_certificate(args: &[&str]) -> Result<CertRequest, String> {
+    const USAGE: &str = "'step ca certificate <subject> <crt-file> <key-file>'";
+    let mut r = CertRequest::default();
+    let mut positional = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i];
+        if !a.starts_with('-') || a == "-" {
+            positional.push(a.to_string());
+            i += 1;
+            continue;
+        }
+        let body = a.trim_start_matches('-');
+        let (k, inline) = match body.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (body, None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => {
+                    i += 1;
+                    args.get(i)
+                        .map(|s| s.to_string())
+                        .ok_or_else(|| format!("flag needs an argument: -{k}"))
+                }
+            }
+        };
+        match k {
+            "san" => r.sans.push(value()?),
+            "provisioner" | "issuer" | "p" => r.provisioner = Some(value()?),
+            "provisioner-password-file" => r.password_file = Some(value()?),
+            "not-after" => r.not_after = Some(value()?),
+            "token" => r.token = Some(value()?),
+            "ca-url" => r.ca_url = Some(value()?),
+            "root" | "kty" | "curve" | "crv" | "size" | "context" | "password-file" => {
+                value()?;
+            }
+            "force" | "f" => r.force = true,
+            other => return Err(format!("flag provided but not defined: -{other}")),
+        }
+        i += 1;
+    }
+    match positional.len() {
+        3 => {}
+        n if n < 3 => {
+            return Err(format!(
+                "not enough positional arguments were provided in {USAGE}"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "too many positional arguments were provided in {USAGE}"
+            ));
+        }
+    }
+    r.key = positional.pop().unwrap_or_default();
+    r.crt = positional.pop().unwrap_or_default();
+    r.subject = positional.pop().unwrap_or_default();
+    Ok(r)
+}
+
+/// `step ca certificate SUBJECT CRT_FILE KEY_FILE [--san NAME]... [--not-after DURATION]
+/// [--provisioner NAME] [--provisioner-password-file FILE] [--force]` (and `--ca-url`,
+/// `--root`, `--kty`, `--curve`, `--size`, `--token`, accepted): a new P-256 key and a leaf
+/// certificate for SUBJECT (common name) with the `--san` values as subject alternative
+/// names (IP literals as IP SANs, the rest DNS names; without `--san`, SUBJECT), valid from
+/// a minute ago to now + DURATION (default `24h`), signed by the simulated step CA
+/// ([`step_ca`]). CRT_FILE holds the leaf then the CA certificate, as step writes the chain;
+/// both files are written with mode 0600, as step does.
+///
+/// Refusals (exit 1, nothing written): a missing password file (`open FILE: no such file or
+/// directory`); no password file and no `--token` (step would prompt for the provisioner
+/// password, and there is no terminal); an existing CRT_FILE or KEY_FILE without `--force`
+/// (step would ask to overwrite); a missing directory for either; a bad duration or SAN.
+pub fn certificate(ctx: &mut Ctx, args: &[&str]) -> Outcome {
+    let r = match parse_certificate(args) {
+        Ok(r) => r,
+        Err(e) => return fail(1, e),
+    };
+    let lifetime = match parse_go_duration(r.not_after.as_deref().unwrap_or("24h")) {
+        Ok(d) => d,
+        Err(e) => {
+            return fail(
+                1,
+                format!(
+                    "flag '--not-after' value '{}' is not a valid time or duration: {e}",
+                    r.not_after.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+    };
+    let mut sans = Vec::new();
+    for s in if r.sans.is_empty() {
+        std::slice::from_ref(&r.subject)
+    } else {
+        r.sans.as_slice()
+    } {
+        if sans.contains(s) || s.is_empty() {
+            continue;
+        }
+        sans.push(s.clone());
+    }
+    let mut san_types = Vec::new();
+    for s in &sans {
+        match s.parse::<std::net::IpAddr>() {
+            Ok(ip) => san_types.push(rcgen::SanType::IpAddress(ip)),
+            Err(_) => match rcgen::string::Ia5String::try_from(s.as_str()) {
+                Ok(n) if !s.contains(char::is_whitespace) => {
+                    san_types.push(rcgen::SanType::DnsName(n))
+                }
+                _ => return fail(1, format!("invalid value '{s}' for flag '--san'")),
+            },
+        }
+    }
+    if r.token.is_none() {
+        match &r.password_file {
+            Some(f) => {
+                if !file_arg(&ctx.root, f).is_file() {
+                    return fail(1, format!("open {f}: no such file or directory"));
+                }
+            }
+            None => {
+                return fail(
+                    1,
+                    "error reading password: open /dev/tty: no such device or address
+                     (pve-sim: step prompts for the provisioner password here; pass                      --provisioner-password-file)",
+                );
+            }
+        }
+    }
+    let crt = file_arg(&ctx.root, &r.crt);
+    let key = file_arg(&ctx.root, &r.key);
+    for (given, real) in [(&r.crt, &crt), (&r.key, &key)] {
+        if !r.force && real.exists() {
+            return fail(1, format!("open {given}: file already exists"));
+        }
+        if !real.parent().is_some_and(Path::is_dir) {
+            return fail(1, format!("open {given}: no such file or directory"));
+        }
+    }
+    let (ca_pem, ca_key) = match step_ca(&ctx.root) {
+        Ok(ca) => ca,
+        Err(e) => return fail(1, e),
+    };
+    let leaf = (|| -> Result<(String, String), rcgen::Error> {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, r.subject.as_str());
+        p.distinguished_name = dn;
+        p.subject_alt_names = san_types;
+        let now = unix_now();
+        let epoch = rcgen::date_time_ymd(1970, 1, 1);
+        p.not_before = epoch + std::time::Duration::from_secs(now.saturating_sub(60));
+        p.not_after = epoch + std::time::Duration::from_secs(now) + lifetime;
+        p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        p.use_authority_key_identifier_extension = true;
+        let k = rcgen::KeyPair::generate()?;
+        let issuer = rcgen::Issuer::new(step_ca_params(), ca_key);
+        let cert = p.signed_by(&k, &issuer)?;
+        Ok((format!("{}{ca_pem}", cert.pem()), k.serialize_pem()))
+    })();
+    let (chain, key_pem) = match leaf {
+        Ok(l) => l,
+        Err(e) => return fail(1, format!("error creating certificate: {e}")),
+    };
+    if let Err(e) = write_real(&crt, chain.as_bytes(), 0o600)
+        .and_then(|()| write_real(&key, key_pem.as_bytes(), 0o600))
+    {
+        return fail(1, e);
+    }
+    let mut err = String::new();
+    if let Some(p) = &r.provisioner {
+        // A JWK's kid is the base64url SHA-256 thumbprint of its key; the name stands in.
+        let kid: String = base64(&<sha2::Sha256 as sha2::Digest>::digest(p.as_bytes()))
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_");
+        err.push_str(&format!("✔ Provisioner: {p} (JWK) [kid: {kid}]\n"));
+    }
+    let ca_url = r.ca_url.clone().or_else(|| {
+        let t = std::fs::read_to_string(ctx.root.host("/root/.step/config/defaults.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+        v["ca-url"].as_str().map(str::to_string)
+    });
+    if let Some(u) = ca_url {
+        err.push_str(&format!("✔ CA: {u}\n"));
+    }
+    err.push_str(&format!(
+        "✔ Certificate: {}\n✔ Private Key: {}\n",
+        r.crt, r.key
+    ));
+    Outcome {
+        stderr: err,
+        ..changed("")
+    }
+    .secs(ctx.knobs.cost("step.certificate"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +1070,87 @@ mod tests {
             [("en_US.UTF-8".to_string(), "UTF-8".to_string())]
         );
         assert!(valid_locale("en_US.UTF-8") && !valid_locale("english"));
+    }
+
+    #[test]
+    fn go_durations() {
+        let d = |s: &str| parse_go_duration(s).map(|d| d.as_secs_f64());
+        assert_eq!(d("24h"), Ok(86_400.0));
+        assert_eq!(d("720h"), Ok(2_592_000.0));
+        assert_eq!(d("1h30m"), Ok(5_400.0));
+        assert_eq!(d("1.5h"), Ok(5_400.0));
+        assert_eq!(d("90s"), Ok(90.0));
+        assert_eq!(d("500ms"), Ok(0.5));
+        assert_eq!(d("0"), Ok(0.0));
+        assert_eq!(
+            d("7d").unwrap_err(),
+            "time: unknown unit \"d\" in duration \"7d\""
+        );
+        assert_eq!(
+            d("24").unwrap_err(),
+            "time: missing unit in duration \"24\""
+        );
+        assert_eq!(d("").unwrap_err(), "time: invalid duration \"\"");
+        assert_eq!(d("-1h").unwrap_err(), "time: invalid duration \"-1h\"");
+        assert_eq!(d("h").unwrap_err(), "time: invalid duration \"h\"");
+    }
+
+    #[test]
+    fn step_ca_certificate_command_lines() {
+        let r = parse_certificate(&[
+            "--force",
+            "svc.lab",
+            "--san=svc.lab",
+            "/c.crt",
+            "--san",
+            "10.0.0.9",
+            "/c.key",
+            "--not-after",
+            "48h",
+            "--provisioner",
+            "admin",
+            "--provisioner-password-file=/pw",
+            "--kty",
+            "EC",
+            "--curve",
+            "P-256",
+            "--root",
+            "/root.crt",
+            "--ca-url",
+            "https://ca:9000",
+        ])
+        .unwrap();
+        assert_eq!(
+            r,
+            CertRequest {
+                subject: "svc.lab".into(),
+                crt: "/c.crt".into(),
+                key: "/c.key".into(),
+                sans: vec!["svc.lab".into(), "10.0.0.9".into()],
+                provisioner: Some("admin".into()),
+                password_file: Some("/pw".into()),
+                token: None,
+                ca_url: Some("https://ca:9000".into()),
+                not_after: Some("48h".into()),
+                force: true,
+            }
+        );
+        assert_eq!(
+            parse_certificate(&["a", "b"]).unwrap_err(),
+            "not enough positional arguments were provided in 'step ca certificate <subject> <crt-file> <key-file>'"
+        );
+        assert_eq!(
+            parse_certificate(&["a", "b", "c", "d"]).unwrap_err(),
+            "too many positional arguments were provided in 'step ca certificate <subject> <crt-file> <key-file>'"
+        );
+        assert_eq!(
+            parse_certificate(&["a", "b", "c", "--bogus"]).unwrap_err(),
+            "flag provided but not defined: -bogus"
+        );
+        assert_eq!(
+            parse_certificate(&["a", "b", "c", "--san"]).unwrap_err(),
+            "flag needs an argument: -san"
+        );
     }
 
     #[test]
