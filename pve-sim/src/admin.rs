@@ -81,7 +81,10 @@ COMMANDS:
         whose glob matches the command line wins; --read marks a probe (the audit counts it
         as a read, not a change). Without a rule, file probes (test, cat,
         mkdir, rm, touch, chmod, install, grep, echo, mount -a, cloud-init status|clean, sh -c
-        of those) act on the guest's file tree and anything else succeeds silently.
+        of those) act on the guest's file tree, docker run|inspect|rm|start|stop|restart,
+        docker compose up|down|ps -q|ls and docker volume create|inspect|rm|ls act on a
+        minimal engine kept in the guest (/var/lib/pve-sim/docker.json), and anything else
+        succeeds silently.
     audit [--summary]
         Print the audit log: one JSON line per tool invocation (seq, simulated clock, tool,
         argv, effect read|mutate, exit, refused, fault, secs, guest). --summary counts

@@ -10,9 +10,12 @@
 //! `qm guest exec --pass-stdin`): `cat`, `grep`, `head`/`tail` read it, and so does `install
 //! [-D] [-m MODE] /dev/stdin DEST` (GNU `install`, also from guest files and `-d`/`-t`).
 //! `cloud-init status` answers `status: done`; `cloud-init clean [--logs] [--machine-id]
-//! [--seed]` forgets the applied user-data (see [`crate::cloudinit`]). Any other command
-//! consults the rules (`rules.json`); without a matching rule it succeeds silently and counts
-//! as a change.
+//! [--seed]` forgets the applied user-data (see [`crate::cloudinit`]). `docker` runs a minimal
+//! engine whose state is a file in the guest's tree (containers, Compose projects, volumes;
+//! see [`crate::docker`]). Any other command — and any `docker` subcommand that engine does
+//! not model — consults the rules (`rules.json`); without a matching rule it succeeds
+//! silently and counts as a change. Rules are consulted first for every simple command, so
+//! they also script or fail the modelled ones (`docker compose … up` included).
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -721,6 +724,10 @@ impl GuestFs {
                 self.cloud_init_clean(&args[1..])
             }
             "install" => self.install(args, input),
+            "docker" => crate::docker::docker(self, args).unwrap_or_else(|| Exec {
+                mutates: true,
+                ..Exec::default()
+            }),
             "mount" if args.iter().any(|a| a == "-a") => self.mount_all(),
             "mount" if args.is_empty() => ok(self.mount_table()),
             "head" | "tail" => self.head_tail(name == "tail", args, input),

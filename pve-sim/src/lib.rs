@@ -23,6 +23,7 @@ pub mod args;
 pub mod clock;
 pub mod cloudinit;
 pub mod conf;
+pub mod docker;
 pub mod firewall;
 pub mod guestfs;
 pub mod host;

@@ -57,6 +57,7 @@ fn help_documents_the_commands_and_costs() {
         "    reboot\n",
         "    step-ca-root\n",
         "step ca certificate SUBJECT CRT KEY [--san NAME]...",
+        "docker compose up|down|ps -q|ls",
         "HOST TOOLS",
         "apparmor_parser",
         "apt.install_per_pkg",
