@@ -76,7 +76,7 @@ fn each_single_change_changes_only_that() {
     let (m, _) = converge(&h, "101");
     assert_eq!(
         m,
-        ["pct set 101 --mp1 /tank/lxc-persistent-data/101/cache,mp=/var/cache/nginx"]
+        ["pct set 101 --mp2 /tank/lxc-persistent-data/101/cache,mp=/var/cache/nginx"]
     );
     assert!(h.path("/tank/lxc-persistent-data/101/cache").is_dir());
 

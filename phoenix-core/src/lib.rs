@@ -6,6 +6,7 @@
 //! - [`paths`]: the install and host layout (`PHOENIX_ROOT`, `PHOENIX_SYSROOT`);
 //! - [`pve`]: pure parsers for Proxmox's tool output and guest config files;
 //! - [`host`]: the host's own tools (packages, systemd units, accounts), thin and parsed;
+//! - [`mesh`]: the service mesh (roles, Traefik routes) DNS, Traefik and Nginx share;
 //! - [`log`], [`lock`], [`exit`], [`cli`]: logging, locks, exit statuses and shared flags.
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod host;
 pub mod ids;
 pub mod lock;
 pub mod log;
+pub mod mesh;
 pub mod pve;
 
 pub use phoenix_paths as paths;

@@ -5,6 +5,9 @@
 //! invalid, when the stack or VM is unknown, or when the target is malformed) and reports
 //! that syncing is not available yet: it arrives with issue #7.
 
+pub mod nginx;
+pub mod traefik;
+
 use std::ffi::OsString;
 use std::process::ExitCode;
 

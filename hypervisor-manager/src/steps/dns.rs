@@ -2,8 +2,9 @@
 //!
 //! - **DNS server** (`dns_server.enabled`): dnsmasq answers for `domain_name` from the
 //!   inventory — one `host-record` per running guest with a static address
-//!   (`<name>.<domain>`) plus the guests' own `dns_records` — and forwards everything else
-//!   to `dns_server.upstream_servers`. All of it is one file, `/etc/dnsmasq.d/phoenix.conf`,
+//!   (`<name>.<domain>`), the guests' own `dns_records`, and every host the service mesh
+//!   routes (`phoenix_core::mesh`), which points at the gateway — and forwards everything
+//!   else to `dns_server.upstream_servers`. All of it is one file, `/etc/dnsmasq.d/phoenix.conf`,
 //!   checked with `dnsmasq --test` before it replaces the old one; dnsmasq restarts only when
 //!   it changed. Nothing else in `/etc/dnsmasq.d` is touched (the shell version deleted the
 //!   whole directory), except the shell version's own records file, which this replaces.
@@ -23,6 +24,7 @@ use phoenix_core::cmd::Cmd;
 use phoenix_core::config::{Config, Guest, formats};
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::{apt, systemd};
+use phoenix_core::mesh;
 use phoenix_core::paths::binaries;
 
 use super::files::{self, Managed};
@@ -59,7 +61,11 @@ fn addr(s: &str) -> Option<IpAddr> {
 
 /// The inventory's records (pure): `(fqdn, address)` for every guest that runs with a static
 /// address, then each guest's `dns_records` (a short name gets the domain), in guest order;
-/// the first record for a name wins, later ones come back as notes.
+/// then every route host of the service mesh ([`mesh::mesh`], the Traefik dashboard
+/// included), pointing at the gateway container's static address, so requests for it reach
+/// the gateway, which passes them to Traefik. The first record for a name wins; a later one
+/// with another address comes back as a note (a route host that is also a guest's own name
+/// keeps the guest's address).
 pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String>) {
     let mut out: Vec<(String, IpAddr)> = Vec::new();
     let mut notes = Vec::new();
@@ -109,6 +115,29 @@ pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String
             };
             push(name, ip, from.clone(), &mut notes);
         }
+    }
+    let routes = mesh::mesh(cfg).routes;
+    if routes.is_empty() {
+        return (out, notes);
+    }
+    let gateway = mesh::roles(cfg).gateway.and_then(|id| {
+        let g = cfg.guest(id)?;
+        Some((id, mesh::static_ip(&g)))
+    });
+    match gateway {
+        Some((_, Some(ip))) => {
+            for r in routes {
+                push(r.host, ip, format!("route {} ({})", r.name, r.from), &mut notes);
+            }
+        }
+        Some((id, None)) => notes.push(format!(
+            "the gateway container {id} has no static address; the {} routed host names are not published",
+            routes.len()
+        )),
+        None => notes.push(format!(
+            "no gateway container; the {} routed host names are not published",
+            routes.len()
+        )),
     }
     (out, notes)
 }
@@ -428,6 +457,67 @@ mod tests {
                 "search lab.example\nnameserver 10.20.0.2\nnameserver 1.1.1.1\nnameserver 9.9.9.9\n"
             ),
             "{r}"
+        );
+    }
+
+    #[test]
+    fn records_are_guests_then_their_own_then_route_hosts_at_the_gateway() {
+        use phoenix_core::config::{ConfigLocation, LoadOptions};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
+        let loc = ConfigLocation::resolve(
+            Some(&dir),
+            None,
+            &phoenix_core::paths::Layout::new("/nonexistent", "/"),
+        );
+        let mut cfg = phoenix_core::config::load(&loc, &LoadOptions::default())
+            .config
+            .expect("the example configuration loads");
+        let vm = cfg.vm.vms.iter_mut().find(|v| v.name == "apps").unwrap();
+        vm.dns_records.push(
+            serde_json::from_value(serde_json::json!({"hostname": "qdrant", "ip": "10.20.0.99"}))
+                .unwrap(),
+        );
+        let domain = "lab.example.internal";
+        let (recs, notes) = records(&cfg, domain);
+        let shown: Vec<String> = recs.iter().map(|(n, ip)| format!("{n}={ip}")).collect();
+        assert_eq!(
+            shown,
+            [
+                "gateway.lab.example.internal=10.20.0.11",
+                "traefik.lab.example.internal=10.20.0.12",
+                "step-ca.lab.example.internal=10.20.0.10",
+                "tmpl-base.lab.example.internal=10.20.0.200",
+                "tmpl-gpu.lab.example.internal=10.20.0.201",
+                "tmpl-docker.lab.example.internal=10.20.0.202",
+                "vllm-qwen.lab.example.internal=10.20.0.50",
+                "ollama.lab.example.internal=10.20.0.60",
+                "portainer.lab.example.internal=10.20.0.31",
+                "apps.lab.example.internal=10.20.0.32",
+                "qdrant.lab.example.internal=10.20.0.99",
+                // The mesh's hosts, at the gateway (101): new names only.
+                "ca.lab.example.internal=10.20.0.11",
+                "qwen.lab.example.internal=10.20.0.11",
+            ],
+            "{notes:#?}"
+        );
+        assert_eq!(
+            notes,
+            [
+                "route portainer (VM 1001 traefik_service): portainer.lab.example.internal already points at 10.20.0.31; 10.20.0.11 is not published",
+                "route ollama (CT 960 traefik_service): ollama.lab.example.internal already points at 10.20.0.60; 10.20.0.11 is not published",
+                "route qdrant (stack qdrant on VM 1002): qdrant.lab.example.internal already points at 10.20.0.99; 10.20.0.11 is not published",
+                "route traefik-dashboard (Traefik dashboard): traefik.lab.example.internal already points at 10.20.0.12; 10.20.0.11 is not published",
+            ]
+        );
+        // A gateway without a static address: a note instead of the route hosts.
+        let gw = cfg.lxc.lxc_configs.get_mut("101").unwrap();
+        gw.name = "web".into();
+        gw.network_config.as_mut().unwrap().ip = Some("dhcp".into());
+        let (recs, notes) = records(&cfg, domain);
+        assert!(recs.iter().all(|(_, ip)| ip.to_string() != "10.20.0.11"));
+        assert_eq!(
+            notes.last().unwrap(),
+            "the gateway container 101 has no static address; the 6 routed host names are not published"
         );
     }
 

@@ -85,18 +85,25 @@ fn a_fresh_clone_of_the_base_gets_the_gateways_settings() {
     let cfg = etc();
     let spec = spec_of(&cfg, 101);
     let mut host = ready_host(&spec);
-    host.dirs.clear(); // the log directory does not exist yet
+    host.dirs.clear(); // the log and certificate directories do not exist yet
     host.subgid.retain(|l| l != "root:33:1");
     let s = settings(&spec, &conf(FRESH_CLONE).effective(), &host).unwrap();
     insta::assert_snapshot!(shown("fresh clone -> 101", &s));
     assert!(s.cold, "new raw lines and ID maps need a restart");
     assert_eq!(
         s.dirs,
-        [DirAction {
-            path: "/tank/lxc-persistent-data/101/logs".into(),
-            create: true,
-            owner: Some((100_033, 33))
-        }]
+        [
+            DirAction {
+                path: "/tank/lxc-persistent-data/101/logs".into(),
+                create: true,
+                owner: Some((100_033, 33))
+            },
+            DirAction {
+                path: "/tank/lxc-persistent-data/101/ssl".into(),
+                create: true,
+                owner: Some((100_000, 100_000))
+            }
+        ]
     );
 }
 
@@ -232,13 +239,13 @@ fn stale_bind_mounts_are_removed_and_volumes_kept() {
     let spec = spec_of(&cfg, 101);
     let mut host = ready_host(&spec);
     host.firewall = Some(CONVERGED_101_FW.to_string());
-    let text = CONVERGED_101.replace("nameserver:", "mp1: /srv/old,mp=/old\nmp2: tank-lxc-disks:subvol-101-disk-1,mp=/data,size=8G\nnameserver:");
+    let text = CONVERGED_101.replace("nameserver:", "mp2: /srv/old,mp=/old\nmp3: tank-lxc-disks:subvol-101-disk-1,mp=/data,size=8G\nnameserver:");
     let s = settings(&spec, &conf(&text).effective(), &host).unwrap();
     insta::assert_snapshot!(shown(
         "101 with a stale bind mount and an unconfigured volume",
         &s
     ));
-    assert_eq!(s.delete, ["mp1"]);
+    assert_eq!(s.delete, ["mp2"]);
 }
 
 #[test]
