@@ -99,6 +99,7 @@ impl Out {
 /// A simulated host with phoenix installed.
 pub struct Host {
     dir: tempfile::TempDir,
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 /// A VM `trusted_ca` stand-in that also leaves the CA where vm-manager's health check looks
@@ -139,6 +140,7 @@ impl Host {
     pub fn with_init(etc: &Path, init: &[&str]) -> Host {
         let h = Host {
             dir: tempfile::tempdir().expect("temp dir"),
+            env: std::cell::RefCell::new(Vec::new()),
         };
         for d in [
             h.etc(),
@@ -400,6 +402,9 @@ impl Host {
             .env("PVE_SIM_STRICT", "1")
             .env("PVE_SIM_TIME_SCALE", "0")
             .env("NO_COLOR", "1");
+        for (k, v) in self.env.borrow().iter() {
+            c = c.env(k, v);
+        }
         if log {
             c = c.arg("--log-file").arg(self.log());
         }
@@ -454,6 +459,24 @@ impl Host {
             serde_json::to_string_pretty(&v).unwrap(),
         )
         .unwrap();
+    }
+
+    /// Sets an environment variable for every later run of a binary on this host.
+    pub fn set_env(&self, key: &str, value: &str) {
+        let mut env = self.env.borrow_mut();
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), value.to_string()));
+    }
+
+    /// `portainer-manager <args>`, with only the simulator's tools on `PATH` (as
+    /// [`Host::hv`]: sync converges host files too).
+    pub fn pm(&self, args: &[&str]) -> Out {
+        self.exec_with_path(
+            &sibling("portainer-manager"),
+            args,
+            true,
+            &self.bin().display().to_string(),
+        )
     }
 
     /// `vm-manager <args>`.

@@ -1,9 +1,19 @@
 //! `portainer-manager sync all | sync certificates | sync stack <name> to <vmid>
 //! [--reset-portainer] [--yes]`.
 //!
-//! This build parses the command line, loads and checks the configuration (exit 2 when it is
-//! invalid, when the stack or VM is unknown, or when the target is malformed) and reports
-//! that syncing is not available yet: it arrives with issue #7.
+//! The configuration is loaded and checked first (exit 2 when it is invalid, when the stack
+//! or VM is unknown, or when the target is malformed); then [`sync::run`] runs the stages
+//! and prints a summary: exit 0 when every stage is ok, changed or not ready (its guest is
+//! missing or stopped), 1 when one failed.
+
+pub mod api;
+pub mod certs;
+pub mod guest;
+pub mod http;
+pub mod nginx;
+pub mod stacks;
+pub mod sync;
+pub mod traefik;
 
 pub mod nginx;
 pub mod traefik;
@@ -12,8 +22,8 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use phoenix_core::cli::{GlobalOpts, guest_arg, load_config, not_available};
-use phoenix_core::config::Config;
+use phoenix_core::cli::{GlobalOpts, guest_arg, load_config};
+use phoenix_core::config::{Config, Guest};
 use phoenix_core::exit::{EXIT_CODES_HELP, Exit};
 use phoenix_core::ids::GuestKind;
 use phoenix_core::paths::Layout;
@@ -83,7 +93,18 @@ pub fn parse_target(words: &[String]) -> Result<SyncTarget, String> {
 
 fn check_target(cfg: &Config, target: &SyncTarget) -> Result<(), Exit> {
     if let SyncTarget::Stack { name, vmid } = target {
-        guest_arg(cfg, vmid, GuestKind::Vm)?;
+        let id = guest_arg(cfg, vmid, GuestKind::Vm)?;
+        let role = match cfg.guest(id) {
+            Some(Guest::Vm(_, v)) => v.portainer_role.clone(),
+            _ => None,
+        };
+        if role.as_deref() != Some("agent") {
+            eprintln!(
+                "error: VM {id} has no Portainer agent (portainer_role is {}); stacks are deployed to agent VMs",
+                role.map_or("not set".to_string(), |r| format!("{r:?}"))
+            );
+            return Err(Exit::Invalid);
+        }
         if !cfg.stacks.contains_key(name) {
             let known: Vec<&str> = cfg.stacks.keys().map(String::as_str).collect();
             eprintln!(
@@ -103,7 +124,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Verb::Sync { what, .. } = &cli.verb;
+    let Verb::Sync {
+        what,
+        reset_portainer,
+        yes,
+    } = &cli.verb;
     let target = match parse_target(what) {
         Ok(t) => t,
         Err(e) => {
@@ -115,16 +140,60 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     cli.global.init_logging(PROGRAM, &layout);
     let exit = match load_config(&cli.global, &layout, true) {
         Ok((cfg, _)) => match check_target(&cfg, &target) {
-            Ok(()) => not_available(
-                PROGRAM,
-                "sync",
-                "issue #7 (Portainer, Traefik and Nginx sync)",
-            ),
+            Ok(()) => {
+                let opts = sync::Options {
+                    target,
+                    reset: *reset_portainer
+                        || std::env::var("PHOENIX_RESET_PORTAINER").as_deref() == Ok("true"),
+                    yes: *yes,
+                };
+                run(&cli, &cfg, &layout, &opts)
+            }
             Err(e) => e,
         },
         Err(exit) => exit,
     };
     exit.into()
+}
+
+fn run(cli: &Cli, cfg: &Config, layout: &Layout, opts: &sync::Options) -> Exit {
+    let dry_run = cli.global.dry_run;
+    if let Err(e) = sync::confirm_reset(opts, dry_run) {
+        eprintln!("error: {e}");
+        return Exit::Invalid;
+    }
+    let _lock = if dry_run {
+        None
+    } else {
+        match phoenix_core::lock::global(layout, std::time::Duration::from_secs(600)) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Exit::Failure;
+            }
+        }
+    };
+    let runner = phoenix_core::cmd::Runner::system(dry_run);
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| layout.bin_dir());
+    let ctx = hypervisor_manager::steps::Ctx {
+        cfg,
+        layout,
+        runner: &runner,
+        wipe_disks: &[],
+        bin_dir,
+    };
+    let report = sync::run(ctx, opts);
+    if dry_run {
+        println!("dry run: nothing was changed");
+    }
+    print!("{report}");
+    match report.exit_code() {
+        0 | 3 => Exit::Success,
+        _ => Exit::Failure,
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,78 @@ impl GuestFs {
         out
     }
 
+    /// `mv [-f] SRC DEST`: a rename inside the tree (into DEST when it is a directory).
+    fn mv(&self, args: &[String]) -> Exec {
+        let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let [src, dest] = paths[..] else {
+            return Exec {
+                code: 1,
+                stderr: "mv: missing destination file operand\n".into(),
+                ..Exec::default()
+            };
+        };
+        let from = self.host_path(src);
+        let mut to = self.host_path(dest);
+        if to.is_dir() {
+            if let Some(name) = from.file_name() {
+                to = to.join(name);
+            }
+        }
+        match std::fs::rename(&from, &to) {
+            Ok(()) => Exec {
+                mutates: true,
+                ..Exec::default()
+            },
+            Err(e) => Exec {
+                code: 1,
+                stderr: format!("mv: cannot move '{src}' to '{dest}': {}\n", io_reason(&e)),
+                mutates: true,
+                ..Exec::default()
+            },
+        }
+    }
+
+    /// `ln -s[f][n] TARGET LINK`: a symbolic link whose target is kept as written (a guest
+    /// path), replacing an existing LINK with `-f`.
+    fn symlink(&self, args: &[String]) -> Exec {
+        let force = args
+            .iter()
+            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('f'));
+        let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let [target, link] = paths[..] else {
+            return Exec {
+                code: 1,
+                stderr: "ln: missing file operand\n".into(),
+                ..Exec::default()
+            };
+        };
+        let h = self.host_path(link);
+        if std::fs::symlink_metadata(&h).is_ok() {
+            if !force {
+                return Exec {
+                    code: 1,
+                    stderr: format!("ln: failed to create symbolic link '{link}': File exists\n"),
+                    ..Exec::default()
+                };
+            }
+            let _ = std::fs::remove_file(&h);
+        }
+        match std::os::unix::fs::symlink(target, &h) {
+            Ok(()) => Exec {
+                mutates: true,
+                ..Exec::default()
+            },
+            Err(e) => Exec {
+                code: 1,
+                stderr: format!(
+                    "ln: failed to create symbolic link '{link}': {}\n",
+                    io_reason(&e)
+                ),
+                ..Exec::default()
+            },
+        }
+    }
+
     /// Runs `argv` inside the guest with an empty standard input.
     pub fn exec(&self, argv: &[String], rules: &[Rule], guest: u32) -> Exec {
         self.exec_input(argv, "", rules, guest)
@@ -949,6 +1021,13 @@ impl GuestFs {
                     }
                 }
                 r
+            }
+            "mv" => self.mv(args),
+            "ln" if args
+                .iter()
+                .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('s')) =>
+            {
+                self.symlink(args)
             }
             "chown" | "ln" | "systemctl" | "apt-get" | "apt" | "dpkg" | "useradd" | "usermod" => {
                 Exec {

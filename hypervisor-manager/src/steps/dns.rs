@@ -408,6 +408,36 @@ fn plan_renewal(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<(
     Ok(())
 }
 
+/// The CA part alone (what `sync` runs as its `ca` stage).
+pub struct Ca;
+
+impl HostStep for Ca {
+    fn name(&self) -> &'static str {
+        "ca"
+    }
+
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>> {
+        let mut p = StepPlan::default();
+        plan_ca(ctx, &mut p)?;
+        Ok(p)
+    }
+}
+
+/// The DNS server and resolver alone (what `sync` runs as its `dns` stage).
+pub struct Records;
+
+impl HostStep for Records {
+    fn name(&self) -> &'static str {
+        "dns"
+    }
+
+    fn plan(&self, ctx: &Ctx<'_>) -> anyhow::Result<StepPlan<HostAction>> {
+        let mut p = StepPlan::default();
+        plan_dns(ctx, &mut p)?;
+        Ok(p)
+    }
+}
+
 impl HostStep for Dns {
     fn name(&self) -> &'static str {
         "dns"

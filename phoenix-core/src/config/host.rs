@@ -374,6 +374,12 @@ pub struct PortainerApi {
     pub portainer_hostname: Option<String>,
     /// API key (null or a string).
     pub api_key: Option<String>,
+    /// Base URL of the API (default `https://<portainer_hostname>:<portainer_server_port>`).
+    pub url: Option<String>,
+    /// Address to connect to instead of resolving the URL's host (curl's `--resolve`).
+    pub connect_address: Option<String>,
+    /// How long sync waits for Portainer to answer (seconds, default 180).
+    pub ready_timeout_secs: Option<u64>,
 }
 
 /// `vm_defaults` in the host file.
@@ -412,6 +418,10 @@ pub struct StepCa {
     pub ca_url: Option<String>,
     /// Host path of the CA's root certificate.
     pub root_ca_file: Option<String>,
+    /// Host path of the JWK provisioner's password.
+    pub provisioner_password_file: Option<String>,
+    /// Lifetime of issued certificates (`24h`).
+    pub certificate_lifetime: Option<String>,
 }
 
 /// `shared_zfs_volumes.<name>`.

@@ -647,7 +647,8 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
     }
 }
 
-/// Finds `stacks/<name>/` directories holding both `docker-compose.yml` and `phoenix.json`.
+/// Finds `stacks/<name>/` directories holding `phoenix.json` (and, to be deployable,
+/// `docker-compose.yml`).
 fn discover_stacks(
     dir: &Path,
     report: &mut Report,
@@ -673,15 +674,25 @@ fn discover_stacks(
         match (manifest.is_file(), compose.is_file()) {
             (true, true) => {}
             (false, false) => continue,
-            (m, _) => {
-                let missing = if m { &compose } else { &manifest };
+            // The manifest alone still says what the stack needs (its firewall rules); the
+            // stack itself cannot be deployed, which `sync` reports for it alone.
+            (true, false) => report.push(Diagnostic::new(
+                Severity::Warning,
+                &compose,
+                "",
+                format!(
+                    "stack {name:?} has no {}: it cannot be deployed until it does",
+                    phoenix_paths::config_files::STACK_COMPOSE
+                ),
+            )),
+            (false, true) => {
                 report.push(Diagnostic::new(
                     Severity::Warning,
-                    missing,
+                    &manifest,
                     "",
                     format!(
                         "stack {name:?} is incomplete ({} is missing) and is skipped",
-                        missing.display()
+                        manifest.display()
                     ),
                 ));
                 continue;
