@@ -106,7 +106,8 @@ mod tests {
         assert_eq!(r.exit_code(), 0);
         r.steps.push(("nvidia", Outcome::RebootRequired));
         assert_eq!(r.exit_code(), 3);
-        r.steps.push(("dns", Outcome::NotReady("CT 103 is stopped".into())));
+        r.steps
+            .push(("dns", Outcome::NotReady("CT 103 is stopped".into())));
         assert_eq!(r.exit_code(), 3, "waiting for a guest is not a failure");
         r.steps.push(("users", Outcome::Failed("x".into())));
         assert_eq!(r.exit_code(), 1);

@@ -714,5 +714,37 @@ fn trim_slashes(p: &str) -> &str {
     }
 }
 
+/// Where the CA container keeps its state (the shell version's `STEPPATH`).
+pub const CA_STATE_DIR: &str = "/etc/step-ca/ssl";
+
+/// The root certificate's file name in [`CA_STATE_DIR`] (the shell version's location).
+pub const CA_ROOT_FILE: &str = "phoenix_root_ca.crt";
+
+/// The host path of the CA container's [`CA_STATE_DIR`] bind mount, where its root,
+/// fingerprint and provisioner password are.
+pub fn ca_state_dir(cfg: &Config) -> Option<String> {
+    let ca = roles(cfg).ca?;
+    let Some(Guest::Lxc(_, c)) = cfg.guest(ca) else {
+        return None;
+    };
+    c.mount_points
+        .iter()
+        .find(|m| m.container_path.trim_end_matches('/') == CA_STATE_DIR)
+        .map(|m| m.host_path.trim_end_matches('/').to_string())
+}
+
+/// The host path of the CA's root certificate: `step_ca.root_ca_file`, else
+/// [`CA_ROOT_FILE`] in the CA container's state directory.
+pub fn ca_root_file(cfg: &Config) -> Option<String> {
+    cfg.host
+        .step_ca
+        .as_ref()
+        .and_then(|c| c.root_ca_file.as_deref())
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(String::from)
+        .or_else(|| ca_state_dir(cfg).map(|d| format!("{d}/{CA_ROOT_FILE}")))
+}
+
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,8 @@
 //!   whole directory), except the shell version's own records file, which this replaces.
 //!   The host resolves through it: `/etc/resolv.conf` is `search <domain>`, the host's
 //!   address, then the upstream servers (three name servers at most, as glibc reads).
-//! - **CA trust** (`step_ca.root_ca_file`): once the CA guest has written its root
+//! - **CA trust** (`step_ca.root_ca_file`, by default `phoenix_root_ca.crt` in the CA
+//!   container's `/etc/step-ca/ssl` bind mount, as the shell version kept it): once the CA guest has written its root
 //!   certificate, it is added to the host's trust store (`update-ca-certificates` only when
 //!   it changed); with `step_ca.ca_url` and the step CLI installed, `step ca bootstrap` pins
 //!   the CA by the root's fingerprint.
@@ -59,13 +60,14 @@ fn addr(s: &str) -> Option<IpAddr> {
     s.split('/').next()?.trim().parse().ok()
 }
 
-/// The inventory's records (pure): `(fqdn, address)` for every guest that runs with a static
-/// address, then each guest's `dns_records` (a short name gets the domain), in guest order;
-/// then every route host of the service mesh ([`mesh::mesh`], the Traefik dashboard
-/// included), pointing at the gateway container's static address, so requests for it reach
-/// the gateway, which passes them to Traefik. The first record for a name wins; a later one
-/// with another address comes back as a note (a route host that is also a guest's own name
-/// keeps the guest's address).
+/// The inventory's records (pure), first record for a name winning: each guest's explicit
+/// `dns_records` (a short name gets the domain), in guest order; then every route host of
+/// the service mesh ([`mesh::mesh`], the Traefik dashboard included) at the gateway
+/// container's static address, so requests for it reach the gateway, which passes them to
+/// Traefik; then `<name>.<domain>` for every guest that runs with a static address. A later
+/// record with another address comes back as a note, except a guest's own name that is
+/// also a routed host: that name is served through the gateway (as the shell version
+/// pointed `portainer.` and `traefik.` at it).
 pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String>) {
     let mut out: Vec<(String, IpAddr)> = Vec::new();
     let mut notes = Vec::new();
@@ -73,7 +75,7 @@ pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String
         if formats::dns_name(&name).is_err() {
             notes.push(format!("{from}: {name} is not a DNS name; no record"));
         } else if let Some((_, other)) = out.iter().find(|(n, _)| *n == name) {
-            if *other != ip {
+            if *other != ip && !from.is_empty() {
                 notes.push(format!(
                     "{from}: {name} already points at {other}; {ip} is not published"
                 ));
@@ -82,19 +84,13 @@ pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String
             out.push((name, ip));
         }
     };
-    for g in cfg.guests() {
-        if g.is_template() {
-            continue;
-        }
+    let guests: Vec<_> = cfg
+        .guests()
+        .into_iter()
+        .filter(|g| !g.is_template())
+        .collect();
+    for g in &guests {
         let from = format!("{} {}", g.kind(), g.id());
-        if let Some(ip) = g.ip().and_then(addr) {
-            push(
-                format!("{}.{domain}", g.name().to_ascii_lowercase()),
-                ip,
-                from.clone(),
-                &mut notes,
-            );
-        }
         let extra = match g {
             Guest::Lxc(_, c) => &c.dns_records,
             Guest::Vm(_, v) => &v.dns_records,
@@ -117,27 +113,38 @@ pub fn records(cfg: &Config, domain: &str) -> (Vec<(String, IpAddr)>, Vec<String
         }
     }
     let routes = mesh::mesh(cfg).routes;
-    if routes.is_empty() {
-        return (out, notes);
-    }
-    let gateway = mesh::roles(cfg).gateway.and_then(|id| {
-        let g = cfg.guest(id)?;
-        Some((id, mesh::static_ip(&g)))
-    });
-    match gateway {
-        Some((_, Some(ip))) => {
-            for r in routes {
-                push(r.host, ip, format!("route {} ({})", r.name, r.from), &mut notes);
+    let routed: Vec<String> = routes.iter().map(|r| r.host.clone()).collect();
+    if !routes.is_empty() {
+        let gateway = mesh::roles(cfg).gateway.and_then(|id| {
+            let g = cfg.guest(id)?;
+            Some((id, mesh::static_ip(&g)))
+        });
+        match gateway {
+            Some((_, Some(ip))) => {
+                for r in routes {
+                    push(r.host, ip, format!("route {} ({})", r.name, r.from), &mut notes);
+                }
             }
+            Some((id, None)) => notes.push(format!(
+                "the gateway container {id} has no static address; the {} routed host names are not published",
+                routes.len()
+            )),
+            None => notes.push(format!(
+                "no gateway container; the {} routed host names are not published",
+                routes.len()
+            )),
         }
-        Some((id, None)) => notes.push(format!(
-            "the gateway container {id} has no static address; the {} routed host names are not published",
-            routes.len()
-        )),
-        None => notes.push(format!(
-            "no gateway container; the {} routed host names are not published",
-            routes.len()
-        )),
+    }
+    for g in &guests {
+        if let Some(ip) = g.ip().and_then(addr) {
+            let name = format!("{}.{domain}", g.name().to_ascii_lowercase());
+            let from = if routed.contains(&name) {
+                String::new()
+            } else {
+                format!("{} {}", g.kind(), g.id())
+            };
+            push(name, ip, from, &mut notes);
+        }
     }
     (out, notes)
 }
@@ -284,13 +291,14 @@ fn plan_ca(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
     let Some(ca) = &ctx.cfg.host.step_ca else {
         return Ok(());
     };
-    let Some(root) = ca.root_ca_file.as_deref() else {
+    let Some(root) = mesh::ca_root_file(ctx.cfg) else {
         p.note(
             "ca",
-            "step_ca.root_ca_file is not set: the CA is not added to the host's trust store",
+            "step_ca.root_ca_file is not set (and no CA container mounts /etc/step-ca/ssl): the CA is not added to the host's trust store",
         );
         return Ok(());
     };
+    let root = root.as_str();
     let Some(pem) = ctx.read(root)? else {
         p.note(
             "ca",
@@ -491,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn records_are_guests_then_their_own_then_route_hosts_at_the_gateway() {
+    fn records_are_explicit_then_routes_at_the_gateway_then_guest_names() {
         use phoenix_core::config::{ConfigLocation, LoadOptions};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
         let loc = ConfigLocation::resolve(
@@ -513,30 +521,31 @@ mod tests {
         assert_eq!(
             shown,
             [
+                // Explicit records first.
+                "qdrant.lab.example.internal=10.20.0.99",
+                // The mesh's hosts, at the gateway (101), the guests' own names among them.
+                "portainer.lab.example.internal=10.20.0.11",
+                "ca.lab.example.internal=10.20.0.11",
+                "qwen.lab.example.internal=10.20.0.11",
+                "ollama.lab.example.internal=10.20.0.11",
+                "traefik.lab.example.internal=10.20.0.11",
                 "gateway.lab.example.internal=10.20.0.11",
-                "traefik.lab.example.internal=10.20.0.12",
+                // Then every other guest's own name.
                 "step-ca.lab.example.internal=10.20.0.10",
                 "tmpl-base.lab.example.internal=10.20.0.200",
                 "tmpl-gpu.lab.example.internal=10.20.0.201",
                 "tmpl-docker.lab.example.internal=10.20.0.202",
                 "vllm-qwen.lab.example.internal=10.20.0.50",
-                "ollama.lab.example.internal=10.20.0.60",
-                "portainer.lab.example.internal=10.20.0.31",
                 "apps.lab.example.internal=10.20.0.32",
-                "qdrant.lab.example.internal=10.20.0.99",
-                // The mesh's hosts, at the gateway (101): new names only.
-                "ca.lab.example.internal=10.20.0.11",
-                "qwen.lab.example.internal=10.20.0.11",
             ],
             "{notes:#?}"
         );
+        // A routed name shadowed by an explicit record is a note; a guest's own name that
+        // is routed is not.
         assert_eq!(
             notes,
             [
-                "route portainer (VM 1001 traefik_service): portainer.lab.example.internal already points at 10.20.0.31; 10.20.0.11 is not published",
-                "route ollama (CT 960 traefik_service): ollama.lab.example.internal already points at 10.20.0.60; 10.20.0.11 is not published",
                 "route qdrant (stack qdrant on VM 1002): qdrant.lab.example.internal already points at 10.20.0.99; 10.20.0.11 is not published",
-                "route traefik-dashboard (Traefik dashboard): traefik.lab.example.internal already points at 10.20.0.12; 10.20.0.11 is not published",
             ]
         );
         // A gateway without a static address: a note instead of the route hosts.
