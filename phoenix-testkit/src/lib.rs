@@ -140,7 +140,12 @@ impl Host {
     pub fn with_init(etc: &Path, init: &[&str]) -> Host {
         let h = Host {
             dir: tempfile::tempdir().expect("temp dir"),
-            env: std::cell::RefCell::new(Vec::new()),
+            // Portainer is reached on loopback only: a closed port unless a test starts
+            // portainer-sim and points here.
+            env: std::cell::RefCell::new(vec![(
+                "PHOENIX_PORTAINER_CONNECT".to_string(),
+                "127.0.0.1:9".to_string(),
+            )]),
         };
         for d in [
             h.etc(),

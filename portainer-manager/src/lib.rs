@@ -15,9 +15,6 @@ pub mod stacks;
 pub mod sync;
 pub mod traefik;
 
-pub mod nginx;
-pub mod traefik;
-
 use std::ffi::OsString;
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@
 //! The same inventory always gives the same bytes, so the sync writes (and Traefik reloads)
 //! only when something changed.
 
-use phoenix_core::config::{Config, Guest};
+use phoenix_core::config::Config;
 use phoenix_core::ids::GuestId;
 use phoenix_core::mesh::{self, Mesh, Target};
 
@@ -16,12 +16,6 @@ pub const HEADER: &str = "# Managed by phoenix portainer-manager (sync); edits a
 
 /// The servers transport `https` upstreams use.
 pub const TRANSPORT: &str = "internal-ca";
-
-/// Where the step-ca container keeps its state (`STEPPATH`), as the shell version set it up.
-pub const CA_STATE_DIR: &str = "/etc/step-ca/ssl";
-
-/// The root certificate's file name in [`CA_STATE_DIR`] (the shell version's location).
-pub const CA_ROOT_FILE: &str = "phoenix_root_ca.crt";
 
 /// The file-provider YAML for `mesh`. `root_ca` is the root certificate's path inside the
 /// Traefik container; without it `rootCAs` is left out and Traefik verifies `https`
@@ -92,27 +86,7 @@ pub fn dynamic_config(mesh: &Mesh, root_ca: Option<&str>) -> String {
 /// container's bind mount for [`CA_STATE_DIR`], plus `/`[`CA_ROOT_FILE`]), mapped through the
 /// Traefik container's `mount_points`. `None` when the file is not reachable from inside.
 pub fn root_ca_in_container(cfg: &Config, traefik_ct: GuestId) -> Option<String> {
-    let host_file = match cfg
-        .host
-        .step_ca
-        .as_ref()
-        .and_then(|c| c.root_ca_file.as_deref())
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-    {
-        Some(f) => f.to_string(),
-        None => {
-            let ca = mesh::roles(cfg).ca?;
-            let Some(Guest::Lxc(_, c)) = cfg.guest(ca) else {
-                return None;
-            };
-            let mp = c
-                .mount_points
-                .iter()
-                .find(|m| m.container_path.trim_end_matches('/') == CA_STATE_DIR)?;
-            format!("{}/{CA_ROOT_FILE}", mp.host_path.trim_end_matches('/'))
-        }
-    };
+    let host_file = mesh::ca_root_file(cfg)?;
     mesh::container_path(cfg, traefik_ct, &host_file)
 }
 

@@ -1,0 +1,3 @@
+//! The shared test host ([`phoenix_testkit`]).
+
+pub use phoenix_testkit::*;

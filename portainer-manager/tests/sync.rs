@@ -1,0 +1,568 @@
+//! `portainer-manager sync` against the simulator (strict) and `portainer-sim` over TLS with
+//! a test CA pinned as the Step-CA root, for the project's example configuration and the
+//! shell version's: the first run initialises the administrator and creates environments
+//! and stacks; a second run sends no write request and runs no mutating command; a changed
+//! compose file updates exactly that stack; a dry run writes nothing; and the failures an
+//! operator meets (a changed password, a flaky or absent server, a stack without its compose
+//! file) end clearly.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use pve_sim::portainer::api::{Knobs, Logged};
+use pve_sim::portainer::{Options, Server};
+use serde_json::Value;
+use support::{Host, examples, reference};
+
+/// The example's Portainer password (long enough for Portainer's policy).
+const PASSWORD: &str = "example portainer password";
+const PASSWORD_FILE: &str = "/etc/phoenix_hypervisor/secrets/portainer_admin_password";
+
+/// The guests sync works with in both configurations.
+const GUESTS: &[&str] = &["101", "102", "103", "1001", "1002"];
+
+struct Estate {
+    h: Host,
+    server: Server,
+    _certs: tempfile::TempDir,
+}
+
+fn configs() -> Vec<(&'static str, PathBuf)> {
+    let mut v = vec![("example", examples())];
+    if let Some(r) = reference() {
+        v.push(("reference", r));
+    }
+    v
+}
+
+/// The CA container's state directory on the host (its `/etc/step-ca/ssl` mount).
+fn ca_dir(h: &Host) -> String {
+    let lxc = h.lxc_config();
+    lxc["lxc_configs"]["103"]["mount_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["container_path"] == "/etc/step-ca/ssl")
+        .map(|m| m["host_path"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+/// A host with the sync guests created and running, the CA's files in place, and
+/// `portainer-sim` serving the configured host name over TLS.
+fn estate(etc: &Path, knobs: Knobs) -> Estate {
+    let h = Host::new(etc, 2);
+    let host = h.host_config();
+    let name = host["portainer_api"]["portainer_hostname"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let certs = tempfile::tempdir().unwrap();
+    pve_sim::portainer::gen_cert(certs.path(), &[name], &["127.0.0.1".parse().unwrap()]).unwrap();
+    let dir = ca_dir(&h);
+    let root = host["step_ca"]["root_ca_file"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| format!("{dir}/phoenix_root_ca.crt"));
+    let ca = std::fs::read_to_string(certs.path().join("ca.crt")).unwrap();
+    h.write_host_file(&root, &ca, 0o644);
+    h.write_host_file(
+        &format!("{dir}/provisioner_password.txt"),
+        "provisioner secret\n",
+        0o600,
+    );
+    if host["portainer_api"]["admin_password_file"].is_string() {
+        h.write_host_file(PASSWORD_FILE, &format!("{PASSWORD}\n"), 0o600);
+    }
+    // What `setup` installs (dnsmasq), and the step CLI, which is not in Debian: operators
+    // install Smallstep's package.
+    h.tool("apt-get", &["install", "-y", "dnsmasq", "step-cli"])
+        .ok();
+    let mut args = vec!["create"];
+    args.extend_from_slice(GUESTS);
+    h.cli(&args).ok();
+    let mut args = vec!["start"];
+    args.extend_from_slice(GUESTS);
+    h.cli(&args).ok();
+    // What the gateway's and Traefik's installers leave.
+    h.tool(
+        "pct",
+        &[
+            "exec",
+            "101",
+            "--",
+            "mkdir",
+            "-p",
+            "/etc/nginx/sites-enabled",
+        ],
+    )
+    .ok();
+    h.tool(
+        "pct",
+        &["exec", "102", "--", "mkdir", "-p", "/etc/traefik/dynamic"],
+    )
+    .ok();
+    let server = Server::start(Options {
+        tls: Some((
+            certs.path().join("server.crt"),
+            certs.path().join("server.key"),
+        )),
+        knobs,
+        ..Options::default()
+    })
+    .unwrap();
+    h.set_env("PHOENIX_PORTAINER_CONNECT", &server.addr.to_string());
+    Estate {
+        h,
+        server,
+        _certs: certs,
+    }
+}
+
+/// Knobs for a configuration: the shell version's inline password is 9 characters.
+fn knobs(kind: &str) -> Knobs {
+    Knobs {
+        min_password_len: if kind == "reference" { 8 } else { 12 },
+        ..Knobs::default()
+    }
+}
+
+impl Estate {
+    fn sync(&self, args: &[&str]) -> support::Out {
+        let mut a = vec!["sync"];
+        a.extend_from_slice(args);
+        self.h.pm(&a)
+    }
+
+    fn log(&self) -> Vec<Logged> {
+        self.server.state.lock().unwrap().log.clone()
+    }
+
+    fn writes_since(&self, mark: usize) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .skip(mark)
+            .filter(|l| portainer_manager::http::is_write(&l.method, &l.path))
+            .map(|l| format!("{} {}", l.method, l.path))
+            .collect()
+    }
+
+    fn stacks(&self) -> Vec<(String, u64, u64)> {
+        let p = self.server.state.lock().unwrap();
+        p.stacks
+            .iter()
+            .map(|s| (s.name.clone(), s.endpoint_id, s.updates))
+            .collect()
+    }
+}
+
+/// The summary line of `stage`.
+fn outcome<'a>(stdout: &'a str, stage: &str) -> &'a str {
+    let summary = stdout.split("sync summary:").nth(1).unwrap_or_else(|| {
+        panic!("no summary in\n{stdout}");
+    });
+    summary
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{stage} ")))
+        .map(|l| l.trim_start()[stage.len()..].trim())
+        .unwrap_or_else(|| panic!("no summary line for {stage} in\n{stdout}"))
+}
+
+/// `(environment name, stacks)` each configuration deploys through the API.
+fn expected(kind: &str) -> (&'static str, Vec<&'static str>) {
+    match kind {
+        "example" => ("apps", vec!["qdrant-production", "webapp-staging"]),
+        _ => (
+            "drphoenix",
+            vec!["qdrant_service-production", "thinkheads_ai_app-production"],
+        ),
+    }
+}
+
+#[test]
+fn a_first_sync_converges_and_a_second_changes_nothing() {
+    for (kind, etc) in configs() {
+        let e = estate(&etc, knobs(kind));
+        let first = e.sync(&["all"]);
+        let out = first.ok();
+        for stage in [
+            "ca",
+            "dns",
+            "firewall",
+            "certificates",
+            "portainer",
+            "traefik",
+            "nginx",
+            "api",
+        ] {
+            assert_eq!(outcome(out, stage), "changed", "{kind}: {stage}\n{out}");
+        }
+        let (env, want) = expected(kind);
+        {
+            let p = e.server.state.lock().unwrap();
+            assert!(p.admin.is_some(), "{kind}: the administrator exists");
+            let envs: Vec<(&str, &str, bool)> = p
+                .endpoints
+                .iter()
+                .map(|x| (x.name.as_str(), x.url.as_str(), x.tls))
+                .collect();
+            assert_eq!(envs.len(), 1, "{kind}: {envs:?}");
+            assert_eq!(envs[0].0, env);
+            assert!(envs[0].1.starts_with("tcp://10."), "{kind}: {envs:?}");
+            assert!(envs[0].2, "{kind}: agents are reached over TLS");
+        }
+        let mut names: Vec<String> = e.stacks().into_iter().map(|s| s.0).collect();
+        names.sort();
+        assert_eq!(names, want, "{kind}");
+        // The agent runs in the agent VM; the server's stack in the primary.
+        let (code, out) = e.h.vm_exec(
+            1002,
+            &[
+                "docker",
+                "inspect",
+                "--format",
+                "{{.State.Running}}",
+                "portainer_agent",
+            ],
+        );
+        assert_eq!((code, out.trim()), (0, "true"), "{kind}");
+        // The gateway site is enabled, Traefik has its routes.
+        assert!(
+            e.h.guest_has(101, "/etc/nginx/sites-available/gateway"),
+            "{kind}"
+        );
+        e.h.tool(
+            "pct",
+            &[
+                "exec",
+                "101",
+                "--",
+                "test",
+                "-L",
+                "/etc/nginx/sites-enabled/gateway",
+            ],
+        )
+        .ok();
+        assert!(
+            e.h.guest_has(102, "/etc/traefik/dynamic/dynamic_conf.yml"),
+            "{kind}"
+        );
+
+        let mark = e.log().len();
+        let audit = e.h.mark();
+        let second = e.sync(&["all"]);
+        let out = second.ok();
+        for stage in [
+            "ca",
+            "dns",
+            "firewall",
+            "certificates",
+            "portainer",
+            "traefik",
+            "nginx",
+            "api",
+        ] {
+            assert_eq!(outcome(out, stage), "ok", "{kind}: {stage}\n{out}");
+        }
+        assert_eq!(e.writes_since(mark), Vec::<String>::new(), "{kind}");
+        assert_eq!(e.h.mutations_since(audit), Vec::<String>::new(), "{kind}");
+        assert!(
+            e.stacks().iter().all(|s| s.2 == 0),
+            "{kind}: nothing updated"
+        );
+    }
+}
+
+#[test]
+fn a_changed_compose_file_updates_exactly_that_stack() {
+    let e = estate(&examples(), knobs("example"));
+    e.sync(&["all"]).ok();
+    let compose = e.h.root().join("stacks/qdrant/docker-compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(&compose, text.replace("v1.12.4", "v1.13.0")).unwrap();
+    let mark = e.log().len();
+    let out = e.sync(&["all"]);
+    let stdout = out.ok();
+    assert_eq!(outcome(stdout, "api"), "changed", "{stdout}");
+    let writes = e.writes_since(mark);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].starts_with("PUT /api/stacks/"), "{writes:?}");
+    let updated: Vec<(String, u64, u64)> = e.stacks().into_iter().filter(|s| s.2 > 0).collect();
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0].0, "qdrant-production");
+    let p = e.server.state.lock().unwrap();
+    let s = p
+        .stacks
+        .iter()
+        .find(|s| s.name == "qdrant-production")
+        .unwrap();
+    assert!(s.content.contains("v1.13.0"));
+}
+
+#[test]
+fn a_dry_run_sends_no_write_and_changes_nothing() {
+    for (kind, etc) in configs() {
+        let e = estate(&etc, knobs(kind));
+        let mark = e.h.mark();
+        let before = e.h.tree();
+        let out = e.sync(&["all", "--dry-run"]);
+        let stdout = out.ok();
+        assert!(stdout.contains("dry run: nothing was changed"), "{stdout}");
+        assert!(
+            stdout.contains("administrator"),
+            "{kind}: the plan says what it would do\n{stdout}"
+        );
+        assert_eq!(e.writes_since(0), Vec::<String>::new(), "{kind}");
+        assert_eq!(e.h.mutations_since(mark), Vec::<String>::new(), "{kind}");
+        assert_eq!(
+            Host::tree_changes(&before, &e.h.tree()),
+            Vec::<String>::new(),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn a_changed_password_is_a_clear_error() {
+    let e = estate(&examples(), knobs("example"));
+    e.sync(&["all"]).ok();
+    e.h.write_host_file(PASSWORD_FILE, "another long password\n", 0o600);
+    let out = e.sync(&["all"]);
+    let stdout = &out.stdout;
+    assert_eq!(out.code, 1, "{stdout}\n{}", out.stderr);
+    let api = outcome(stdout, "api");
+    assert!(api.starts_with("failed"), "{api}");
+    assert!(api.contains("refused the password"), "{api}");
+    assert!(
+        !stdout.contains("another long password") && !out.stderr.contains("another long password")
+    );
+    assert!(!e.h.log_text().contains("another long password"));
+}
+
+#[test]
+fn server_errors_are_retried() {
+    let e = estate(&examples(), knobs("example"));
+    e.server.state.lock().unwrap().knobs.fail_next = 2;
+    let out = e.sync(&["all"]);
+    let stdout = out.ok();
+    assert_eq!(outcome(stdout, "api"), "changed", "{stdout}");
+    let log = e.h.log_text();
+    assert_eq!(
+        log.matches("HTTP 500").count(),
+        2,
+        "the retries are logged:\n{log}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_clearly() {
+    let e = estate(
+        &examples(),
+        Knobs {
+            startup_refusals: 1_000_000,
+            ..knobs("example")
+        },
+    );
+    e.h.edit_host(|h| h["portainer_api"]["ready_timeout_secs"] = Value::from(2));
+    let out = e.sync(&["all"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let api = outcome(&out.stdout, "api");
+    assert!(api.contains("was not ready within 2s"), "{api}");
+    assert!(api.contains("HTTP 503"), "{api}");
+}
+
+#[test]
+fn a_stack_without_its_compose_file_fails_alone() {
+    let e = estate(&examples(), knobs("example"));
+    std::fs::remove_file(e.h.root().join("stacks/webapp/docker-compose.yml")).unwrap();
+    let out = e.sync(&["all"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let api = outcome(&out.stdout, "api");
+    assert!(api.starts_with("failed"), "{api}");
+    assert!(api.contains("webapp"), "{api}");
+    assert!(api.contains("docker-compose.yml"), "{api}");
+    let names: Vec<String> = e.stacks().into_iter().map(|s| s.0).collect();
+    assert_eq!(names, ["qdrant-production"], "the other stack synced");
+    assert!(
+        out.stderr.contains("cannot be deployed"),
+        "a warning at load:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn one_stack_syncs_to_one_vm() {
+    let e = estate(&examples(), knobs("example"));
+    let out = e.sync(&["stack", "qdrant", "to", "1002"]);
+    let stdout = out.ok();
+    assert_eq!(outcome(stdout, "api"), "changed", "{stdout}");
+    let names: Vec<String> = e.stacks().into_iter().map(|s| s.0).collect();
+    assert_eq!(names, ["qdrant-production"]);
+    let out = e.sync(&["stack", "qdrant", "to", "1001"]);
+    assert!(
+        out.fails(2).contains("no Portainer agent"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn stopped_guests_make_their_stages_wait() {
+    let e = estate(&examples(), knobs("example"));
+    e.h.cli(&["stop", "102", "1001"]).ok();
+    let out = e.sync(&["all"]);
+    let stdout = out.ok();
+    assert!(
+        outcome(stdout, "traefik").starts_with("not ready: container 102 is not running"),
+        "{stdout}"
+    );
+    assert!(
+        outcome(stdout, "portainer").starts_with("not ready"),
+        "{stdout}"
+    );
+    assert!(outcome(stdout, "api").starts_with("not ready"), "{stdout}");
+    assert_eq!(outcome(stdout, "nginx"), "changed", "{stdout}");
+    assert!(e.writes_since(0).is_empty());
+}
+
+#[test]
+fn the_gateway_placeholder_goes_and_a_rejected_site_is_put_back() {
+    let e = estate(&examples(), knobs("example"));
+    e.h.tool(
+        "pct",
+        &[
+            "exec",
+            "101",
+            "--",
+            "touch",
+            "/etc/nginx/sites-enabled/default",
+        ],
+    )
+    .ok();
+    e.sync(&["all"]).ok();
+    assert!(!e.h.guest_has(101, "/etc/nginx/sites-enabled/default"));
+    let site =
+        e.h.tool(
+            "pct",
+            &[
+                "exec",
+                "101",
+                "--",
+                "cat",
+                "/etc/nginx/sites-available/gateway",
+            ],
+        )
+        .ok()
+        .to_string();
+    // A new route, and an nginx that rejects the result: the old site stays.
+    e.h.sim(&[
+        "rule",
+        "add",
+        "--guest",
+        "101",
+        "--match",
+        "nginx -t",
+        "--exit",
+        "1",
+        "--stderr",
+        "nginx: [emerg] unknown directive",
+        "--read",
+    ])
+    .ok();
+    e.h.edit(960, |c| c["traefik_service"]["name"] = Value::from("llm"));
+    let out = e.sync(&["all"]);
+    assert_eq!(out.code, 1);
+    let nginx = outcome(&out.stdout, "nginx");
+    assert!(nginx.contains("nginx -t rejected"), "{nginx}");
+    let now =
+        e.h.tool(
+            "pct",
+            &[
+                "exec",
+                "101",
+                "--",
+                "cat",
+                "/etc/nginx/sites-available/gateway",
+            ],
+        )
+        .ok()
+        .to_string();
+    assert_eq!(now, site);
+}
+
+#[test]
+fn lets_go_runs_sync_after_the_tier_that_asks_for_it() {
+    let e = estate(&examples(), knobs("example"));
+    let out = e.h.cli(&["LetsGo"]);
+    let stdout = out.ok();
+    // 1002 (and the vLLM container) ask for a sync: after their tiers, portainer-manager ran.
+    assert!(stdout.contains("[sync] sync summary:"), "{stdout}");
+    assert!(stdout.contains("[sync]   api        changed"), "{stdout}");
+    let (env, want) = expected("example");
+    let p = e.server.state.lock().unwrap();
+    assert!(p.endpoints.iter().any(|x| x.name == env));
+    let mut names: Vec<String> = p.stacks.iter().map(|s| s.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, want);
+}
+
+/// The client on its own: 5xx answers are retried, a 4xx answer is final, and the attempts
+/// stop at the policy's limit.
+#[test]
+fn the_client_retries_server_errors_only() {
+    use portainer_manager::http::{Body, Client, RetryPolicy, Target};
+    use std::time::Duration;
+    let certs = tempfile::tempdir().unwrap();
+    pve_sim::portainer::gen_cert(certs.path(), &["portainer.test".into()], &[]).unwrap();
+    let server = Server::start(Options {
+        tls: Some((
+            certs.path().join("server.crt"),
+            certs.path().join("server.key"),
+        )),
+        ..Options::default()
+    })
+    .unwrap();
+    let client = |root: &Path| {
+        Client::new(
+            Target {
+                base: format!("https://portainer.test:{}", server.addr.port()),
+                connect: Some(server.addr),
+                root_pem: std::fs::read(root).unwrap(),
+                root_file: root.display().to_string(),
+                connect_timeout: Duration::from_secs(5),
+                request_timeout: Duration::from_secs(5),
+            },
+            RetryPolicy {
+                attempts: 3,
+                first_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(20),
+            },
+            false,
+        )
+        .unwrap()
+    };
+    let c = client(&certs.path().join("ca.crt"));
+    let count = || server.state.lock().unwrap().log.len();
+    server.state.lock().unwrap().knobs.fail_next = 2;
+    let r = c.request("GET", "/api/endpoints", &Body::Empty).unwrap();
+    assert_eq!(
+        (r.status, count()),
+        (401, 3),
+        "two 500s, then the final 401"
+    );
+    server.state.lock().unwrap().knobs.fail_next = 10;
+    let r = c.request("GET", "/api/endpoints", &Body::Empty).unwrap();
+    assert_eq!((r.status, count()), (500, 6), "three attempts at most");
+    // A certificate the pinned root did not issue is refused at once, and said so.
+    let other = tempfile::tempdir().unwrap();
+    pve_sim::portainer::gen_cert(other.path(), &["portainer.test".into()], &[]).unwrap();
+    let before = count();
+    let e = client(&other.path().join("ca.crt"))
+        .request("GET", "/api/system/status", &Body::Empty)
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("must present a certificate issued by the root"),
+        "{e:#}"
+    );
+    assert_eq!(count(), before, "no request got through");
+}
