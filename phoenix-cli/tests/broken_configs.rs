@@ -558,6 +558,51 @@ fn cases() -> Vec<Case> {
             "/environments/staging/files/0/source",
             "does not exist",
         ),
+        // What sync uses.
+        c(
+            "Portainer URL with a path",
+            vec![Set(
+                HOST,
+                "/portainer_api/url",
+                json!("https://portainer_lab:9443"),
+            )],
+            HOST,
+            "/portainer_api/url",
+            "portainer_lab",
+        ),
+        c(
+            "Portainer address that is a name",
+            vec![Set(
+                HOST,
+                "/portainer_api/connect_address",
+                json!("portainer.lab"),
+            )],
+            HOST,
+            "/portainer_api/connect_address",
+            "is not an IP address",
+        ),
+        c(
+            "post-renewal command with an open quote",
+            vec![Set(
+                "certificate-manifest.json",
+                "/0/post_renewal_command",
+                json!("pct exec 101 -- sh -c 'systemctl reload nginx"),
+            )],
+            "certificate-manifest.json",
+            "/0/post_renewal_command",
+            "unbalanced quotes",
+        ),
+        c(
+            "certificate mode that is not octal",
+            vec![Set(
+                "certificate-manifest.json",
+                "/1/permissions",
+                json!("rw-r"),
+            )],
+            "certificate-manifest.json",
+            "/1/permissions",
+            "does not match",
+        ),
         c(
             "missing host file",
             vec![DeleteFile("etc/phoenix_hypervisor_config.json")],

@@ -1189,7 +1189,22 @@ impl Stage for ApiStage {
                 }
             };
             let vm_ready = ready(cx, g)?;
-            for (label, d) in stacks::desired_for(cfg, vm) {
+            let mut wanted = stacks::desired_for(cfg, vm);
+            if let Some((only, _)) = &self.only
+                && !wanted
+                    .iter()
+                    .any(|(_, d)| d.as_ref().is_ok_and(|d| d.stack == *only))
+                && !wanted
+                    .iter()
+                    .any(|(l, _)| l.starts_with(&format!("{only} (")))
+            {
+                // Not in the VM's docker_stacks: deployed as asked, in `production`.
+                wanted.push((
+                    format!("{only} (production) on VM {vm}"),
+                    stacks::read(cfg, vm, only, "production"),
+                ));
+            }
+            for (label, d) in wanted {
                 let d = match d {
                     Ok(d) => d,
                     Err(e) => {

@@ -566,3 +566,120 @@ fn the_client_retries_server_errors_only() {
     );
     assert_eq!(count(), before, "no request got through");
 }
+
+/// A certificate in the last third of its lifetime is renewed by `phoenix sync
+/// certificates` (what the renewal timer runs); the valid one is left alone; the consumer
+/// is reloaded only after its own renewal.
+#[test]
+fn certificates_are_renewed_when_due_and_only_then() {
+    let e = estate(&examples(), knobs("example"));
+    e.sync(&["all"]).ok();
+    let gw = "/tank/lxc-persistent-data/101/ssl/gateway.lab.example.internal.crt";
+    let pt = "/tank/vm-persistent-data/1001/portainer/certs/portainer.crt";
+    let portainer_before = e.h.read(pt);
+    // Nothing is due: the timer's run changes nothing.
+    let mark = e.h.mark();
+    let out = e.h.cli_sim_only(&["sync", "certificates"]);
+    assert_eq!(outcome(out.ok(), "certificates"), "ok");
+    assert_eq!(e.h.mutations_since(mark), Vec::<String>::new());
+    // The gateway's certificate has an hour left of a day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut p = rcgen::CertificateParams::new(vec![
+        "gateway.lab.example.internal".to_string(),
+        "portainer.lab.example.internal".to_string(),
+    ])
+    .unwrap();
+    p.not_before = time_at(now - 23 * 3600);
+    p.not_after = time_at(now + 3600);
+    let key = rcgen::KeyPair::generate().unwrap();
+    e.h.write_host_file(gw, &p.self_signed(&key).unwrap().pem(), 0o640);
+    let mark = e.h.mark();
+    let out = e.h.cli_sim_only(&["sync", "certificates"]);
+    let stdout = out.ok();
+    assert_eq!(outcome(stdout, "certificates"), "changed", "{stdout}");
+    assert!(
+        stdout.contains("expires in 60m") || stdout.contains("expires in 59m"),
+        "{stdout}"
+    );
+    let m = e.h.mutations_since(mark);
+    assert!(
+        m.iter()
+            .any(|c| c.starts_with("step ca certificate gateway.lab.example.internal")),
+        "{m:#?}"
+    );
+    assert!(
+        m.iter()
+            .any(|c| c == "pct exec 101 -- systemctl reload nginx"),
+        "the gateway reloads: {m:#?}"
+    );
+    assert!(
+        !m.iter()
+            .any(|c| c.starts_with("step ca certificate portainer.")),
+        "{m:#?}"
+    );
+    assert!(!m.iter().any(|c| c.contains("docker restart")), "{m:#?}");
+    assert_eq!(e.h.read(pt), portainer_before);
+    let facts = portainer_manager::certs::inspect(e.h.read(gw).as_bytes()).unwrap();
+    assert!(facts.not_after - now > 23 * 3600, "a fresh day");
+}
+
+fn time_at(unix: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
+}
+
+/// `--reset-portainer --yes` takes Portainer's server down with its data before it starts
+/// again; nothing else is touched.
+#[test]
+fn a_confirmed_reset_deletes_portainers_data_first() {
+    let e = estate(&examples(), knobs("example"));
+    e.sync(&["all"]).ok();
+    let mark = e.h.mark();
+    let out = e.sync(&["all", "--reset-portainer", "--yes"]);
+    let stdout = out.ok();
+    assert_eq!(outcome(stdout, "portainer"), "changed", "{stdout}");
+    let m: Vec<String> =
+        e.h.mutations_since(mark)
+            .into_iter()
+            .filter(|c| c.starts_with("qm guest exec 1001"))
+            .collect();
+    let pos = |s: &str| {
+        m.iter()
+            .position(|c| c.contains(s))
+            .unwrap_or_else(|| panic!("{s} not run: {m:#?}"))
+    };
+    assert!(
+        pos("-p portainer-production down -v") < pos("rm -rf /persistent-storage/portainer/data")
+    );
+    assert!(
+        pos("rm -rf /persistent-storage/portainer/data") < pos("-p portainer-production up -d")
+    );
+}
+
+/// Secrets stay out of argv, logs and output.
+#[test]
+fn the_password_and_token_stay_secret() {
+    let e = estate(&examples(), knobs("example"));
+    let out = e.sync(&["all"]);
+    out.ok();
+    let tokens = e.server.state.lock().unwrap().tokens.clone();
+    assert!(!tokens.is_empty());
+    let log = e.h.log_text();
+    let audit = serde_json::to_string(&e.h.audit()).unwrap();
+    for secret in std::iter::once(PASSWORD.to_string()).chain(tokens) {
+        for (what, text) in [
+            ("stdout", &out.stdout),
+            ("stderr", &out.stderr),
+            ("log", &log),
+            ("audit", &audit),
+        ] {
+            assert!(!text.contains(&secret), "a secret in the {what}");
+        }
+    }
+    assert!(
+        log.contains("POST") || log.contains("sync"),
+        "the log was written"
+    );
+}

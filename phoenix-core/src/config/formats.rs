@@ -378,6 +378,38 @@ pub fn pci_id(s: &str) -> Result<(), String> {
     }
 }
 
+/// `https://HOST[:PORT]` with a DNS name or an IP address and no path: the base of an API
+/// whose certificate names HOST.
+pub fn https_base_url(s: &str) -> Result<(), String> {
+    let rest = s
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{s:?} is not an https:// URL"))?;
+    if rest.contains('/') || rest.contains('?') || rest.contains('@') {
+        return Err(format!("{s:?} must be https://HOST[:PORT], without a path"));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    if let Some(p) = port {
+        port_number(p).map_err(|e| format!("{s:?}: {e}"))?;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_err() {
+        dns_name(host).map_err(|e| format!("{s:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// An IP address, optionally with a port (`10.0.0.5`, `10.0.0.5:9443`, `[::1]:9443`).
+pub fn address_maybe_port(s: &str) -> Result<(), String> {
+    if s.parse::<std::net::IpAddr>().is_ok() || s.parse::<std::net::SocketAddr>().is_ok() {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an IP address or ADDRESS:PORT"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,5 +572,29 @@ mod tests {
             split_list("10.0.0.1, 8.8.8.8  1.1.1.1"),
             ["10.0.0.1", "8.8.8.8", "1.1.1.1"]
         );
+    }
+
+    #[test]
+    fn api_urls_and_addresses() {
+        for ok in [
+            "https://portainer.lab.example:9443",
+            "https://portainer.lab.example",
+            "https://10.0.0.5:9443",
+            "https://[::1]:9443",
+        ] {
+            assert_eq!(https_base_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://portainer:9443",
+            "https://portainer.lab/api",
+            "https://user@portainer",
+            "https://portainer:99999",
+            "https://bad_name",
+        ] {
+            assert!(https_base_url(bad).is_err(), "{bad}");
+        }
+        assert!(address_maybe_port("10.0.0.5").is_ok());
+        assert!(address_maybe_port("10.0.0.5:9443").is_ok());
+        assert!(address_maybe_port("portainer.lab").is_err());
     }
 }

@@ -611,6 +611,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         lxc: &lxc,
         vm: &vm,
         stacks: &stacks,
+        certificates: &certificates,
         files: &files,
         spans: &spans,
         app_script_dirs: opts.app_script_dirs.clone(),

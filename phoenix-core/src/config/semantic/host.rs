@@ -7,6 +7,54 @@ use super::net::check_rules;
 use crate::config::formats;
 use crate::ids::GuestId;
 
+/// `certificate-manifest.json`: what sync runs and sets must make sense before it runs.
+pub(super) fn check_certificates(c: &mut Checker<'_>) {
+    let file = c.inp.files.certificates.clone();
+    for (i, cert) in c.inp.certificates.iter().enumerate() {
+        let at = |k: &str| format!("/{i}/{k}");
+        if let Err(e) = formats::dns_name(&cert.common_name) {
+            c.err(&file, &at("common_name"), e);
+        }
+        for (j, san) in cert.sans.iter().enumerate() {
+            if san.parse::<std::net::IpAddr>().is_err()
+                && let Err(e) = formats::dns_name(san)
+            {
+                c.err(&file, &format!("/{i}/sans/{j}"), e);
+            }
+        }
+        for k in ["cert_path", "key_path"] {
+            let v = if k == "cert_path" {
+                &cert.cert_path
+            } else {
+                &cert.key_path
+            };
+            if !v.starts_with('/') {
+                c.err(&file, &at(k), format!("{v:?} is not an absolute host path"));
+            }
+        }
+        if let Some(o) = cert.owner.as_deref().filter(|o| !o.is_empty()) {
+            let (u, g) = o.split_once(':').unwrap_or((o, ""));
+            for n in [u, g].into_iter().filter(|n| !n.is_empty()) {
+                if let Err(e) = formats::login_name(n) {
+                    c.err(&file, &at("owner"), format!("{o:?}: {e}"));
+                }
+            }
+        }
+        if let Some(cmd) = cert.post_renewal_command.as_deref()
+            && shlex::split(cmd).is_none()
+        {
+            let d = c.err(
+                &file,
+                &at("post_renewal_command"),
+                format!("{cmd:?} has unbalanced quotes"),
+            );
+            d.hint = Some(
+                "it runs as a command line without a shell: quote words with ' or \"".to_string(),
+            );
+        }
+    }
+}
+
 pub(super) fn check_host(c: &mut Checker<'_>) {
     let file = c.inp.files.host.clone();
     let h = c.inp.host;
@@ -179,6 +227,22 @@ pub(super) fn check_host(c: &mut Checker<'_>) {
                 "move it to a root-only file (mode 0600) and name it in \"admin_password_file\""
                     .to_string(),
             );
+        }
+        if let Some(u) = &api.url
+            && let Err(e) = formats::https_base_url(u)
+        {
+            c.err(&file, "/portainer_api/url", e);
+        }
+        if let Some(a) = &api.connect_address
+            && let Err(e) = formats::address_maybe_port(a)
+        {
+            c.err(&file, "/portainer_api/connect_address", e);
+        }
+        if api.url.is_none()
+            && let Some(h) = api.portainer_hostname.as_deref().filter(|h| !h.is_empty())
+            && let Err(e) = formats::dns_name(h)
+        {
+            c.err(&file, "/portainer_api/portainer_hostname", e);
         }
         if api.admin_password.is_some() && api.admin_password_file.is_some() {
             c.note(

@@ -32,6 +32,8 @@ pub struct Inputs<'a> {
     pub vm: &'a VmFile,
     /// Stacks found on disk.
     pub stacks: &'a BTreeMap<String, Stack>,
+    /// `certificate-manifest.json`.
+    pub certificates: &'a [super::certs::Certificate],
     /// Where the files are.
     pub files: &'a ConfigFiles,
     /// Positions per file.
@@ -160,6 +162,7 @@ pub fn check(inp: &Inputs<'_>) -> Report {
     guests::check_guests(&mut c);
     net::check_unique_addresses(&mut c);
     host::check_host(&mut c);
+    host::check_certificates(&mut c);
     c.report
 }
 

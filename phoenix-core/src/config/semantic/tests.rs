@@ -235,6 +235,7 @@ fn an_id_map_type_other_than_uid_or_gid_is_an_error() {
         lxc: &cfg.lxc,
         vm: &cfg.vm,
         stacks: &cfg.stacks,
+        certificates: &cfg.certificates,
         files: &cfg.files,
         spans: &HashMap::new(),
         app_script_dirs: Vec::new(),
