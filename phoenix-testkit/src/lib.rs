@@ -36,6 +36,21 @@ pub fn reference() -> Option<PathBuf> {
     }
 }
 
+/// Loads the configuration in `dir` (no installation: relative paths next to the files);
+/// panics with the findings when it does not load.
+pub fn load_config(dir: &Path) -> phoenix_core::config::Config {
+    use phoenix_core::config::{ConfigLocation, LoadOptions};
+    let loc = ConfigLocation::resolve(
+        Some(dir),
+        None,
+        &phoenix_core::paths::Layout::new("/nonexistent", "/"),
+    );
+    let loaded = phoenix_core::config::load(&loc, &LoadOptions::default());
+    loaded
+        .config
+        .unwrap_or_else(|| panic!("{}: {:?}", dir.display(), loaded.report.all()))
+}
+
 /// The repository's example configuration.
 pub fn examples() -> PathBuf {
     repo().join("etc")

@@ -341,3 +341,49 @@ impl Api {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn statuses_say_what_to_do() {
+        let e = status_error(
+            "GET /api/stacks",
+            &reply(
+                401,
+                r#"{"message":"Unauthorized","details":"Invalid JWT token"}"#,
+            ),
+        );
+        let t = e.to_string();
+        assert!(
+            t.contains("HTTP 401 Unauthorized: Invalid JWT token"),
+            "{t}"
+        );
+        assert!(t.contains("rejected the session"), "{t}");
+        let e = status_error(
+            "GET /api/endpoints",
+            &reply(303, r#"{"message":"Administrator initialization timeout"}"#),
+        );
+        assert!(
+            e.to_string().contains("initialisation window closed"),
+            "{e}"
+        );
+        let e = status_error("GET /api/x", &reply(404, "404 page not found"));
+        assert_eq!(e.to_string(), "GET /api/x: HTTP 404 404 page not found");
+    }
+
+    #[test]
+    fn environment_variables_round_trip() {
+        let env = vec![("A".to_string(), "1".to_string())];
+        assert_eq!(env_list(&env_json(&env)), env);
+        assert!(env_list(&Value::Null).is_empty());
+    }
+}

@@ -3,36 +3,20 @@
 //! absent): golden files, the YAML read back, and the same bytes on a second generation.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
+use phoenix_core::config::Config;
 use phoenix_core::config::lxc::MountPoint;
-use phoenix_core::config::{Config, ConfigLocation, LoadOptions};
 use phoenix_core::ids::GuestId;
 use phoenix_core::mesh;
-use phoenix_core::paths::Layout;
 use portainer_manager::{nginx, traefik};
 use serde_yaml::Value;
 
-fn load(dir: &Path) -> Config {
-    let loc = ConfigLocation::resolve(Some(dir), None, &Layout::new("/nonexistent", "/"));
-    let loaded = phoenix_core::config::load(&loc, &LoadOptions::default());
-    loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.report.all()))
-}
-
 fn example() -> Config {
-    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc"))
+    phoenix_testkit::load_config(&phoenix_testkit::examples())
 }
 
 fn reference() -> Option<Config> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/etc");
-    if dir.join("phoenix_lxc_configs.json").is_file() {
-        Some(load(&dir))
-    } else {
-        eprintln!("note: {} is absent; skipping", dir.display());
-        None
-    }
+    phoenix_testkit::reference().map(|d| phoenix_testkit::load_config(&d))
 }
 
 fn mount(host: &str, inside: &str) -> MountPoint {

@@ -6,14 +6,12 @@
 //! operator meets (a changed password, a flaky or absent server, a stack without its compose
 //! file) end clearly.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::{self, Host, examples, reference};
 use pve_sim::portainer::api::{Knobs, Logged};
 use pve_sim::portainer::{Options, Server};
 use serde_json::Value;
-use support::{Host, examples, reference};
 
 /// The example's Portainer password (long enough for Portainer's policy).
 const PASSWORD: &str = "example portainer password";
@@ -425,6 +423,17 @@ fn stopped_guests_make_their_stages_wait() {
     assert!(e.writes_since(0).is_empty());
 }
 
+fn gateway_site(h: &Host) -> String {
+    let cat = [
+        "exec",
+        "101",
+        "--",
+        "cat",
+        "/etc/nginx/sites-available/gateway",
+    ];
+    h.tool("pct", &cat).ok().to_string()
+}
+
 #[test]
 fn the_gateway_placeholder_goes_and_a_rejected_site_is_put_back() {
     let e = estate(&examples(), knobs("example"));
@@ -441,19 +450,7 @@ fn the_gateway_placeholder_goes_and_a_rejected_site_is_put_back() {
     .ok();
     e.sync(&["all"]).ok();
     assert!(!e.h.guest_has(101, "/etc/nginx/sites-enabled/default"));
-    let site =
-        e.h.tool(
-            "pct",
-            &[
-                "exec",
-                "101",
-                "--",
-                "cat",
-                "/etc/nginx/sites-available/gateway",
-            ],
-        )
-        .ok()
-        .to_string();
+    let site = gateway_site(&e.h);
     // A new route, and an nginx that rejects the result: the old site stays.
     e.h.sim(&[
         "rule",
@@ -474,19 +471,7 @@ fn the_gateway_placeholder_goes_and_a_rejected_site_is_put_back() {
     assert_eq!(out.code, 1);
     let nginx = outcome(&out.stdout, "nginx");
     assert!(nginx.contains("nginx -t rejected"), "{nginx}");
-    let now =
-        e.h.tool(
-            "pct",
-            &[
-                "exec",
-                "101",
-                "--",
-                "cat",
-                "/etc/nginx/sites-available/gateway",
-            ],
-        )
-        .ok()
-        .to_string();
+    let now = gateway_site(&e.h);
     assert_eq!(now, site);
 }
 
@@ -682,4 +667,37 @@ fn the_password_and_token_stay_secret() {
         log.contains("POST") || log.contains("sync"),
         "the log was written"
     );
+}
+
+/// A new agent image replaces the agent container (it keeps no state); nothing else moves.
+#[test]
+fn a_new_agent_image_replaces_the_agent() {
+    let e = estate(&examples(), knobs("example"));
+    e.sync(&["all"]).ok();
+    e.h.edit_host(|h| h["docker"]["portainer_agent_image"] = Value::from("portainer/agent:2.27.3"));
+    let mark = e.h.mark();
+    let api = e.log().len();
+    let out = e.sync(&["all"]);
+    let stdout = out.ok();
+    assert_eq!(outcome(stdout, "portainer"), "changed", "{stdout}");
+    assert!(
+        stdout.contains("portainer/agent:2.21.4 -> portainer/agent:2.27.3"),
+        "{stdout}"
+    );
+    let m = e.h.mutations_since(mark);
+    assert_eq!(m.len(), 2, "{m:#?}");
+    assert!(m[0].ends_with("docker rm -f portainer_agent"), "{m:#?}");
+    assert!(m[1].ends_with("portainer/agent:2.27.3"), "{m:#?}");
+    assert!(e.writes_since(api).is_empty());
+    let (_, image) = e.h.vm_exec(
+        1002,
+        &[
+            "docker",
+            "inspect",
+            "--format",
+            "{{.Config.Image}}",
+            "portainer_agent",
+        ],
+    );
+    assert_eq!(image.trim(), "portainer/agent:2.27.3");
 }

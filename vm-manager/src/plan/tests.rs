@@ -1,38 +1,21 @@
 //! The VM planner and the cloud-init rendering on the repository's example configuration
 //! and on the shell version's reference configuration (when `../shared/reference` is there).
 
-use std::path::{Path, PathBuf};
-
-use phoenix_core::config::{Config, ConfigLocation, LoadOptions};
+use phoenix_core::config::Config;
 use phoenix_core::converge::Plan;
 use phoenix_core::ids::GuestId;
-use phoenix_core::paths::Layout;
 use phoenix_core::pve::conf::GuestConfig;
 
 use super::*;
 use crate::cloudinit;
 use crate::spec;
 
-fn load(dir: &Path) -> Config {
-    let loc = ConfigLocation::resolve(Some(dir), None, &Layout::new("/nonexistent", "/"));
-    let loaded = phoenix_core::config::load(&loc, &LoadOptions::default());
-    loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.report.all()))
-}
-
 fn etc() -> Config {
-    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc"))
+    phoenix_testkit::load_config(&phoenix_testkit::examples())
 }
 
 fn reference() -> Option<Config> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/etc");
-    if dir.join("phoenix_vm_configs.json").is_file() {
-        Some(load(&dir))
-    } else {
-        eprintln!("note: {} is absent; skipping", dir.display());
-        None
-    }
+    phoenix_testkit::reference().map(|d| phoenix_testkit::load_config(&d))
 }
 
 fn spec_of(cfg: &Config, id: u32) -> VmSpec {

@@ -1,0 +1,233 @@
+//! `sync`: the stages, in the order the shell version ran them (spec §3), each observe →
+//! plan → apply, each printing its plan, and each `not ready` — not failed — when the guest
+//! it works in is missing or stopped: a later run (LetsGo syncs after each tier) does it.
+//!
+//! | stage | what | in |
+//! |---|---|---|
+//! | `ca` | the CA's root in the host's trust store | host |
+//! | `dns` | dnsmasq records for guests and routes | host |
+//! | `firewall` | the datacenter firewall (once, not twice: P17) | host |
+//! | `certificates` | the manifest's certificates that are due | host, Step-CA |
+//! | `portainer` | the Portainer server's stacks and the agents, running | primary and agent VMs |
+//! | `traefik` | Traefik's dynamic configuration | the Traefik container |
+//! | `nginx` | the gateway's site, the placeholder site removed | the gateway container |
+//! | `api` | administrator, environments, stacks | Portainer's API |
+
+mod api_stage;
+mod certificates;
+mod gateway;
+mod instances;
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+
+use hypervisor_manager::report::{Outcome, Report};
+use hypervisor_manager::steps::{self, StepPlan};
+use phoenix_core::cmd::Runner;
+use phoenix_core::config::Config;
+use phoenix_core::converge::{Change, Op, Plan};
+use phoenix_core::ids::GuestId;
+use phoenix_core::mesh::{self, Mesh, Roles};
+use phoenix_core::paths::Layout;
+
+pub use api_stage::{ApiAction, ApiStage, api_address, password};
+pub use certificates::{CertAction, Certificates};
+pub use gateway::{
+    NGINX_DEFAULT, NGINX_ENABLED, NGINX_SITE, NginxAction, NginxStage, TRAEFIK_DYNAMIC,
+    TRAEFIK_STAGED, TraefikStage, check_traefik, nginx_site, traefik_file,
+};
+pub use instances::{
+    AGENT_CONTAINER, InstanceAction, Instances, agent_run, data_source, is_portainer_server,
+};
+
+use crate::SyncTarget;
+use crate::guest::Guest;
+
+/// How sync was asked to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// What to sync.
+    pub target: SyncTarget,
+    /// Reset Portainer's data first.
+    pub reset: bool,
+    /// Confirmed.
+    pub yes: bool,
+}
+
+/// Everything a stage needs.
+pub struct Cx<'a> {
+    /// The host step context (configuration, layout, runner).
+    pub step: steps::Ctx<'a>,
+    /// Which guest does what.
+    pub roles: Roles,
+    /// Routes.
+    pub mesh: Mesh,
+    /// Options.
+    pub opts: &'a Options,
+}
+
+impl Cx<'_> {
+    fn cfg(&self) -> &Config {
+        self.step.cfg
+    }
+    fn runner(&self) -> &Runner {
+        self.step.runner
+    }
+    fn layout(&self) -> &Layout {
+        self.step.layout
+    }
+}
+
+/// A stage's plan, or why it cannot run yet.
+pub enum Planned<A> {
+    /// The guest it works in is missing or stopped.
+    NotReady(String),
+    /// What to change.
+    Plan(StepPlan<A>),
+}
+
+/// One stage.
+pub trait Stage {
+    /// What apply does.
+    type Action;
+    /// Name in plans and the summary.
+    fn name(&self) -> &'static str;
+    /// Observe and plan.
+    fn plan(&self, cx: &Cx<'_>) -> anyhow::Result<Planned<Self::Action>>;
+    /// Apply (never called in a dry run or with nothing to do).
+    fn apply(&self, cx: &Cx<'_>, actions: Vec<Self::Action>) -> anyhow::Result<()>;
+    /// Failures found while planning that did not stop the rest (one stack of several).
+    fn deferred_errors(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+fn print_plan(name: &str, changes: Vec<Change>) {
+    let mut plan = Plan::new(format!("sync {name}"));
+    plan.changes = changes;
+    print!("{plan}");
+}
+
+/// Plans a stage, prints the plan and applies it unless this is a dry run.
+pub fn run_stage<S: Stage>(s: &S, cx: &Cx<'_>) -> Outcome {
+    let p = match s.plan(cx) {
+        Ok(Planned::Plan(p)) => p,
+        Ok(Planned::NotReady(why)) => {
+            print_plan(s.name(), vec![Change::new(Op::Note, "wait", why.clone())]);
+            return Outcome::NotReady(why);
+        }
+        Err(e) => return Outcome::Failed(format!("{e:#}")),
+    };
+    print_plan(s.name(), p.changes);
+    let outcome = if p.actions.is_empty() {
+        Outcome::Ok
+    } else if cx.runner().is_dry_run() {
+        Outcome::Changed
+    } else {
+        match s.apply(cx, p.actions) {
+            Ok(()) => Outcome::Changed,
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        }
+    };
+    let mut errors = s.deferred_errors();
+    if errors.is_empty() {
+        return outcome;
+    }
+    if let Outcome::Failed(e) = outcome {
+        errors.insert(0, e);
+    }
+    Outcome::Failed(errors.join("; "))
+}
+
+pub(crate) fn ready(cx: &Cx<'_>, g: Guest) -> anyhow::Result<Result<(), String>> {
+    g.ready(cx.layout(), cx.runner())
+}
+
+/// argv from words.
+pub(crate) fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+pub(crate) fn ip_of(cfg: &Config, id: GuestId) -> Option<IpAddr> {
+    cfg.guest(id)?.ip()?.split('/').next()?.trim().parse().ok()
+}
+
+/// Asks for confirmation of `--reset-portainer`: `--yes`, or "yes" typed on a terminal.
+pub fn confirm_reset(opts: &Options, dry_run: bool) -> Result<(), String> {
+    if !opts.reset || opts.yes || dry_run {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "--reset-portainer deletes every Portainer user, environment and stack; confirm with --yes"
+                .into(),
+        );
+    }
+    eprint!(
+        "--reset-portainer deletes every Portainer user, environment and stack. Type yes to go on: "
+    );
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err("not confirmed; nothing was changed".into())
+    }
+}
+
+/// The host's DNS records, once `setup` has installed dnsmasq (sync does not install
+/// packages).
+fn dns_stage(cx: &Cx<'_>) -> Outcome {
+    let enabled = cx
+        .cfg()
+        .host
+        .dns_server
+        .as_ref()
+        .is_some_and(|d| d.enabled == Some(true));
+    if enabled {
+        match phoenix_core::host::apt::installed(cx.runner(), &["dnsmasq"]) {
+            Ok(have) if have.is_empty() => {
+                let why = "dnsmasq is not installed: run `phoenix setup` first".to_string();
+                print_plan("dns", vec![Change::new(Op::Note, "wait", why.clone())]);
+                return Outcome::NotReady(why);
+            }
+            Ok(_) => {}
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        }
+    }
+    steps::run(&steps::dns::Records, &cx.step)
+}
+
+/// Runs the stages `opts.target` asks for and returns the summary.
+pub fn run(step: steps::Ctx<'_>, opts: &Options) -> Report {
+    let cfg = step.cfg;
+    let cx = Cx {
+        roles: mesh::roles(cfg),
+        mesh: mesh::mesh(cfg),
+        step,
+        opts,
+    };
+    let mut report = Report::titled("sync");
+    let mut push = |name: &'static str, o: Outcome| report.steps.push((name, o));
+    match &opts.target {
+        SyncTarget::Certificates => push("certificates", run_stage(&Certificates, &cx)),
+        SyncTarget::Stack { name, vmid } => {
+            let vm = vmid.parse::<GuestId>().unwrap_or(GuestId(0));
+            push(
+                "api",
+                run_stage(&ApiStage::new(Some((name.clone(), vm))), &cx),
+            );
+        }
+        SyncTarget::All => {
+            push("ca", steps::run(&steps::dns::Ca, &cx.step));
+            push("dns", dns_stage(&cx));
+            push("firewall", steps::run(&steps::firewall::Firewall, &cx.step));
+            push("certificates", run_stage(&Certificates, &cx));
+            push("portainer", run_stage(&Instances, &cx));
+            push("traefik", run_stage(&TraefikStage, &cx));
+            push("nginx", run_stage(&NginxStage, &cx));
+            push("api", run_stage(&ApiStage::new(None), &cx));
+        }
+    }
+    report
+}

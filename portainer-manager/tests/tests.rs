@@ -1,0 +1,11 @@
+//! Integration tests of `portainer-manager`, one binary (STYLE §15).
+
+mod support;
+
+// The binary as a process: targets, configuration and confirmation checked first.
+mod cli;
+// Golden Traefik and Nginx files of both configurations; the YAML read back.
+mod generate;
+// `sync` on a simulated host against portainer-sim over TLS: convergence, idempotence,
+// dry runs, failures, LetsGo.
+mod sync;
