@@ -40,6 +40,92 @@ pub struct Desired {
     pub env: Vec<(String, String)>,
     /// Files for the VM: `(guest path, content)`.
     pub files: Vec<(String, Vec<u8>)>,
+    /// The external volumes its compose file expects.
+    pub volumes: Vec<Volume>,
+}
+
+/// A Docker volume a compose file declares `external: true`: it must exist before the
+/// stack starts. One named `<stem>_nfs` on a VM with an NFS volume is created on that VM's
+/// share, in `<share>/volumes/<stem>` (the shell version created three fixed volumes on the
+/// Portainer VM whatever VM the stack ran on, P22); any other is a local volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    /// Volume name.
+    pub name: String,
+    /// `(NFS server, exported directory)` backing it.
+    pub nfs: Option<(String, String)>,
+}
+
+impl Volume {
+    /// `docker volume create …`.
+    pub fn create_argv(&self) -> Vec<String> {
+        let mut v: Vec<String> = vec!["docker".into(), "volume".into(), "create".into()];
+        if let Some((server, dir)) = &self.nfs {
+            for a in [
+                "--driver".to_string(),
+                "local".into(),
+                "--opt".into(),
+                "type=nfs".into(),
+                "--opt".into(),
+                format!("o=addr={server},rw,nfsvers=4"),
+                "--opt".into(),
+                format!("device=:{dir}"),
+            ] {
+                v.push(a);
+            }
+        }
+        v.push(self.name.clone());
+        v
+    }
+}
+
+/// The volumes a compose file declares external (pure): the top-level `volumes` entries
+/// with `external: true` (or the old `external: {name: …}`), by their `name` when given.
+pub fn external_volumes(compose: &str) -> Result<Vec<String>, String> {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(compose).map_err(|e| format!("not YAML: {e}"))?;
+    let mut out = Vec::new();
+    if let Some(m) = doc.get("volumes").and_then(|v| v.as_mapping()) {
+        for (k, v) in m {
+            let key = k.as_str().unwrap_or_default().to_string();
+            let ext = &v["external"];
+            let named = v["name"].as_str().map(String::from);
+            match ext {
+                serde_yaml::Value::Bool(true) => out.push(named.unwrap_or(key)),
+                serde_yaml::Value::Mapping(_) => out.push(
+                    ext["name"]
+                        .as_str()
+                        .map(String::from)
+                        .or(named)
+                        .unwrap_or(key),
+                ),
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How `name` is backed on `vm` (see [`Volume`]).
+pub fn volume_for(cfg: &Config, vm: GuestId, name: &str) -> Volume {
+    let share = match cfg.guest(vm) {
+        Some(Guest::Vm(_, v)) => v.volumes.iter().find(|x| x.kind == "nfs").cloned(),
+        _ => None,
+    };
+    let nfs = name.strip_suffix("_nfs").zip(share).and_then(|(stem, sh)| {
+        let server = sh
+            .server
+            .clone()
+            .or_else(|| cfg.host.network.nfs_server.clone())?;
+        Some((
+            server,
+            format!("{}/volumes/{stem}", sh.path.trim_end_matches('/')),
+        ))
+    });
+    Volume {
+        name: name.to_string(),
+        nfs,
+    }
 }
 
 /// Portainer's name for a stack in an environment.
@@ -107,6 +193,11 @@ pub fn read(cfg: &Config, vm: GuestId, stack: &str, environment: &str) -> anyhow
         env.push(("PHOENIX_STACK_DIR".into(), dir));
         env.push(("PHOENIX_FILES_SHA256".into(), sha256_hex(digest.as_bytes())));
     }
+    let volumes = external_volumes(&content)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", compose.display()))?
+        .into_iter()
+        .map(|v| volume_for(cfg, vm, &v))
+        .collect();
     Ok(Desired {
         vm,
         stack: stack.to_string(),
@@ -115,6 +206,7 @@ pub fn read(cfg: &Config, vm: GuestId, stack: &str, environment: &str) -> anyhow
         content,
         env,
         files,
+        volumes,
     })
 }
 
@@ -177,6 +269,7 @@ mod tests {
             content: "services: {}\n".into(),
             env: vec![("A".into(), "1".into())],
             files: vec![],
+            volumes: vec![],
         }
     }
 
@@ -222,6 +315,24 @@ mod tests {
                 why: "compose file and environment variables".into()
             }
         );
+    }
+
+    #[test]
+    fn external_volumes_are_found_and_backed_by_the_vms_share() {
+        let compose = "services:\n  q:\n    image: q\nvolumes:\n  qdrant_data_nfs:\n    external: true\n  old:\n    external:\n      name: legacy_vol\n  local_only: {}\n";
+        assert_eq!(
+            external_volumes(compose).unwrap(),
+            ["qdrant_data_nfs", "legacy_vol"]
+        );
+        assert!(external_volumes("services: [").is_err());
+        let cfg = phoenix_testkit::load_config(&phoenix_testkit::examples());
+        let v = volume_for(&cfg, GuestId(1002), "qdrant_data_nfs");
+        assert_eq!(
+            v.create_argv().join(" "),
+            "docker volume create --driver local --opt type=nfs --opt o=addr=10.20.0.2,rw,nfsvers=4 --opt device=:/tank/vm-persistent-data/1002/volumes/qdrant_data qdrant_data_nfs"
+        );
+        let v = volume_for(&cfg, GuestId(1002), "cache");
+        assert_eq!(v.create_argv().join(" "), "docker volume create cache");
     }
 
     #[test]

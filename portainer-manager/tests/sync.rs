@@ -224,6 +224,26 @@ fn a_first_sync_converges_and_a_second_changes_nothing() {
             ],
         );
         assert_eq!((code, out.trim()), (0, "true"), "{kind}");
+        // The shell version's stacks use external NFS volumes: made on the VM that runs
+        // them, on its own share.
+        if kind == "reference" {
+            for (vm, vol, dir) in [
+                (
+                    1001,
+                    "portainer_data_nfs",
+                    "/quickOS/vm-persistent-data/1001/volumes/portainer_data",
+                ),
+                (
+                    1002,
+                    "qdrant_data_nfs",
+                    "/quickOS/vm-persistent-data/1002/volumes/qdrant_data",
+                ),
+            ] {
+                let (code, _) = e.h.vm_exec(vm, &["docker", "volume", "inspect", vol]);
+                assert_eq!(code, 0, "{vol} in VM {vm}");
+                assert!(e.h.path(dir).is_dir(), "{dir}");
+            }
+        }
         // The gateway site is enabled, Traefik has its routes.
         assert!(
             e.h.guest_has(101, "/etc/nginx/sites-available/gateway"),

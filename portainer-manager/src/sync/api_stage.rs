@@ -15,7 +15,7 @@ use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::GuestId;
 
 use super::ip_of;
-use super::{Cx, Planned, Stage, ready};
+use super::{Cx, Planned, Stage, create_volume, missing_volumes, ready, volume_change};
 use crate::api::{Api, Credentials, Environment, StackInfo};
 use crate::guest::Guest;
 use crate::http::{Client, RetryPolicy, Secret, Target};
@@ -65,6 +65,13 @@ pub enum ApiAction {
         /// Content.
         data: Vec<u8>,
     },
+    /// Create a volume a stack needs, in its VM.
+    Volume {
+        /// VM.
+        vm: GuestId,
+        /// The volume.
+        volume: crate::stacks::Volume,
+    },
     /// Create or update a stack.
     Stack {
         /// What.
@@ -82,8 +89,18 @@ pub fn password(cfg: &Config, layout: &Layout) -> anyhow::Result<Secret> {
         .as_ref()
         .context("portainer_api is not configured")?;
     if let Some(f) = &api.admin_password_file {
-        let text = std::fs::read_to_string(layout.host(f))
+        use std::os::unix::fs::PermissionsExt;
+        let path = layout.host(f);
+        let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read portainer_api.admin_password_file {f}"))?;
+        if let Ok(m) = std::fs::metadata(&path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                "portainer_api.admin_password_file {f} is readable by others (mode {:04o}); make it root-only: chmod 600 {f}",
+                m.permissions().mode() & 0o7777
+            );
+        }
         let pw = text.trim_end_matches(['\n', '\r']);
         if pw.is_empty() {
             bail!("portainer_api.admin_password_file {f} is empty");
@@ -230,6 +247,13 @@ impl Stage for ApiStage {
             user,
             password: password(cfg, cx.layout())?,
         };
+        if let Some(root) = mesh::ca_root_file(cfg)
+            && !cx.layout().host(&root).exists()
+        {
+            return Ok(Planned::NotReady(format!(
+                "the CA root {root}, which Portainer's certificate is checked against, does not exist yet (the CA writes it)"
+            )));
+        }
         let mut api = connect(cx)?;
         let timeout = cfg
             .host
@@ -347,6 +371,9 @@ impl Stage for ApiStage {
                         );
                     }
                 }
+                for v in missing_volumes(cx, g, &d)? {
+                    p.push(volume_change(vm, &v), ApiAction::Volume { vm, volume: v });
+                }
                 let existing = match (endpoint, &observed) {
                     (Some(eid), Some((_, stacks))) => stacks::find(stacks, &d, eid).cloned(),
                     _ => None,
@@ -423,6 +450,11 @@ impl Stage for ApiStage {
                         failed.push(format!("{path} in VM {vm}: {e:#}"));
                     }
                 }
+                ApiAction::Volume { vm, volume } => {
+                    if let Err(e) = create_volume(cx, Guest::vm(vm), &volume) {
+                        failed.push(format!("volume {} in VM {vm}: {e:#}", volume.name));
+                    }
+                }
                 ApiAction::Stack { desired, id } => {
                     let vm = desired.vm;
                     let eid = match endpoints.get(&vm) {
@@ -466,5 +498,43 @@ impl Stage for ApiStage {
 
     fn deferred_errors(&self) -> Vec<String> {
         self.errors.borrow().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_is_reached_at_the_configured_address_under_its_name() {
+        let mut cfg = phoenix_testkit::load_config(&phoenix_testkit::examples());
+        let roles = mesh::roles(&cfg);
+        let (base, connect) = api_address(&cfg, &roles).unwrap();
+        assert_eq!(base, "https://portainer.lab.example.internal:9443");
+        assert_eq!(connect, Some("10.20.0.31:9443".parse().unwrap()));
+        let api = cfg.host.portainer_api.as_mut().unwrap();
+        api.url = Some("https://portainer.lab.example.internal".into());
+        api.connect_address = Some("10.20.0.11".into());
+        let (base, connect) = api_address(&cfg, &roles).unwrap();
+        assert_eq!(base, "https://portainer.lab.example.internal");
+        assert_eq!(connect, Some("10.20.0.11:443".parse().unwrap()));
+        cfg.host.portainer_api.as_mut().unwrap().connect_address = Some("10.20.0.11:8443".into());
+        assert_eq!(
+            api_address(&cfg, &roles).unwrap().1,
+            Some("10.20.0.11:8443".parse().unwrap())
+        );
+        if let Some(dir) = phoenix_testkit::reference() {
+            let cfg = phoenix_testkit::load_config(&dir);
+            let (base, connect) = api_address(&cfg, &mesh::roles(&cfg)).unwrap();
+            assert_eq!(base, "https://portainer.internal.thinkheads.ai:9443");
+            assert_eq!(connect, Some("10.0.0.111:9443".parse().unwrap()));
+        }
+    }
+
+    #[test]
+    fn environments_are_named_and_found_as_configured() {
+        let cfg = phoenix_testkit::load_config(&phoenix_testkit::examples());
+        assert_eq!(environment_name(&cfg, GuestId(1002)), "apps");
+        assert_eq!(agent_url(&cfg, GuestId(1002)), "tcp://10.20.0.32:9001");
     }
 }

@@ -6,8 +6,7 @@ use hypervisor_manager::steps::StepPlan;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::GuestId;
 
-use super::s;
-use super::{Cx, Planned, Stage, ready};
+use super::{Cx, Planned, Stage, create_volume, missing_volumes, ready, s, volume_change};
 use crate::guest::Guest;
 use crate::stacks::{self, Desired};
 
@@ -49,6 +48,13 @@ pub enum InstanceAction {
         project: String,
         /// Compose file in the VM.
         file: String,
+    },
+    /// Create a volume a stack needs.
+    Volume {
+        /// VM.
+        vm: GuestId,
+        /// The volume.
+        volume: crate::stacks::Volume,
     },
     /// Run a mutating command in a VM.
     Run {
@@ -183,6 +189,15 @@ impl Stage for Instances {
                         },
                     );
                 }
+            }
+            for v in missing_volumes(cx, server, &d)? {
+                p.push(
+                    volume_change(primary, &v),
+                    InstanceAction::Volume {
+                        vm: primary,
+                        volume: v,
+                    },
+                );
             }
             let ps = server.exec(
                 r,
@@ -329,6 +344,9 @@ impl Stage for Instances {
                         ]),
                         true,
                     )?;
+                }
+                InstanceAction::Volume { vm, volume } => {
+                    create_volume(cx, Guest::vm(vm), &volume)?;
                 }
                 InstanceAction::Run { vm, argv } => {
                     Guest::vm(vm).check(r, &argv, true)?;

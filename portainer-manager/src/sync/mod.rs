@@ -148,6 +148,47 @@ pub(crate) fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
+/// The external volumes of `d` that do not exist yet in its VM (`docker volume inspect`).
+pub(crate) fn missing_volumes(
+    cx: &Cx<'_>,
+    g: Guest,
+    d: &crate::stacks::Desired,
+) -> anyhow::Result<Vec<crate::stacks::Volume>> {
+    let mut out = Vec::new();
+    for v in &d.volumes {
+        let r = g.exec(
+            cx.runner(),
+            &s(&["docker", "volume", "inspect", &v.name]),
+            false,
+        )?;
+        if r.code != 0 {
+            out.push(v.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The plan line for a volume to create.
+pub(crate) fn volume_change(vm: GuestId, v: &crate::stacks::Volume) -> Change {
+    Change::new(Op::Add, "volume", format!("{} in VM {vm}", v.name)).to(match &v.nfs {
+        Some((server, dir)) => format!("NFS {server}:{dir}"),
+        None => "local".to_string(),
+    })
+}
+
+/// Creates a volume: its directory on this host's NFS share first, then the volume.
+pub(crate) fn create_volume(
+    cx: &Cx<'_>,
+    g: Guest,
+    v: &crate::stacks::Volume,
+) -> anyhow::Result<()> {
+    if let Some((_, dir)) = &v.nfs {
+        cx.runner().ensure_dir(&cx.layout().host(dir), 0o755)?;
+    }
+    g.check(cx.runner(), &v.create_argv(), true)?;
+    Ok(())
+}
+
 pub(crate) fn ip_of(cfg: &Config, id: GuestId) -> Option<IpAddr> {
     cfg.guest(id)?.ip()?.split('/').next()?.trim().parse().ok()
 }
