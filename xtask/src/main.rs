@@ -1,8 +1,10 @@
 //! `cargo xtask <task>`: developer tasks, in the rust-analyzer style.
 //!
-//! - `ci`: the README's test command (fmt check, clippy -D warnings, tests, shellcheck);
+//! - `ci`: the README's test command (fmt check, clippy -D warnings, tests, the demo,
+//!   shellcheck);
 //! - `demo`: the README's first command (validate the example estate in `etc/`, bring up the
-//!   simulated host it describes with `pve-sim`, create and converge its containers and VMs);
+//!   simulated host it describes with `pve-sim`, create and converge its containers and VMs,
+//!   sync Portainer, Traefik, Nginx and certificates against `portainer-sim`);
 //! - `install`: the staged install (arrives with issue #8).
 
 mod tidy;
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
         }
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  stage an installation (not available yet)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  stage an installation (not available yet)"
             );
             Ok(())
         }
@@ -86,6 +88,8 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     run(&cargo, &os(&["test", "--workspace"]), &[])?;
+    // The README's first command must keep working on a fresh clone.
+    demo()?;
     let scripts = tidy::shell_scripts(&project_root().join("setup-scripts"));
     if scripts.is_empty() {
         eprintln!("xtask: no shell scripts in setup-scripts/ yet; shellcheck skipped");
@@ -113,7 +117,11 @@ fn demo() -> Result<(), String> {
             "--bin",
             "hypervisor-manager",
             "--bin",
+            "portainer-manager",
+            "--bin",
             "pve-sim",
+            "--bin",
+            "portainer-sim",
         ]),
         &[],
     )?;
@@ -124,6 +132,36 @@ fn demo() -> Result<(), String> {
     result?;
     eprintln!("\nxtask: the demo grows with the managers: `phoenix LetsGo` next");
     Ok(())
+}
+
+/// Starts a long-running command (the demo's `portainer-sim`); the caller kills it.
+#[allow(clippy::disallowed_methods)]
+fn spawn(
+    program: &str,
+    args: &[&OsStr],
+    envs: &[(&str, &OsStr)],
+) -> Result<std::process::Child, String> {
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    eprintln!("$ {program} {} &", shown.join(" "));
+    std::process::Command::new(program)
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .current_dir(project_root())
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))
+}
+
+/// Kills a background process when dropped.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The containers of `etc/phoenix_lxc_configs.json` and the VMs of
@@ -180,6 +218,14 @@ fn estate(root: &Path) -> Result<Estate, String> {
 
 fn refs(v: &[std::ffi::OsString]) -> Vec<&OsStr> {
     v.iter().map(|a| a.as_os_str()).collect()
+}
+
+/// Writes a secret, readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
@@ -242,9 +288,15 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
     }
     for f in &features {
         let shipped = root.join(format!("setup-scripts/lxc/{f}.sh"));
+        // The Traefik stand-in leaves the directory Traefik's file provider watches.
+        let extra = if f == "traefik" {
+            "mkdir -p /etc/traefik/dynamic\n"
+        } else {
+            ""
+        };
         let body = std::fs::read_to_string(&shipped).unwrap_or_else(|_| {
             format!(
-                "#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for the {f} installer\"\n"
+                "#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for the {f} installer\"\n{extra}"
             )
         });
         write(&install.join(format!("setup-scripts/lxc/{f}.sh")), &body)?;
@@ -294,7 +346,7 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
             "demo samba password\n",
         ),
     ] {
-        write(&sysroot.join(file), text)?;
+        write_secret(&sysroot.join(file), text)?;
     }
     // `setup` gets only the simulator's tools: nothing on this machine is touched.
     let setup_envs = [envs[0], envs[1], ("PATH", tools.as_os_str()), envs[3]];
@@ -318,6 +370,105 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
     let mut again = vec!["converge"];
     again.extend(ids.iter().map(String::as_str));
     run(&cli, &refs(&with_log(&again)), &envs)?;
+    sync(root, scratch, &cli, &with_log, &setup_envs)?;
     run(&sim, &os(&["state"]), &envs)?;
     run(&sim, &os(&["audit", "--summary"]), &envs)
+}
+
+/// `phoenix sync all` twice against `portainer-sim` on loopback, serving the example's
+/// Portainer host name over TLS with a test CA that stands in for Step-CA's root.
+fn sync(
+    root: &Path,
+    scratch: &Path,
+    cli: &str,
+    with_log: &dyn Fn(&[&str]) -> Vec<std::ffi::OsString>,
+    envs: &[(&str, &OsStr)],
+) -> Result<(), String> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let psim = target
+        .join("debug/portainer-sim")
+        .to_string_lossy()
+        .into_owned();
+    let host: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("etc/phoenix_hypervisor_config.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let field = |a: &str, b: &str| {
+        host[a][b]
+            .as_str()
+            .map(|s| s.trim_start_matches('/').to_string())
+            .ok_or(format!("the example has no {a}.{b}"))
+    };
+    let sysroot = scratch.join("host");
+    let certs = scratch.join("portainer-certs");
+    let name = host["portainer_api"]["portainer_hostname"]
+        .as_str()
+        .unwrap_or("portainer.lab.example.internal");
+    run(
+        &psim,
+        &[
+            OsStr::new("gen-cert"),
+            OsStr::new("--dir"),
+            certs.as_os_str(),
+            OsStr::new("--host"),
+            OsStr::new(name),
+        ],
+        envs,
+    )?;
+    // What the CA container and the operator leave on the host: the CA's root and the
+    // provisioner's password (in the CA's directory), Portainer's admin password.
+    let root_ca = sysroot.join(field("step_ca", "root_ca_file")?);
+    let ca = std::fs::read_to_string(certs.join("ca.crt")).map_err(|e| e.to_string())?;
+    write(&root_ca, &ca)?;
+    if let Some(dir) = root_ca.parent() {
+        write_secret(
+            &dir.join("provisioner_password.txt"),
+            "demo provisioner password\n",
+        )?;
+    }
+    write_secret(
+        &sysroot.join(field("portainer_api", "admin_password_file")?),
+        "demo portainer password\n",
+    )?;
+    // Smallstep's step CLI, which an operator installs from Smallstep's repository.
+    let apt = sysroot.join("bin/apt-get").to_string_lossy().into_owned();
+    run(&apt, &os(&["install", "-y", "-q", "step-cli"]), envs)?;
+    let port_file = scratch.join("portainer-sim.addr");
+    let server = Background(spawn(
+        &psim,
+        &[
+            OsStr::new("serve"),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:0"),
+            OsStr::new("--tls-cert"),
+            certs.join("server.crt").as_os_str(),
+            OsStr::new("--tls-key"),
+            certs.join("server.key").as_os_str(),
+            OsStr::new("--port-file"),
+            port_file.as_os_str(),
+        ],
+        envs,
+    )?);
+    let mut addr = String::new();
+    for _ in 0..100 {
+        addr = std::fs::read_to_string(&port_file)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if !addr.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if addr.is_empty() {
+        return Err("portainer-sim did not start".into());
+    }
+    let mut with_sim: Vec<(&str, &OsStr)> = envs.to_vec();
+    with_sim.push(("PHOENIX_PORTAINER_CONNECT", OsStr::new(&addr)));
+    run(cli, &refs(&with_log(&["sync", "all"])), &with_sim)?;
+    run(cli, &refs(&with_log(&["sync", "all"])), &with_sim)?;
+    drop(server);
+    Ok(())
 }

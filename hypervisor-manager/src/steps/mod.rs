@@ -156,11 +156,16 @@ impl<T: HostStep> SetupStep for T {
 
 /// Plans a step, prints its plan, and applies it unless this is a dry run.
 pub fn run<S: SetupStep>(step: &S, ctx: &Ctx<'_>) -> Outcome {
+    run_as("setup", step, ctx)
+}
+
+/// [`run`], the plan headed `<verb> <step>` (`sync` runs some of setup's steps).
+pub fn run_as<S: SetupStep>(verb: &str, step: &S, ctx: &Ctx<'_>) -> Outcome {
     let p = match step.plan(ctx) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed(format!("{e:#}")),
     };
-    let mut plan = Plan::new(format!("setup {}", step.name()));
+    let mut plan = Plan::new(format!("{verb} {}", step.name()));
     plan.changes = p.changes;
     if let Some(why) = &p.reboot {
         plan.push(Change::new(

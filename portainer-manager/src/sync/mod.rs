@@ -236,7 +236,7 @@ fn dns_stage(cx: &Cx<'_>) -> Outcome {
             Err(e) => return Outcome::Failed(format!("{e:#}")),
         }
     }
-    steps::run(&steps::dns::Records, &cx.step)
+    steps::run_as("sync", &steps::dns::Records, &cx.step)
 }
 
 /// Runs the stages `opts.target` asks for and returns the summary.
@@ -260,9 +260,12 @@ pub fn run(step: steps::Ctx<'_>, opts: &Options) -> Report {
             );
         }
         SyncTarget::All => {
-            push("ca", steps::run(&steps::dns::Ca, &cx.step));
+            push("ca", steps::run_as("sync", &steps::dns::Ca, &cx.step));
             push("dns", dns_stage(&cx));
-            push("firewall", steps::run(&steps::firewall::Firewall, &cx.step));
+            push(
+                "firewall",
+                steps::run_as("sync", &steps::firewall::Firewall, &cx.step),
+            );
             push("certificates", run_stage(&Certificates, &cx));
             push("portainer", run_stage(&Instances, &cx));
             push("traefik", run_stage(&TraefikStage, &cx));
