@@ -821,6 +821,29 @@ impl Runner {
         Ok(WriteOutcome::Written)
     }
 
+    /// Removes the directory `path` with everything in it (symbolic links are removed, not
+    /// followed); nothing happens when it is absent. A dry run records it. For data the
+    /// operator asked to delete (`sync --reset-portainer`), never for anything inferred.
+    pub fn remove_tree(&self, path: &Path) -> anyhow::Result<WriteOutcome> {
+        use anyhow::Context as _;
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Ok(WriteOutcome::Unchanged);
+        };
+        if !meta.is_dir() {
+            anyhow::bail!("{} is not a directory; not removed", path.display());
+        }
+        if self.dry_run {
+            self.record(Planned::Remove {
+                path: path.to_path_buf(),
+            });
+            return Ok(WriteOutcome::Planned);
+        }
+        tracing::info!(path = %path.display(), "removing directory and its contents");
+        std::fs::remove_dir_all(path)
+            .with_context(|| format!("failed to remove {}", path.display()))?;
+        Ok(WriteOutcome::Written)
+    }
+
     /// Writes `value` into an existing kernel parameter file (`/sys/module/zfs/parameters/…`,
     /// `/proc/sys/…`) in place: such files cannot be replaced by a rename. Skipped when the
     /// value is already there; planned in a dry run.
@@ -1156,6 +1179,27 @@ mod tests {
             e.to_string(),
             "`pct set 101 --memory x` failed (exit status: 25)\n--- stderr\nunable to parse value"
         );
+    }
+
+    #[test]
+    fn trees_are_removed_without_following_links() {
+        let d = tempfile::tempdir().unwrap();
+        let keep = d.path().join("keep");
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(keep.join("precious"), "x").unwrap();
+        let tree = d.path().join("data");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub/f"), "y").unwrap();
+        std::os::unix::fs::symlink(&keep, tree.join("link")).unwrap();
+        let dry = Runner::system(true);
+        assert_eq!(dry.remove_tree(&tree).unwrap(), WriteOutcome::Planned);
+        assert!(tree.join("sub/f").exists());
+        let r = Runner::system(false);
+        assert_eq!(r.remove_tree(&tree).unwrap(), WriteOutcome::Written);
+        assert!(!tree.exists());
+        assert!(keep.join("precious").exists(), "the link's target stays");
+        assert_eq!(r.remove_tree(&tree).unwrap(), WriteOutcome::Unchanged);
+        assert!(r.remove_tree(&keep.join("precious")).is_err());
     }
 
     #[test]

@@ -636,31 +636,51 @@ fn time_at(unix: i64) -> time::OffsetDateTime {
 }
 
 /// `--reset-portainer --yes` takes Portainer's server down with its data before it starts
-/// again; nothing else is touched.
+/// again: the example's bind-mounted directory in the VM; the shell version's named NFS
+/// volume, whose files on this host's share go too, and which is made again.
 #[test]
 fn a_confirmed_reset_deletes_portainers_data_first() {
-    let e = estate(&examples(), knobs("example"));
-    e.sync(&["all"]).ok();
-    let mark = e.h.mark();
-    let out = e.sync(&["all", "--reset-portainer", "--yes"]);
-    let stdout = out.ok();
-    assert_eq!(outcome(stdout, "portainer"), "changed", "{stdout}");
-    let m: Vec<String> =
-        e.h.mutations_since(mark)
-            .into_iter()
-            .filter(|c| c.starts_with("qm guest exec 1001"))
-            .collect();
-    let pos = |s: &str| {
-        m.iter()
-            .position(|c| c.contains(s))
-            .unwrap_or_else(|| panic!("{s} not run: {m:#?}"))
-    };
-    assert!(
-        pos("-p portainer-production down -v") < pos("rm -rf /persistent-storage/portainer/data")
-    );
-    assert!(
-        pos("rm -rf /persistent-storage/portainer/data") < pos("-p portainer-production up -d")
-    );
+    for (kind, etc) in configs() {
+        let e = estate(&etc, knobs(kind));
+        e.sync(&["all"]).ok();
+        let nfs = "/quickOS/vm-persistent-data/1001/volumes/portainer_data";
+        if kind == "reference" {
+            e.h.write_host_file(&format!("{nfs}/portainer.db"), "users", 0o600);
+        }
+        let mark = e.h.mark();
+        let out = e.sync(&["all", "--reset-portainer", "--yes"]);
+        let stdout = out.ok();
+        assert_eq!(outcome(stdout, "portainer"), "changed", "{kind}\n{stdout}");
+        let m: Vec<String> =
+            e.h.mutations_since(mark)
+                .into_iter()
+                .filter(|c| c.starts_with("qm guest exec 1001"))
+                .collect();
+        let pos = |s: &str| {
+            m.iter()
+                .position(|c| c.contains(s))
+                .unwrap_or_else(|| panic!("{kind}: {s} not run: {m:#?}"))
+        };
+        let (project, data) = if kind == "example" {
+            (
+                "portainer-production",
+                "rm -rf /persistent-storage/portainer/data",
+            )
+        } else {
+            (
+                "portainer_service-production",
+                "docker volume rm -f portainer_data_nfs",
+            )
+        };
+        assert!(pos(&format!("-p {project} down -v")) < pos(data), "{kind}");
+        assert!(pos(data) < pos(&format!("-p {project} up -d")), "{kind}");
+        if kind == "reference" {
+            assert!(pos(data) < pos("docker volume create"), "{kind}: {m:#?}");
+            assert!(pos("docker volume create") < pos(&format!("-p {project} up -d")));
+            assert!(!e.h.path(&format!("{nfs}/portainer.db")).exists());
+            assert!(e.h.path(nfs).is_dir());
+        }
+    }
 }
 
 /// Secrets stay out of argv, logs and output.

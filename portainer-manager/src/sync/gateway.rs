@@ -243,3 +243,22 @@ impl Stage for NginxStage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traefiks_file_is_checked_before_it_is_pushed() {
+        let good = "http:\n  routers:\n    a-router:\n      rule: \"Host(`a.example`)\"\n      service: \"a-service\"\n    d-router:\n      rule: \"Host(`t.example`)\"\n      service: \"api@internal\"\n  services:\n    a-service:\n      loadBalancer:\n        servers:\n          - url: \"http://10.0.0.5:80\"\n";
+        check_traefik(good).unwrap();
+        let dangling = good.replace("service: \"a-service\"", "service: \"b-service\"");
+        let e = check_traefik(&dangling).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("routes a-router to service \"b-service\""),
+            "{e}"
+        );
+        assert!(check_traefik("http:\n  routers: [\n").is_err());
+    }
+}

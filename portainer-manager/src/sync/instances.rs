@@ -28,6 +28,9 @@ pub enum InstanceAction {
         file: String,
         /// Bind-mounted data directory in the VM, or a named volume.
         data: Option<String>,
+        /// The host directory behind that volume, when it is on this host's NFS share
+        /// (removing the volume leaves the files there).
+        host_dir: Option<String>,
     },
     /// Write a file in a VM.
     Write {
@@ -153,7 +156,16 @@ impl Stage for Instances {
             };
             let dir = stacks::stack_dir(&d.stack, &d.environment);
             let file = format!("{dir}/docker-compose.yml");
+            let mut recreate = None;
             if cx.opts.reset && is_portainer_server(&d.content) {
+                let data = data_source(&d.content);
+                let volume = d
+                    .volumes
+                    .iter()
+                    .find(|v| Some(&v.name) == data.as_ref())
+                    .cloned();
+                let host_dir = volume.as_ref().and_then(|v| v.nfs.clone()).map(|(_, d)| d);
+                recreate = volume;
                 p.push(
                     Change::new(
                         Op::Remove,
@@ -166,7 +178,17 @@ impl Stage for Instances {
                         vm: primary,
                         project: d.name.clone(),
                         file: file.clone(),
-                        data: data_source(&d.content),
+                        data,
+                        host_dir,
+                    },
+                );
+            }
+            if let Some(v) = &recreate {
+                p.push(
+                    volume_change(primary, v),
+                    InstanceAction::Volume {
+                        vm: primary,
+                        volume: v.clone(),
                     },
                 );
             }
@@ -190,7 +212,10 @@ impl Stage for Instances {
                     );
                 }
             }
-            for v in missing_volumes(cx, server, &d)? {
+            for v in missing_volumes(cx, server, &d)?
+                .into_iter()
+                .filter(|v| Some(v) != recreate.as_ref())
+            {
                 p.push(
                     volume_change(primary, &v),
                     InstanceAction::Volume {
@@ -302,6 +327,7 @@ impl Stage for Instances {
                     project,
                     file,
                     data,
+                    host_dir,
                 } => {
                     let g = Guest::vm(vm);
                     tracing::warn!("resetting Portainer in VM {vm}: all of its data is deleted");
@@ -320,6 +346,9 @@ impl Stage for Instances {
                             g.exec(r, &s(&["docker", "volume", "rm", "-f", &volume]), true)?;
                         }
                         _ => {}
+                    }
+                    if let Some(dir) = host_dir {
+                        r.remove_tree(&cx.layout().host(&dir))?;
                     }
                 }
                 InstanceAction::Write {
