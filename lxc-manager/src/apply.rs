@@ -118,7 +118,11 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
                 path.display()
             )
         })?;
-        work.app = Some((name.clone(), content_hash(&[&bytes, &app_inputs])));
+        let hash = match phoenix_core::converge::observe::installer_lib(&dir)? {
+            Some(lib) => content_hash(&[&bytes, &app_inputs, &lib]),
+            None => content_hash(&[&bytes, &app_inputs]),
+        };
+        work.app = Some((name.clone(), hash));
         scripts.app = Some(path);
     }
     if let Some(hc) = &ctx.c.health_check {

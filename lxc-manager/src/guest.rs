@@ -135,13 +135,35 @@ pub fn run_installer(
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| MARKER_DIR.into());
+    let lib_dir = Path::new(phoenix_core::converge::observe::GUEST_LIB)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| STAGING.into());
     runner
         .run(&pct::exec(
             id,
-            &["mkdir".into(), "-p".into(), STAGING.into(), marker_dir],
+            &[
+                "mkdir".into(),
+                "-p".into(),
+                STAGING.into(),
+                marker_dir,
+                lib_dir,
+            ],
             true,
         ))
         .with_context(|| format!("cannot prepare container {id} for {label}"))?;
+    let lib = phoenix_core::converge::observe::installer_lib(&layout.setup_scripts_dir())?;
+    if let Some(lib) = &lib {
+        let host_lib = stage(runner, layout, id, "common.sh", lib, 0o644)?;
+        runner
+            .run(&pct::push(
+                id,
+                &host_lib,
+                phoenix_core::converge::observe::GUEST_LIB,
+                "0644",
+            ))
+            .with_context(|| format!("cannot push the installer library into container {id}"))?;
+    }
     let host_script = stage(runner, layout, id, &tag, &bytes, 0o700)?;
     let host_inputs = stage(
         runner,
@@ -163,6 +185,12 @@ pub fn run_installer(
         format!("PHOENIX_INPUTS={guest_inputs}"),
         format!("PHOENIX_NAME={name}"),
     ];
+    if lib.is_some() {
+        argv.push(format!(
+            "PHOENIX_LIB={}",
+            phoenix_core::converge::observe::GUEST_LIB
+        ));
+    }
     if let Some(url) = c.bootstrap_ca_url.as_deref().filter(|u| !u.is_empty()) {
         argv.push(format!("PHOENIX_CA_URL={url}"));
     }

@@ -96,15 +96,33 @@ pub fn run_feature(
         serde_json::to_string_pretty(inputs)?.as_bytes(),
         "0600",
     )?;
-    let cmd: Vec<String> = vec![
+    let mut cmd: Vec<String> = vec![
         "env".into(),
         format!("PHOENIX_VMID={id}"),
         format!("PHOENIX_INPUTS={guest_inputs}"),
         format!("PHOENIX_NAME={name}"),
-        "/bin/bash".into(),
-        guest_script.clone(),
-        id.to_string(),
     ];
+    // The library installers source, beside them (`setup-scripts/lib/common.sh`).
+    let lib = script
+        .parent()
+        .and_then(Path::parent)
+        .map(phoenix_core::converge::observe::installer_lib)
+        .transpose()?
+        .flatten();
+    if let Some(lib) = &lib {
+        agent::write_file(
+            runner,
+            id,
+            phoenix_core::converge::observe::GUEST_LIB,
+            lib,
+            "0644",
+        )?;
+        cmd.push(format!(
+            "PHOENIX_LIB={}",
+            phoenix_core::converge::observe::GUEST_LIB
+        ));
+    }
+    cmd.extend(["/bin/bash".into(), guest_script.clone(), id.to_string()]);
     let d = agent::exec(
         runner,
         id,

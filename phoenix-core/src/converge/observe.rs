@@ -59,6 +59,22 @@ pub fn running(runner: &Runner, kind: GuestKind, id: GuestId) -> anyhow::Result<
     Ok(st.is_running())
 }
 
+/// The shell library installers source, relative to `setup-scripts/`.
+pub const INSTALLER_LIB: &str = "lib/common.sh";
+
+/// Where the library is put inside a guest; installers find it through `PHOENIX_LIB`.
+pub const GUEST_LIB: &str = "/tmp/phoenix/lib/common.sh";
+
+/// The installers' shell library, when the installation has one (`setup-scripts/lib/`).
+pub fn installer_lib(setup_scripts: &std::path::Path) -> anyhow::Result<Option<Vec<u8>>> {
+    let p = setup_scripts.join(INSTALLER_LIB);
+    match std::fs::read(&p) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+    }
+}
+
 /// Installer scripts found on the host, in order, with the hash recorded when each completes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Installers {
@@ -86,8 +102,12 @@ pub fn installers(
                 path.display()
             )
         })?;
-        out.hashes
-            .push((f.clone(), content_hash(&[&bytes, inputs])));
+        // The library is part of every installer: a change to it re-runs them.
+        let hash = match dir.parent().map(installer_lib).transpose()?.flatten() {
+            Some(lib) => content_hash(&[&bytes, inputs, &lib]),
+            None => content_hash(&[&bytes, inputs]),
+        };
+        out.hashes.push((f.clone(), hash));
         out.scripts.insert(f.clone(), path);
     }
     Ok(out)
