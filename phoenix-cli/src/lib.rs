@@ -30,6 +30,11 @@ use run::Launcher;
 
 /// Entry point shared by `main.rs` and in-process tests.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args =
+        match phoenix_core::cli::generated(args, <args::Cli as clap::CommandFactory>::command) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
     let cli = match args::parse(args) {
         Ok(c) => c,
         Err(e) => return phoenix_core::cli::clap_exit(&e),

@@ -39,6 +39,10 @@ const ABOUT: &str = "Converge one VM to its configuration";
 
 /// Entry point shared by `main.rs` and in-process tests.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args = match phoenix_core::cli::generated(args, || GuestCli::command_for(PROGRAM, ABOUT)) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let cli = match GuestCli::parse_for(PROGRAM, ABOUT, args) {
         Ok(c) => c,
         Err(e) => return clap_exit(&e),

@@ -5,8 +5,11 @@
 //! - `demo`: the README's first command (validate the example estate in `etc/`, bring up the
 //!   simulated host it describes with `pve-sim`, create and converge its containers and VMs,
 //!   sync Portainer, Traefik, Nginx and certificates against `portainer-sim`);
-//! - `install`: the staged install (arrives with issue #8).
+//! - `install [--prefix DIR] [--destdir DIR]`: release binaries and the installation tree
+//!   (see `install.rs`);
+//! - `dist`: a `.deb` built from the same tree.
 
+mod install;
 mod tidy;
 
 use std::ffi::OsStr;
@@ -18,12 +21,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("demo") => demo(),
-        Some("install") => {
-            Err("`cargo xtask install` is not available yet (arrives with issue #8)".to_string())
-        }
+        Some("install") => install_task(&args[1..]),
+        Some("dist") => dist(),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  stage an installation (not available yet)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  build release binaries and lay out an installation [--prefix DIR] [--destdir DIR]\n  dist     build a .deb of the installation (target/dist/)"
             );
             Ok(())
         }
@@ -134,6 +136,142 @@ fn demo() -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
     eprintln!("\nxtask: the demo grows with the managers: `phoenix LetsGo` next");
+    Ok(())
+}
+
+/// Runs a command and returns its standard output (man pages and completions).
+#[allow(clippy::disallowed_methods)]
+fn capture(program: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{} {}` failed ({}): {}",
+            program.display(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out.stdout)
+}
+
+/// `cargo build --release` of the installed binaries; returns their directory.
+fn build_release() -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut args = vec!["build", "--release", "--quiet"];
+    for b in install::BINARIES {
+        args.extend(["--bin", b]);
+    }
+    run(&cargo, &os_owned(&args), &[])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    Ok(target.join("release"))
+}
+
+fn os_owned<'a>(args: &'a [&'a str]) -> Vec<&'a OsStr> {
+    args.iter().map(OsStr::new).collect()
+}
+
+fn install_task(args: &[String]) -> Result<(), String> {
+    let mut prefix = PathBuf::from(phoenix_paths::DEFAULT_ROOT);
+    let mut destdir = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--prefix" => prefix = it.next().ok_or("--prefix needs a directory")?.into(),
+            "--destdir" => {
+                destdir = Some(PathBuf::from(
+                    it.next().ok_or("--destdir needs a directory")?,
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "unknown install option `{other}` (--prefix DIR, --destdir DIR)"
+                ));
+            }
+        }
+    }
+    if !prefix.is_absolute() {
+        return Err(format!("--prefix {} must be absolute", prefix.display()));
+    }
+    let bin_dir = build_release()?;
+    let report = install_from(&bin_dir, prefix, destdir)?;
+    for l in &report.lines {
+        println!("{l}");
+    }
+    println!("{} file(s) changed", report.changes());
+    Ok(())
+}
+
+fn install_from(
+    bin_dir: &Path,
+    prefix: PathBuf,
+    destdir: Option<PathBuf>,
+) -> Result<install::Report, String> {
+    let opts = install::Options {
+        prefix,
+        destdir,
+        bin_dir: bin_dir.to_path_buf(),
+    };
+    let generate = |bin: &str, what: &str| capture(&bin_dir.join(bin), &["__generate", what]);
+    install::install(&project_root(), &opts, &generate)
+}
+
+/// A `.deb` of the installation: the tree `install` stages, the example configuration as
+/// conffiles, `dpkg-deb --root-owner-group --build`.
+fn dist() -> Result<(), String> {
+    let bin_dir = build_release()?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let out = target.join("dist");
+    let stage = out.join("stage");
+    let _ = std::fs::remove_dir_all(&stage);
+    let prefix = PathBuf::from(phoenix_paths::DEFAULT_ROOT);
+    install_from(&bin_dir, prefix.clone(), Some(stage.clone()))?;
+    let version = env!("CARGO_PKG_VERSION");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let conffiles: Vec<String> = install::listing(
+        &stage
+            .join(prefix.strip_prefix("/").unwrap_or(&prefix))
+            .join("etc"),
+    )
+    .into_iter()
+    .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_string()))
+    .filter(|p| {
+        p.ends_with(".json") && !p.ends_with(".schema.json") || p.starts_with("cloud-init/")
+    })
+    .map(|p| format!("{}/etc/{p}", prefix.display()))
+    .collect();
+    write(
+        &stage.join("DEBIAN/conffiles"),
+        &(conffiles.join("\n") + "\n"),
+    )?;
+    write(
+        &stage.join("DEBIAN/control"),
+        &format!(
+            "Package: phoenix-hypervisor\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Phoenix Hypervisor maintainers\nSection: admin\nPriority: optional\nDepends: libc6\nRecommends: proxmox-ve\nDescription: declarative orchestrator for a Proxmox VE host running AI workloads\n Converges ZFS, storage, LXC containers, VMs, GPU passthrough, firewall, in-guest\n installers and Docker stacks (through Portainer) to four JSON files.\n"
+        ),
+    )?;
+    let deb = out.join(format!("phoenix-hypervisor_{version}_{arch}.deb"));
+    run(
+        "dpkg-deb",
+        &[
+            OsStr::new("--root-owner-group"),
+            OsStr::new("--build"),
+            stage.as_os_str(),
+            deb.as_os_str(),
+        ],
+        &[],
+    )
+    .map_err(|e| format!("{e}\nhint: dpkg-deb comes with Debian's dpkg package"))?;
+    println!("{}", deb.display());
     Ok(())
 }
 

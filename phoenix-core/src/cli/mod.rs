@@ -167,10 +167,56 @@ pub fn guest_arg(
     }
 }
 
+/// The hidden first argument that makes a binary print its man page or a shell completion
+/// script (`cargo xtask install` uses it): `<binary> __generate man|bash|zsh|fish`.
+pub const GENERATE: &str = "__generate";
+
 /// Parses argv with clap; on `--help`/`--version` or a usage error prints clap's output and
-/// returns the status to exit with (0, or 2 for usage errors).
+/// returns the status to exit with (0, or 2 for usage errors). `__generate WHAT` prints
+/// the man page or a completion script instead.
 pub fn parse<T: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<T, ExitCode> {
+    let args = generated(args, T::command)?;
     T::try_parse_from(args).map_err(|e| clap_exit(&e))
+}
+
+/// The arguments, unless they ask for `__generate WHAT`: then the man page or completion
+/// script of `cmd()` is printed and the status to exit with returned.
+pub fn generated(
+    args: impl IntoIterator<Item = OsString>,
+    cmd: impl FnOnce() -> clap::Command,
+) -> Result<Vec<OsString>, ExitCode> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == GENERATE) {
+        let what = args.get(2).and_then(|a| a.to_str()).unwrap_or_default();
+        return Err(generate(cmd(), what, &mut std::io::stdout()));
+    }
+    Ok(args)
+}
+
+/// Writes `cmd`'s man page (`man`) or completion script (`bash`, `zsh`, `fish`) to `out`.
+pub fn generate(mut cmd: clap::Command, what: &str, out: &mut dyn std::io::Write) -> ExitCode {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let shell = match what {
+        "man" => {
+            return match clap_mangen::Man::new(cmd).render(out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the man page: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        other => {
+            eprintln!("error: {GENERATE} {other:?}: expected man, bash, zsh or fish");
+            return ExitCode::from(2);
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, name, out);
+    ExitCode::SUCCESS
 }
 
 /// Prints a clap error (or help) and returns its exit status.
