@@ -7,9 +7,9 @@ set -euo pipefail
 # machine), and an inputs file; the stubs log what was called.
 
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STUBBED=(apt-get dpkg-query systemctl docker curl wget update-ca-certificates locale-gen
-    update-locale nvidia-smi step step-ca gpg python3 pip3 nginx traefik ollama usermod
-    useradd chown openssl)
+STUBBED=(apt-get dpkg-query dpkg systemctl docker curl wget tar update-ca-certificates
+    locale-gen update-locale nvidia-smi step step-ca gpg python3 pip3 nginx traefik ollama
+    usermod useradd chown openssl)
 
 fail() {
     printf 'FAIL %s: %s\n' "${CASE_NAME:-?}" "$*" >&2
@@ -39,6 +39,25 @@ new_case() {
 # with_package PKG...: as if already installed.
 with_package() {
     printf '%s\n' "$@" >>"$STUB_STATE/packages"
+}
+
+# run_fails REL_PATH MESSAGE [ARGS...]: the installer exits non-zero and says MESSAGE.
+run_fails() {
+    local script="$SCRIPTS/$1" msg="$2"
+    shift 2
+    : >"$STUB_LOG"
+    if bash "$script" "${@:-100}" >"$CASE/out" 2>&1; then
+        fail "$(basename "$script") succeeded; expected a failure saying \`$msg\`"
+    fi
+    grep -qF -- "$msg" "$CASE/out" || fail "$(basename "$script") failed without saying \`$msg\`"
+}
+
+# assert_not_called TEXT: no mutating call contains TEXT in the last run.
+assert_not_called() {
+    if grep -F "MUTATE" "$STUB_LOG" | grep -qF -- "$1"; then
+        fail "unexpected call containing \`$1\`:
+$(cat "$STUB_LOG")"
+    fi
 }
 
 # run_installer REL_PATH [ARGS...]: runs it; its output is in $CASE/out.
