@@ -119,6 +119,7 @@ pub fn run_installer(
             "nvidia_repo_url": cfg.lxc.nvidia_repo_url,
             "nvidia_runfile_url": cfg.lxc.nvidia_runfile_url,
             "domain_name": cfg.host.domain_name,
+            "step_ca": cfg.host.step_ca,
         },
     });
     let tag = match kind {

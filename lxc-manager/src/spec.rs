@@ -552,6 +552,7 @@ pub fn app_inputs(cfg: &Config, c: &Container) -> serde_json::Value {
         "nvidia_repo_url": cfg.lxc.nvidia_repo_url,
         "nvidia_runfile_url": cfg.lxc.nvidia_runfile_url,
         "domain_name": cfg.host.domain_name,
+        "step_ca": cfg.host.step_ca,
     })
 }
 

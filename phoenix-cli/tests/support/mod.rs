@@ -210,7 +210,18 @@ where
     for (k, v) in envs {
         c.env(k, v);
     }
-    let out = c.output().expect("run binary");
+    // A binary copied into the installation moments ago may still be open for writing in a
+    // process another test thread forked meanwhile (ETXTBSY): wait for it to close.
+    let mut tries = 0;
+    let out = loop {
+        match c.output() {
+            Err(e) if e.raw_os_error() == Some(26) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r.expect("run binary"),
+        }
+    };
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
