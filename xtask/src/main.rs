@@ -3,8 +3,9 @@
 //! - `ci`: the README's test command (fmt check, clippy -D warnings, tests, the demo,
 //!   shellcheck);
 //! - `demo`: the README's first command (validate the example estate in `etc/`, bring up the
-//!   simulated host it describes with `pve-sim`, create and converge its containers and VMs,
-//!   sync Portainer, Traefik, Nginx and certificates against `portainer-sim`);
+//!   simulated host it describes with `pve-sim`, `phoenix setup` twice, `phoenix LetsGo`
+//!   against a `portainer-sim` on loopback, simulated time per guest and the critical path,
+//!   then LetsGo again, which must change nothing);
 //! - `install [--prefix DIR] [--destdir DIR]`: release binaries and the installation tree
 //!   (see `install.rs`);
 //! - `dist`: a `.deb` built from the same tree.
@@ -135,15 +136,22 @@ fn demo() -> Result<(), String> {
     let result = demo_steps(&root, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
-    eprintln!("\nxtask: the demo grows with the managers: `phoenix LetsGo` next");
+    eprintln!("\nxtask: demo done (its temporary host is removed)");
     Ok(())
 }
 
 /// Runs a command and returns its standard output (man pages and completions).
-#[allow(clippy::disallowed_methods)]
 fn capture(program: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    capture_env(program, args, &[])
+}
+
+/// [`capture`] with environment variables.
+#[allow(clippy::disallowed_methods)]
+fn capture_env(program: &Path, args: &[&str], envs: &[(&str, &OsStr)]) -> Result<Vec<u8>, String> {
     let out = std::process::Command::new(program)
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .current_dir(project_root())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
     if !out.status.success() {
@@ -498,29 +506,152 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
         )?;
     }
     run(&sim, &os(&["pvesm", "status"]), &envs)?;
-    let mut create = vec!["create", "-q"];
-    create.extend(ids.iter().map(String::as_str));
-    run(&cli, &refs(&with_log(&create)), &envs)?;
+    // Portainer on loopback (portainer-sim), with what the CA and the operator leave on the
+    // host; LetsGo syncs after the tiers that ask for it.
+    let (server, addr) = portainer(root, scratch, &setup_envs)?;
+    let mut with_sim: Vec<(&str, &OsStr)> = envs.to_vec();
+    with_sim.push(("PHOENIX_PORTAINER_CONNECT", OsStr::new(&addr)));
+    let audit = sysroot.join("var/lib/pve-sim/audit.jsonl");
+    let before = audit_lines(&audit).len();
+    run(&cli, &refs(&with_log(&["LetsGo"])), &with_sim)?;
+    let entries: Vec<serde_json::Value> = audit_lines(&audit).into_iter().skip(before).collect();
+    let validate = capture_env(
+        Path::new(&cli),
+        &[
+            "validate",
+            "--output",
+            "json",
+            "--log-file",
+            &log.to_string_lossy(),
+        ],
+        &envs,
+    )?;
+    print!("{}", simulated_report(&validate, &entries)?);
     let mut status = vec!["status"];
     status.extend(ids.iter().map(String::as_str));
     run(&cli, &refs(&with_log(&status)), &envs)?;
-    let mut again = vec!["converge"];
-    again.extend(ids.iter().map(String::as_str));
-    run(&cli, &refs(&with_log(&again)), &envs)?;
-    sync(root, scratch, &cli, &with_log, &setup_envs)?;
     run(&sim, &os(&["state"]), &envs)?;
+    // Again: a converged estate changes nothing.
+    let before = audit_lines(&audit).len();
+    run(&cli, &refs(&with_log(&["LetsGo", "-q"])), &with_sim)?;
+    let again: Vec<serde_json::Value> = audit_lines(&audit).into_iter().skip(before).collect();
+    drop(server);
+    let changes: Vec<String> = again
+        .iter()
+        .filter(|e| e["effect"] == "mutate")
+        .map(|e| format!("{} {}", e["tool"].as_str().unwrap_or("?"), e["argv"]))
+        .collect();
+    println!(
+        "\nsecond LetsGo: {} tool calls, {} changes",
+        again.len(),
+        changes.len()
+    );
+    if !changes.is_empty() {
+        return Err(format!(
+            "the second LetsGo changed the host:\n{}",
+            changes.join("\n")
+        ));
+    }
     run(&sim, &os(&["audit", "--summary"]), &envs)
 }
 
-/// `phoenix sync all` twice against `portainer-sim` on loopback, serving the example's
-/// Portainer host name over TLS with a test CA that stands in for Step-CA's root.
-fn sync(
+/// The simulator's audit log, one JSON value per call.
+fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+type Ids<T> = std::collections::BTreeMap<u64, T>;
+
+/// Simulated seconds per guest (from the audit log) and the critical path through the
+/// dependency graph (`validate --output json`: clone sources and dependencies).
+fn simulated_report(validate: &[u8], entries: &[serde_json::Value]) -> Result<String, String> {
+    let v: serde_json::Value = serde_json::from_slice(validate).map_err(|e| e.to_string())?;
+    let mut secs: Ids<f64> = Ids::new();
+    for e in entries {
+        if let Some(g) = e["guest"].as_u64() {
+            *secs.entry(g).or_default() += e["secs"].as_f64().unwrap_or(0.0);
+        }
+    }
+    let mut deps: Ids<Vec<u64>> = Ids::new();
+    for g in v["guests"].as_array().into_iter().flatten() {
+        let Some(id) = g["id"].as_u64() else {
+            continue;
+        };
+        let mut d: Vec<u64> = g["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_u64)
+            .collect();
+        d.extend(g["clone_from"].as_u64());
+        deps.insert(id, d);
+    }
+    let (total, path) = critical_path(&deps, &secs);
+    let mut out = String::from("\nsimulated time per guest (Proxmox operations):\n");
+    for (g, s) in &secs {
+        out.push_str(&format!("  {g:<6} {s:>8.1} s\n"));
+    }
+    let shown: Vec<String> = path.iter().map(u64::to_string).collect();
+    out.push_str(&format!(
+        "critical path: {} ({total:.1} s simulated; {:.1} s for every guest one after another)\n",
+        shown.join(" -> "),
+        secs.values().sum::<f64>()
+    ));
+    Ok(out)
+}
+
+/// The longest chain of guests, each after what it needs (pure): `(seconds, chain)`, the
+/// chain starting with the guest built first.
+fn critical_path(deps: &Ids<Vec<u64>>, secs: &Ids<f64>) -> (f64, Vec<u64>) {
+    fn finish(
+        g: u64,
+        deps: &Ids<Vec<u64>>,
+        secs: &Ids<f64>,
+        memo: &mut Ids<(f64, Vec<u64>)>,
+        depth: usize,
+    ) -> (f64, Vec<u64>) {
+        if let Some(m) = memo.get(&g) {
+            return m.clone();
+        }
+        let mut best: (f64, Vec<u64>) = (0.0, Vec::new());
+        if depth < 64 {
+            for d in deps.get(&g).into_iter().flatten() {
+                let f = finish(*d, deps, secs, memo, depth + 1);
+                if best.1.is_empty() || f.0 > best.0 {
+                    best = f;
+                }
+            }
+        }
+        let mut chain = best.1;
+        chain.push(g);
+        let r = (best.0 + secs.get(&g).copied().unwrap_or(0.0), chain);
+        memo.insert(g, r.clone());
+        r
+    }
+    let mut memo = Ids::new();
+    let mut best: (f64, Vec<u64>) = (0.0, Vec::new());
+    for g in deps.keys().chain(secs.keys()) {
+        let f = finish(*g, deps, secs, &mut memo, 0);
+        if f.0 > best.0 {
+            best = f;
+        }
+    }
+    best
+}
+
+/// Starts `portainer-sim` on loopback, serving the example's Portainer host name over TLS
+/// with a test CA that stands in for Step-CA's root, and leaves on the host what the CA
+/// container and the operator would: returns the server (stopped when dropped) and its
+/// address.
+fn portainer(
     root: &Path,
     scratch: &Path,
-    cli: &str,
-    with_log: &dyn Fn(&[&str]) -> Vec<std::ffi::OsString>,
     envs: &[(&str, &OsStr)],
-) -> Result<(), String> {
+) -> Result<(Background, String), String> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let psim = target
@@ -602,10 +733,34 @@ fn sync(
     if addr.is_empty() {
         return Err("portainer-sim did not start".into());
     }
-    let mut with_sim: Vec<(&str, &OsStr)> = envs.to_vec();
-    with_sim.push(("PHOENIX_PORTAINER_CONNECT", OsStr::new(&addr)));
-    run(cli, &refs(&with_log(&["sync", "all"])), &with_sim)?;
-    run(cli, &refs(&with_log(&["sync", "all"])), &with_sim)?;
-    drop(server);
-    Ok(())
+    Ok((server, addr))
+}
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+
+    #[test]
+    fn the_critical_path_is_the_slowest_chain() {
+        let deps: Ids<Vec<u64>> = [
+            (900, vec![]),
+            (901, vec![900]),
+            (950, vec![901, 103]),
+            (103, vec![900]),
+            (102, vec![103]),
+        ]
+        .into_iter()
+        .collect();
+        let secs: Ids<f64> = [
+            (900, 10.0),
+            (901, 30.0),
+            (950, 5.0),
+            (103, 20.0),
+            (102, 1.0),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(critical_path(&deps, &secs), (45.0, vec![900, 901, 950]));
+        assert_eq!(critical_path(&Ids::new(), &Ids::new()), (0.0, vec![]));
+    }
 }
