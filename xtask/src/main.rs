@@ -24,9 +24,10 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("install") => install_task(&args[1..]),
         Some("dist") => dist(),
+        Some("install-check") => install_check(),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  build release binaries and lay out an installation [--prefix DIR] [--destdir DIR]\n  dist     build a .deb of the installation (target/dist/)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  build release binaries and lay out an installation [--prefix DIR] [--destdir DIR]\n  dist     build a .deb of the installation (target/dist/)\n  install-check  install the debug binaries into a temporary directory and validate from there (part of ci)"
             );
             Ok(())
         }
@@ -93,6 +94,7 @@ fn ci() -> Result<(), String> {
     run(&cargo, &os(&["test", "--workspace"]), &[])?;
     // The README's first command must keep working on a fresh clone.
     demo()?;
+    install_check()?;
     let scripts = tidy::shell_scripts(&project_root().join("setup-scripts"));
     if scripts.is_empty() {
         eprintln!("xtask: no shell scripts in setup-scripts/ yet; shellcheck skipped");
@@ -226,6 +228,46 @@ fn install_from(
     };
     let generate = |bin: &str, what: &str| capture(&bin_dir.join(bin), &["__generate", what]);
     install::install(&project_root(), &opts, &generate)
+}
+
+/// Installs the debug binaries into a temporary directory and runs the installed
+/// `phoenix validate` on the installed example configuration (what CI checks of `install`;
+/// `install` itself builds release binaries).
+fn install_check() -> Result<(), String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let stage = std::env::temp_dir().join(format!("phoenix-install-{}", std::process::id()));
+    let prefix = PathBuf::from(phoenix_paths::DEFAULT_ROOT);
+    let result = (|| {
+        let report = install_from(&target.join("debug"), prefix.clone(), Some(stage.clone()))?;
+        let root = stage.join(prefix.strip_prefix("/").unwrap_or(&prefix));
+        let cli = root.join("bin/phoenix-cli").to_string_lossy().into_owned();
+        let log = stage.join("validate.log");
+        run(
+            &cli,
+            &[
+                OsStr::new("validate"),
+                OsStr::new("--log-file"),
+                log.as_os_str(),
+            ],
+            &[
+                (phoenix_paths::ENV_ROOT, root.as_os_str()),
+                (phoenix_paths::ENV_CONFIG_DIR, OsStr::new("")),
+            ],
+        )?;
+        let again = install_from(&target.join("debug"), prefix.clone(), Some(stage.clone()))?;
+        if again.changes() != 0 {
+            return Err(format!("a second install changed {:?}", again.lines));
+        }
+        eprintln!(
+            "xtask: installed {} files into {}; the installed phoenix validates; a second install changes nothing",
+            report.changes(),
+            stage.display()
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&stage);
+    result
 }
 
 /// A `.deb` of the installation: the tree `install` stages, the example configuration as
