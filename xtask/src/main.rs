@@ -489,9 +489,15 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
         write(&install.join(format!("setup-scripts/lxc/{f}.sh")), &body)?;
     }
     for a in &apps {
+        // The gateway's stand-in leaves the directory nginx's sites are linked from.
+        let extra = if a.contains("101") {
+            "mkdir -p /etc/nginx/sites-enabled\n"
+        } else {
+            ""
+        };
         write(
             &install.join(format!("setup-scripts/apps/{a}")),
-            &format!("#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for {a}\"\n"),
+            &format!("#!/bin/bash\nset -euo pipefail\necho \"demo stand-in for {a}\"\n{extra}"),
         )?;
     }
     let path = format!(
