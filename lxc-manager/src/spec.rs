@@ -500,6 +500,18 @@ pub fn feature_inputs(cfg: &Config, c: &Container) -> serde_json::Value {
     m.insert("bootstrap_ca_url", serde_json::json!(c.bootstrap_ca_url));
     m.insert("gpu", serde_json::json!(!c.gpus().is_empty()));
     m.insert("portainer_role", serde_json::json!(c.portainer_role));
+    // What the installers read from the block (setup-scripts/README.md): a change re-runs them.
+    m.insert(
+        "installer_settings",
+        serde_json::json!({
+            "unprivileged": c.unprivileged,
+            "vllm_version": c.vllm_version,
+            "ollama_version": c.ollama_version,
+            "traefik_version": c.traefik_version,
+            "portainer_version": c.portainer_version,
+            "trusted_ca_file": c.trusted_ca_file,
+        }),
+    );
     serde_json::json!(m)
 }
 

@@ -405,6 +405,7 @@ pub fn feature_inputs(cfg: &Config, vm: &Vm) -> serde_json::Value {
         "vm": {
             "user": vm.user_config.as_ref().map(|u| &u.username),
             "portainer_role": vm.portainer_role,
+            "trusted_ca_file": vm.trusted_ca_file,
         },
         "globals": {
             "domain_name": cfg.host.domain_name,

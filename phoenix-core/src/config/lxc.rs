@@ -91,6 +91,16 @@ pub struct Container {
     pub application_script: Option<String>,
     /// CA URL handed to feature installers.
     pub bootstrap_ca_url: Option<String>,
+    /// Version the `vllm` feature installs (pip).
+    pub vllm_version: Option<String>,
+    /// Version the `ollama` feature installs.
+    pub ollama_version: Option<String>,
+    /// Version the `traefik` feature installs (v3).
+    pub traefik_version: Option<String>,
+    /// Image tag the `portainer` feature runs.
+    pub portainer_version: Option<String>,
+    /// Path in the container of the CA root the `trusted_ca` feature installs.
+    pub trusted_ca_file: Option<String>,
     /// Legacy host-side checks.
     pub health_checks: Vec<LegacyHealthCheck>,
     /// Health check (argv, never `eval`).

@@ -99,6 +99,8 @@ pub struct Vm {
     pub volumes: Vec<VmVolume>,
     /// Docker stacks deployed through Portainer.
     pub docker_stacks: Vec<StackRef>,
+    /// Path in the VM of the CA root the `trusted_ca` feature installs.
+    pub trusted_ca_file: Option<String>,
     /// Guest firewall.
     pub firewall: Option<Firewall>,
     /// Cloud-init network.
