@@ -92,3 +92,73 @@ service_on() {
 daemon_reload() {
     systemctl daemon-reload
 }
+
+# The vLLM server unit (vllm_model_server.service) for container $1, generated from its
+# `vllm_engine_config` (input `.container.vllm_engine_config`): the sub-objects ModelConfig,
+# CacheConfig, ParallelConfig and ServerConfig in that order, each key in its configured
+# order; camelCase keys kebab-cased (maxModelLen -> max-model-len), snake_case kept; `true`
+# gives `--key`, `false`/null are skipped, anything else `--key value` (objects and arrays
+# as JSON). Written only when different; systemd reloaded and the server restarted only
+# then; enabled and started when it is not. Used by the vllm feature and the vLLM
+# application script.
+vllm_server_unit() {
+    local UNIT=vllm_model_server.service PYTHON=/opt/vllm/bin/python args changed
+    [ -n "$(input '.container.vllm_engine_config')" ] ||
+        die "container $1 has no vllm_engine_config: nothing says which model to serve"
+    [ -x "$(p "$PYTHON")" ] || die "$PYTHON is missing: the vllm feature installs vLLM into /opt/vllm"
+
+    # One argument per line; values systemd-quoted when they need it (% and $ escaped).
+    args="$(input '
+        def kebab: gsub("(?<a>[a-z0-9])(?<b>[A-Z])"; "\(.a)-\(.b)") | ascii_downcase;
+        def quote: if test("^[A-Za-z0-9._/:=@,+-]+$") then .
+                   else "\"" + (gsub("\\\\"; "\\\\") | gsub("\""; "\\\"")) + "\"" end
+                   | gsub("%"; "%%") | gsub("\\$"; "$$");
+        .container.vllm_engine_config as $c
+        | if ($c | type) != "object" then error("vllm_engine_config is not an object") else . end
+        | [ ("ModelConfig", "CacheConfig", "ParallelConfig", "ServerConfig") as $s
+            | ($c[$s] // {})
+            | if type != "object" then error("vllm_engine_config.\($s) is not an object") else . end
+            | to_entries[]
+            | select(.value != false and .value != null)
+            | ("--" + (.key | if test("_") then . else kebab end)),
+              (if .value == true then empty
+               elif (.value | type) == "string" then .value | quote
+               else .value | tojson | quote end) ]
+        | join(" ")')" || die "cannot read vllm_engine_config of container $1"
+    [ -n "$args" ] || die "vllm_engine_config of container $1 gives no arguments (no ModelConfig.model?)"
+    case " $args " in
+    *" --model "*) ;;
+    *) die "vllm_engine_config of container $1 names no model (ModelConfig.model)" ;;
+    esac
+
+    changed=0
+    if write_file "/etc/systemd/system/$UNIT" 644 <<UNIT_FILE; then changed=1; fi
+[Unit]
+Description=vLLM OpenAI-compatible model server (phoenix, container $1)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+WorkingDirectory=/opt/vllm
+Environment=PATH=/opt/vllm/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+Environment=LD_LIBRARY_PATH=/usr/local/cuda/lib64
+Environment=HF_HOME=/opt/vllm/huggingface
+ExecStart=$PYTHON -m vllm.entrypoints.openai.api_server $args
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+UNIT_FILE
+
+    if [ "$changed" -eq 1 ]; then
+        daemon_reload
+        if systemctl is-active --quiet "$UNIT" 2>/dev/null; then
+            systemctl restart "$UNIT"
+        fi
+    fi
+    service_on "$UNIT"
+
+    log "vllm: $UNIT serves with: $args"
+}

@@ -22,3 +22,12 @@ assert_idempotent lxc/vllm.sh
 new_case vllm_no_gpu '{"ctid": 910, "container": {}}'
 run_fails lxc/vllm.sh "nvidia-smi does not work"
 assert_not_called "pip"
+
+# With a vllm_engine_config, the feature also writes the server unit (once).
+new_case vllm_unit '{"ctid": 950, "container": {"vllm_engine_config": {"ModelConfig": {"model": "Qwen/Qwen2.5-7B", "trust_remote_code": true}, "ServerConfig": {"port": 8000}}}}'
+with_package python3 python3-venv python3-dev build-essential
+echo 580.82.07 >"$STUB_STATE/nvidia_version"
+run_installer lxc/vllm.sh
+assert_file /etc/systemd/system/vllm_model_server.service "api_server --model Qwen/Qwen2.5-7B --trust_remote_code --port 8000"
+assert_called "systemctl enable vllm_model_server.service"
+assert_idempotent lxc/vllm.sh
