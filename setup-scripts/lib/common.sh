@@ -57,6 +57,37 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# An apt repository's signing key at KEYRING, fetched from URL only when it is missing.
+apt_key() {
+    local url="$1" keyring="$2" tmp
+    [ -s "$(p "$keyring")" ] && return 0
+    tmp="$(mktemp)"
+    if ! curl -fsSL -o "$tmp" "$url" || [ ! -s "$tmp" ]; then
+        rm -f "$tmp"
+        die "cannot download the repository key $url"
+    fi
+    write_file "$keyring" 644 <"$tmp" || true
+    rm -f "$tmp"
+}
+
+# Runs `apt-get update` (after a list changed); apt_install then does not run it again.
+apt_refresh() {
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    PHOENIX_APT_UPDATED=1
+}
+
+# Smallstep's apt repository (step-cli, step-ca): key, list, and an update only when the
+# list was written.
+smallstep_repo() {
+    local keyring=/etc/apt/keyrings/smallstep.asc
+    apt_install ca-certificates curl
+    apt_key https://packages.smallstep.com/keys/apt/repo-signing-key.gpg "$keyring"
+    if printf 'deb [signed-by=%s] https://packages.smallstep.com/stable/debian debs main\n' \
+        "$keyring" | write_file /etc/apt/sources.list.d/smallstep.list 644; then
+        apt_refresh
+    fi
+}
+
 # Writes stdin to a guest path with a mode, only when the content or mode differs.
 # Returns 0 when it wrote, 1 when the file was already so.
 write_file() {

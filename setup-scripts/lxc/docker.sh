@@ -28,16 +28,6 @@ container's configuration and converge it again"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# Fetches a repository key into a keyring path unless it is there.
-fetch_key() {
-    local url="$1" keyring="$2" name
-    [ -s "$(p "$keyring")" ] && return 0
-    name="$(basename "$keyring")"
-    curl -fsSL -o "$tmp/$name" "$url" || die "cannot download the repository key $url"
-    [ -s "$tmp/$name" ] || die "the repository key $url is empty"
-    write_file "$keyring" 644 <"$tmp/$name" || true
-}
-
 unprivileged="$(input '.container.unprivileged | tostring')"
 gpu="$(input '.container.gpu_assignment')"
 gpu_on=0
@@ -59,21 +49,19 @@ apt_install ca-certificates curl jq
 arch="$(dpkg --print-architecture)"
 
 lists_changed=0
-fetch_key "https://download.docker.com/linux/$os_id/gpg" "$KEYRING"
+apt_key "https://download.docker.com/linux/$os_id/gpg" "$KEYRING"
 printf 'deb [arch=%s signed-by=%s] https://download.docker.com/linux/%s %s stable\n' \
     "$arch" "$KEYRING" "$os_id" "$codename" | write_file "$LIST" 644 && lists_changed=1
 packages=(docker-ce docker-ce-cli containerd.io docker-compose-plugin fuse-overlayfs)
 if [ "$gpu_on" -eq 1 ]; then
-    fetch_key https://nvidia.github.io/libnvidia-container/gpgkey "$NV_KEYRING"
+    apt_key https://nvidia.github.io/libnvidia-container/gpgkey "$NV_KEYRING"
     # shellcheck disable=SC2016 # $(ARCH) is apt's own variable
     printf 'deb [signed-by=%s] https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /\n' \
         "$NV_KEYRING" | write_file "$NV_LIST" 644 && lists_changed=1
     packages+=(nvidia-container-toolkit)
 fi
 if [ "$lists_changed" -eq 1 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    # shellcheck disable=SC2034 # read by apt_install (lib/common.sh)
-    PHOENIX_APT_UPDATED=1
+    apt_refresh
 fi
 apt_install "${packages[@]}"
 

@@ -6,12 +6,6 @@ set -euo pipefail
 
 APP=apps/phoenix_hypervisor_lxc_101.sh
 
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
 nginx_stub() {
     # `nginx -t` reads; it fails while $STUB_STATE/nginx-bad exists.
     own_stub nginx <<'STUB'

@@ -9,12 +9,6 @@ SSL=/etc/step-ca/ssl
 INPUTS='{"ctid": 103, "container": {"name": "Step-CA", "network_config": {"ip": "10.0.0.10/24"}},
   "globals": {"domain_name": "lab.example"}}'
 
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
 stubs() {
     own_stub openssl <<'STUB'
 #!/bin/bash

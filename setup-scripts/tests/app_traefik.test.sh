@@ -9,12 +9,6 @@ CA=/etc/step-ca/ssl
 INPUTS='{"ctid": 102, "container": {"name": "Traefik-Internal", "network_config": {"ip": "10.0.0.12/24"}},
   "globals": {"domain_name": "lab.example"}}'
 
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
 setup() {
     export PHOENIX_CTID=102
     unset PHOENIX_CA_URL

@@ -5,29 +5,6 @@ set -euo pipefail
 
 CHECK=health_checks/check_nginx_gateway.sh
 
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
-# pct: logs READ for `exec` (MUTATE otherwise); a call whose argv contains a line of
-# $STUB_STATE/pct-fail fails.
-pct_stub() {
-    own_stub pct <<'STUB'
-#!/bin/bash
-set -euo pipefail
-if [ "${1:-}" = exec ]; then kind=READ; else kind=MUTATE; fi
-printf '%s pct %s\n' "$kind" "$*" >>"$STUB_LOG"
-touch "$STUB_STATE/pct-fail"
-while IFS= read -r pat; do
-    [ -n "$pat" ] || continue
-    case "$*" in *"$pat"*) exit 1 ;; esac
-done <"$STUB_STATE/pct-fail"
-exit 0
-STUB
-}
-
 new_case health_nginx '{}'
 pct_stub
 run_installer "$CHECK" 101

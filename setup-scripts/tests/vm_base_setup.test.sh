@@ -3,14 +3,6 @@ set -euo pipefail
 # vm/base_setup.sh: packages once, the IPv6 sysctl file written and applied once, ufw
 # disabled once when installed and active.
 
-# own_stub NAME: a test's own stand-in for NAME (stdin), replacing the shared stub's link
-# (never written through: that would overwrite stubs/stub.sh).
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
 ufw_stub() {
     own_stub ufw <<'STUB'
 #!/bin/bash

@@ -3,14 +3,6 @@ set -euo pipefail
 # vm/docker.sh: Docker's repo (key + list), update only when the list was written, the
 # engine packages, the service on, the VM's user in the docker group — each once.
 
-# own_stub NAME: a test's own stand-in for NAME (stdin), replacing the shared stub's link
-# (never written through: that would overwrite stubs/stub.sh).
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
 new_case vm_docker '{"vm": {"user": "phoenix", "portainer_role": "agent"}, "globals": {"domain_name": "lab.example"}}'
 export PHOENIX_VMID=1001
 mkdir -p "$PHOENIX_ROOTFS/etc"

@@ -4,14 +4,6 @@ set -euo pipefail
 # once, Docker restarted only when it runs and the root changed; a missing root fails
 # naming its path.
 
-# own_stub NAME: a test's own stand-in for NAME (stdin), replacing the shared stub's link
-# (never written through: that would overwrite stubs/stub.sh).
-own_stub() {
-    rm -f "$STUB_BIN/$1"
-    cat >"$STUB_BIN/$1"
-    chmod +x "$STUB_BIN/$1"
-}
-
 uca_stub() {
     own_stub update-ca-certificates <<'STUB'
 #!/bin/bash

@@ -21,19 +21,10 @@ arch="$(dpkg --print-architecture)" || die "cannot tell the architecture (dpkg -
 
 apt_install ca-certificates curl
 
-if [ ! -s "$(p "$KEYRING")" ]; then
-    tmp="$(mktemp)"
-    trap 'rm -f "$tmp"' EXIT
-    curl -fsSL "$KEY_URL" -o "$tmp" || die "cannot download Docker's apt key from $KEY_URL"
-    [ -s "$tmp" ] || die "Docker's apt key from $KEY_URL is empty"
-    write_file "$KEYRING" 644 <"$tmp" || true
-fi
-
+apt_key "$KEY_URL" "$KEYRING"
 if printf 'deb [arch=%s signed-by=%s] https://download.docker.com/linux/ubuntu %s stable\n' \
     "$arch" "$KEYRING" "$codename" | write_file "$LIST" 644; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    # shellcheck disable=SC2034 # read by apt_install (lib/common.sh)
-    PHOENIX_APT_UPDATED=1
+    apt_refresh
 fi
 
 apt_install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin
