@@ -248,18 +248,6 @@ pub fn post_guest(
     Some((kind, id.parse().ok()?))
 }
 
-/// `user:group` (or `user`) of a manifest entry.
-pub fn owner(c: &Certificate) -> Option<(String, Option<String>)> {
-    let o = c.owner.as_deref()?.trim();
-    if o.is_empty() {
-        return None;
-    }
-    Some(match o.split_once(':') {
-        Some((u, g)) => (u.to_string(), Some(g.to_string())),
-        None => (o.to_string(), None),
-    })
-}
-
 /// The octal mode of a manifest entry (`"640"`).
 pub fn mode(c: &Certificate) -> anyhow::Result<Option<u32>> {
     match c.permissions.as_deref().map(str::trim) {

@@ -89,16 +89,29 @@ impl Guest {
                     .arg("exec")
                     .arg(self.id.to_string())
                     .arg("--")
-                    .args(argv)
-                    .ok_codes(&[0, 1, 2, 125, 126, 127]);
-                let out = runner
-                    .run(&cmd)
-                    .with_context(|| format!("cannot run `{}` in {self}", argv.join(" ")))?;
-                Ok(Ran {
-                    code: i64::from(out.code.unwrap_or(0)),
-                    out: out.stdout_str(),
-                    err: out.stderr_str(),
-                })
+                    .args(argv);
+                // `pct exec` exits with the guest command's status: a non-zero one is the
+                // command's answer, not a failure to run it.
+                match runner.run(&cmd) {
+                    Ok(out) => Ok(Ran {
+                        code: i64::from(out.code.unwrap_or(0)),
+                        out: out.stdout_str(),
+                        err: out.stderr_str(),
+                    }),
+                    Err(phoenix_core::cmd::CmdError::Failed {
+                        code: Some(code),
+                        stdout,
+                        stderr,
+                        ..
+                    }) => Ok(Ran {
+                        code: i64::from(code),
+                        out: stdout,
+                        err: stderr,
+                    }),
+                    Err(e) => {
+                        Err(e).with_context(|| format!("cannot run `{}` in {self}", argv.join(" ")))
+                    }
+                }
             }
             GuestKind::Vm => {
                 let d = agent::exec(

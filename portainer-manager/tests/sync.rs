@@ -154,6 +154,18 @@ impl Estate {
     }
 }
 
+/// `sync all`'s stages, in order.
+const STAGES: [&str; 8] = [
+    "ca",
+    "dns",
+    "firewall",
+    "certificates",
+    "portainer",
+    "traefik",
+    "nginx",
+    "api",
+];
+
 /// The summary line of `stage`.
 fn outcome<'a>(stdout: &'a str, stage: &str) -> &'a str {
     let summary = stdout.split("sync summary:").nth(1).unwrap_or_else(|| {
@@ -183,16 +195,7 @@ fn a_first_sync_converges_and_a_second_changes_nothing() {
         let e = estate(&etc, knobs(kind));
         let first = e.sync(&["all"]);
         let out = first.ok();
-        for stage in [
-            "ca",
-            "dns",
-            "firewall",
-            "certificates",
-            "portainer",
-            "traefik",
-            "nginx",
-            "api",
-        ] {
+        for stage in STAGES {
             assert_eq!(outcome(out, stage), "changed", "{kind}: {stage}\n{out}");
         }
         let (env, want) = expected(kind);
@@ -270,16 +273,7 @@ fn a_first_sync_converges_and_a_second_changes_nothing() {
         let audit = e.h.mark();
         let second = e.sync(&["all"]);
         let out = second.ok();
-        for stage in [
-            "ca",
-            "dns",
-            "firewall",
-            "certificates",
-            "portainer",
-            "traefik",
-            "nginx",
-            "api",
-        ] {
+        for stage in STAGES {
             assert_eq!(outcome(out, stage), "ok", "{kind}: {stage}\n{out}");
         }
         assert_eq!(e.writes_since(mark), Vec::<String>::new(), "{kind}");

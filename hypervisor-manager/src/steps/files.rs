@@ -57,6 +57,39 @@ impl Managed {
     }
 }
 
+/// A secret from a root-only file named in the configuration (`key`): its first line. A
+/// missing or empty file is an error naming the key, the path and what it holds (`holds`);
+/// a file others can read is warned about. The value is never logged.
+pub fn read_secret(
+    layout: &phoenix_core::paths::Layout,
+    key: &str,
+    path: &str,
+    holds: &str,
+) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let host = layout.host(path);
+    let text = std::fs::read_to_string(&host)
+        .with_context(|| format!("{key}: cannot read {path} (it holds {holds})"))?;
+    let value = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_string();
+    if value.trim().is_empty() {
+        anyhow::bail!("{key}: {path} is empty (it should hold {holds})");
+    }
+    if let Ok(m) = std::fs::metadata(&host)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{key}: {path} is readable by others (mode {:04o}); make it root-only: chmod 600 {path}",
+            m.permissions().mode() & 0o7777
+        );
+    }
+    Ok(value)
+}
+
 /// How many lines differ between two texts (added plus removed, as a set comparison of
 /// lines in order; enough for a plan line).
 pub fn changed_lines(old: &str, new: &str) -> usize {
@@ -82,6 +115,8 @@ pub fn plan(ctx: &Ctx<'_>, f: Managed, out: &mut StepPlan<HostAction>) -> anyhow
             let want = match o {
                 Owner::Ids(u, g) => Some((*u, *g)),
                 Owner::User(name) => accounts::user(ctx.runner, name)?.map(|p| (p.uid, p.gid)),
+                // A user or group planned earlier in this run does not exist yet.
+                Owner::UserGroup(..) => super::resolve_owner(ctx.runner, o).ok(),
             };
             want != Some((m.uid(), m.gid()))
         }
@@ -149,5 +184,44 @@ mod tests {
         assert_eq!(changed_lines("a\nb\n", "a\nc\n"), 2);
         assert_eq!(changed_lines("a\n", "a\nb\n"), 1);
         assert_eq!(changed_lines("a\nb\n", "b\na\n"), 1, "order only");
+    }
+
+    #[test]
+    fn secrets_are_the_first_line_and_named_when_missing_or_empty() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let layout = phoenix_core::paths::Layout::new(d.path().join("root"), d.path());
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        let f = d.path().join("etc/secret");
+        std::fs::write(&f, "s3cret value\nignored\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            read_secret(&layout, "x.password_file", "/etc/secret", "a password").unwrap(),
+            "s3cret value"
+        );
+        std::fs::write(&f, "\n").unwrap();
+        let e = read_secret(&layout, "x.password_file", "/etc/secret", "a password").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.password_file: /etc/secret is empty (it should hold a password)"
+        );
+        let e = read_secret(&layout, "x.password_file", "/etc/none", "a password").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.password_file: cannot read /etc/none"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn owners_parse_as_chown_takes_them() {
+        use super::super::Owner;
+        assert_eq!(
+            Owner::parse("root:www-data"),
+            Some(Owner::UserGroup("root".into(), "www-data".into()))
+        );
+        assert_eq!(Owner::parse("nobody"), Some(Owner::User("nobody".into())));
+        assert_eq!(Owner::parse("nobody:"), Some(Owner::User("nobody".into())));
+        assert_eq!(Owner::parse(" "), None);
     }
 }

@@ -199,6 +199,21 @@ pub enum Owner {
     Ids(u32, u32),
     /// A user and their primary group.
     User(String),
+    /// A user and a group, by name (`root:www-data`).
+    UserGroup(String, String),
+}
+
+impl Owner {
+    /// `user` or `user:group`, as `chown` takes it (`None` for an empty string).
+    pub fn parse(s: &str) -> Option<Owner> {
+        let s = s.trim();
+        match s.split_once(':') {
+            _ if s.is_empty() => None,
+            Some((u, g)) if !g.is_empty() => Some(Owner::UserGroup(u.into(), g.into())),
+            Some((u, _)) => Some(Owner::User(u.into())),
+            None => Some(Owner::User(s.into())),
+        }
+    }
 }
 
 /// One change to the host, as most steps plan them. Paths are host paths (below the system
@@ -256,13 +271,21 @@ pub enum HostAction {
     Run(Cmd),
 }
 
-fn resolve_owner(runner: &Runner, o: &Owner) -> anyhow::Result<(u32, u32)> {
+/// The numeric owner, users and groups looked up with `getent` (a read).
+pub fn resolve_owner(runner: &Runner, o: &Owner) -> anyhow::Result<(u32, u32)> {
     match o {
         Owner::Ids(u, g) => Ok((*u, *g)),
         Owner::User(name) => {
             let p = accounts::user(runner, name)?
                 .with_context(|| format!("user {name} does not exist"))?;
             Ok((p.uid, p.gid))
+        }
+        Owner::UserGroup(user, group) => {
+            let p = accounts::user(runner, user)?
+                .with_context(|| format!("user {user} does not exist"))?;
+            let g = accounts::group(runner, group)?
+                .with_context(|| format!("group {group} does not exist"))?;
+            Ok((p.uid, g.gid))
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use phoenix_core::cmd::Cmd;
 use phoenix_core::config::host::SambaShare;
 use phoenix_core::converge::{Change, Op};
@@ -285,15 +285,12 @@ pub fn plan(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
     if !has_account {
         match samba.password_file.as_deref() {
             Some(f) => {
-                let pw = std::fs::read_to_string(ctx.layout.host(f)).with_context(|| {
-                    format!(
-                        "samba.password_file: cannot read {f} (it holds {user}'s Samba password)"
-                    )
-                })?;
-                let pw = pw.lines().next().unwrap_or("").to_string();
-                if pw.is_empty() {
-                    bail!("samba.password_file {f} is empty");
-                }
+                let pw = super::files::read_secret(
+                    ctx.layout,
+                    "samba.password_file",
+                    f,
+                    &format!("{user}'s Samba password"),
+                )?;
                 p.push(
                     Change::new(Op::Add, "samba", format!("Samba account {user}"))
                         .to(format!("password from {f}")),

@@ -66,10 +66,14 @@ fn admin_hash(ctx: &Ctx<'_>) -> anyhow::Result<Option<String>> {
         return Ok(None);
     };
     let hash = if let Some(f) = u.password_hash_file.as_deref() {
-        let text = std::fs::read_to_string(ctx.layout.host(f)).with_context(|| {
-            format!("users.password_hash_file: cannot read {f} (it holds the admin's crypt(3) hash, e.g. from `mkpasswd -m yescrypt`)")
-        })?;
-        text.trim().to_string()
+        super::files::read_secret(
+            ctx.layout,
+            "users.password_hash_file",
+            f,
+            "the admin's crypt(3) hash, e.g. from `mkpasswd -m yescrypt`",
+        )?
+        .trim()
+        .to_string()
     } else {
         match u.password_hash.as_deref().map(str::trim) {
             None | Some("") | Some("NOT_SET") => return Ok(None),

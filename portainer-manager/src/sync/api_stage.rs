@@ -89,23 +89,13 @@ pub fn password(cfg: &Config, layout: &Layout) -> anyhow::Result<Secret> {
         .as_ref()
         .context("portainer_api is not configured")?;
     if let Some(f) = &api.admin_password_file {
-        use std::os::unix::fs::PermissionsExt;
-        let path = layout.host(f);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read portainer_api.admin_password_file {f}"))?;
-        if let Ok(m) = std::fs::metadata(&path)
-            && m.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(
-                "portainer_api.admin_password_file {f} is readable by others (mode {:04o}); make it root-only: chmod 600 {f}",
-                m.permissions().mode() & 0o7777
-            );
-        }
-        let pw = text.trim_end_matches(['\n', '\r']);
-        if pw.is_empty() {
-            bail!("portainer_api.admin_password_file {f} is empty");
-        }
-        return Ok(Secret::new(pw));
+        return hypervisor_manager::steps::files::read_secret(
+            layout,
+            "portainer_api.admin_password_file",
+            f,
+            "the Portainer administrator's password",
+        )
+        .map(Secret::new);
     }
     match api.admin_password.as_deref() {
         Some(p) if !p.is_empty() => {

@@ -3,7 +3,7 @@
 use phoenix_core::cmd::Runner;
 
 use anyhow::{Context, anyhow, bail};
-use hypervisor_manager::steps::StepPlan;
+use hypervisor_manager::steps::{Owner, StepPlan, resolve_owner};
 use phoenix_core::converge::{Change, Op};
 
 use super::{Cx, Planned, Stage, ready};
@@ -29,25 +29,18 @@ fn cert_facts(cx: &Cx<'_>, path: &str) -> Option<Result<certs::Facts, String>> {
     }
 }
 
-/// `(uid, gid)` of `user:group` on the host (`None` part: leave it).
+/// `(uid, gid)` of the entry's `owner` on the host (`None`: leave it), through setup's
+/// owner lookup.
 fn owner_ids(
     runner: &Runner,
     c: &phoenix_core::config::certs::Certificate,
 ) -> anyhow::Result<Option<(u32, u32)>> {
-    let Some((user, group)) = certs::owner(c) else {
+    let Some(o) = c.owner.as_deref().and_then(Owner::parse) else {
         return Ok(None);
     };
-    let u = phoenix_core::host::accounts::user(runner, &user)?
-        .with_context(|| format!("owner of {}: user {user} does not exist", c.common_name))?;
-    let gid = match group {
-        Some(g) => {
-            phoenix_core::host::accounts::group(runner, &g)?
-                .with_context(|| format!("owner of {}: group {g} does not exist", c.common_name))?
-                .gid
-        }
-        None => u.gid,
-    };
-    Ok(Some((u.uid, gid)))
+    resolve_owner(runner, &o)
+        .map(Some)
+        .with_context(|| format!("owner of certificate {}", c.common_name))
 }
 
 fn meta_drift(

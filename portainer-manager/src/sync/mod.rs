@@ -189,8 +189,9 @@ pub(crate) fn create_volume(
     Ok(())
 }
 
+/// A guest's static address (the mesh's reading of `network_config.ip`).
 pub(crate) fn ip_of(cfg: &Config, id: GuestId) -> Option<IpAddr> {
-    cfg.guest(id)?.ip()?.split('/').next()?.trim().parse().ok()
+    cfg.guest(id).as_ref().and_then(mesh::static_ip)
 }
 
 /// Asks for confirmation of `--reset-portainer`: `--yes`, or "yes" typed on a terminal.
