@@ -1,11 +1,9 @@
 //! Thin builders for the Proxmox commands the container manager runs: argv only, each marked
 //! read or mutate, so the runner can log, dry-run and report them uniformly.
 
-use std::path::Path;
 use std::time::Duration;
 
 use phoenix_core::cmd::Cmd;
-use phoenix_core::ids::GuestId;
 use phoenix_core::pve::tool::Tool;
 
 /// The lifecycle commands shared with `qm`: `PCT.start(id)`, `PCT.snapshot(id, name)`, …
@@ -16,26 +14,7 @@ pub fn mutate(args: &[String]) -> Cmd {
     Cmd::mutate("pct").args(args)
 }
 
-/// `pct exec <id> -- <argv>`; `mutates` says whether it changes the guest.
-pub fn exec(id: GuestId, argv: &[String], mutates: bool) -> Cmd {
-    let base = if mutates {
-        Cmd::mutate("pct")
-    } else {
-        Cmd::read("pct")
-    };
-    base.arg("exec").arg(id.to_string()).arg("--").args(argv)
-}
-
-/// `pct push <id> <host file> <guest path> --perms <mode>`.
-pub fn push(id: GuestId, src: &Path, dest: &str, perms: &str) -> Cmd {
-    Cmd::mutate("pct")
-        .arg("push")
-        .arg(id.to_string())
-        .arg(src)
-        .arg(dest)
-        .arg("--perms")
-        .arg(perms)
-}
+pub use phoenix_core::pve::tool::{pct_exec as exec, pct_push as push};
 
 /// `pvesm status`.
 pub fn pvesm_status() -> Cmd {

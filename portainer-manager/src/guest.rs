@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use phoenix_core::cmd::{Cmd, FileSpec, Runner};
+use phoenix_core::cmd::{FileSpec, Runner};
 use phoenix_core::converge::observe;
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
+use phoenix_core::pve::tool::{pct_exec, pct_push};
 use vm_manager::agent;
 
 /// A guest to work in.
@@ -80,16 +81,7 @@ impl Guest {
     pub fn exec(&self, runner: &Runner, argv: &[String], mutates: bool) -> anyhow::Result<Ran> {
         match self.kind {
             GuestKind::Lxc => {
-                let base = if mutates {
-                    Cmd::mutate("pct")
-                } else {
-                    Cmd::read("pct")
-                };
-                let cmd = base
-                    .arg("exec")
-                    .arg(self.id.to_string())
-                    .arg("--")
-                    .args(argv);
+                let cmd = pct_exec(self.id, argv, mutates);
                 // `pct exec` exits with the guest command's status: a non-zero one is the
                 // command's answer, not a failure to run it.
                 match runner.run(&cmd) {
@@ -175,15 +167,7 @@ impl Guest {
                 }
                 let staged = self.stage(runner, layout, data)?;
                 runner
-                    .run(
-                        &Cmd::mutate("pct")
-                            .arg("push")
-                            .arg(self.id.to_string())
-                            .arg(&staged)
-                            .arg(path)
-                            .arg("--perms")
-                            .arg(format!("{mode:04o}")),
-                    )
+                    .run(&pct_push(self.id, &staged, path, &format!("{mode:04o}")))
                     .with_context(|| format!("cannot push {path} into {self}"))?;
                 runner.remove_file(&staged)?;
                 Ok(())

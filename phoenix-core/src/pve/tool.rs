@@ -1,5 +1,6 @@
 //! Thin builders for the lifecycle commands `pct` and `qm` share (argv only, each marked read
-//! or mutate): status, set, resize, start, shutdown, stop, reboot, snapshots, template, destroy.
+//! or mutate): status, set, resize, start, shutdown, stop, reboot, snapshots, template, destroy;
+//! and `pct exec`/`pct push`, which the container manager and sync both use.
 //! Both guest managers build these through one [`Tool`], so the two never drift apart.
 
 use std::time::Duration;
@@ -111,6 +112,28 @@ impl Tool {
         let c = self.mutate("destroy", id);
         if purge { c.arg("--purge") } else { c }
     }
+}
+
+/// `pct exec <id> -- <argv>`; `mutates` says whether it changes the guest (the runner logs,
+/// dry-runs and audits it accordingly). Its exit status is the guest command's.
+pub fn pct_exec(id: GuestId, argv: &[String], mutates: bool) -> Cmd {
+    let base = if mutates {
+        Cmd::mutate("pct")
+    } else {
+        Cmd::read("pct")
+    };
+    base.arg("exec").arg(id.to_string()).arg("--").args(argv)
+}
+
+/// `pct push <id> <host file> <guest path> --perms <mode>`.
+pub fn pct_push(id: GuestId, src: &std::path::Path, dest: &str, perms: &str) -> Cmd {
+    Cmd::mutate("pct")
+        .arg("push")
+        .arg(id.to_string())
+        .arg(src)
+        .arg(dest)
+        .arg("--perms")
+        .arg(perms)
 }
 
 #[cfg(test)]
