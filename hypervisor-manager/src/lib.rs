@@ -86,7 +86,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let layout = Layout::from_env();
     cli.global.init_logging(PROGRAM, &layout);
-    let exit = match load_config(&cli.global, &layout, true) {
+    let exit = match load_config(&cli.global, &layout) {
         Ok((cfg, _)) => match &cli.verb {
             Verb::Setup { wipe_disks, step } => setup(&cli, &cfg, &layout, wipe_disks, step),
         },

@@ -51,7 +51,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn run(cli: &GuestCli, layout: &Layout) -> Exit {
-    let (cfg, _) = match load_config(&cli.global, layout, cli.verb.mutates()) {
+    let (cfg, _) = match load_config(&cli.global, layout) {
         Ok(c) => c,
         Err(exit) => return exit,
     };
@@ -70,7 +70,7 @@ fn run(cli: &GuestCli, layout: &Layout) -> Exit {
         id,
         c,
     };
-    verbs::dispatch(cli, layout, &cfg.files.lxc, &ctx)
+    verbs::dispatch(cli, layout, &cfg, &cfg.files.lxc, &ctx)
 }
 
 impl Manager for Ctx<'_> {

@@ -207,10 +207,13 @@ fn a_missing_installer_fails_before_anything_changes() {
     std::fs::remove_file(h.root().join("setup-scripts/lxc/base_setup.sh")).unwrap();
     let mark = h.mark();
     let err = h.lxc(&["create", "900"]).fails(1).to_string();
+    // The load finds it (a warning that blocks converging 900 alone), and the verb refuses
+    // with the finding and where it is configured.
     assert!(
-        err.contains("container 900: feature \"base_setup\" has no installer: cannot read"),
+        err.contains("cannot create container 900: no installer for feature \"base_setup\""),
         "{err}"
     );
+    assert!(err.contains("at /lxc_configs/900/features/0"), "{err}");
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
 

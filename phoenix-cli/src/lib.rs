@@ -53,7 +53,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 fn dispatch(cli: &Cli, layout: &Layout) -> anyhow::Result<Exit> {
     let dry_run = cli.global.dry_run
         || matches!(&cli.verb, Verb::Setup { args } if args.iter().any(|a| a == "--dry-run"));
-    let (cfg, report) = match load_config(&cli.global, layout, cli.verb.mutates()) {
+    let (cfg, report) = match load_config(&cli.global, layout) {
         Ok(c) => c,
         Err(exit) => return Ok(exit),
     };

@@ -9,6 +9,10 @@ use phoenix_core::ids::GuestId;
 use phoenix_paths::Layout;
 
 fn load(era: &str) -> Loaded {
+    load_with(era, false)
+}
+
+fn load_with(era: &str, allow_legacy: bool) -> Loaded {
     let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/eras")
         .join(era)
@@ -16,7 +20,10 @@ fn load(era: &str) -> Loaded {
     let layout = Layout::new("/nonexistent-root", "/nonexistent-sysroot");
     let loaded = config::load(
         &ConfigLocation::resolve(Some(&dir), None, &layout),
-        &LoadOptions::for_layout(&layout),
+        &LoadOptions {
+            allow_legacy,
+            ..LoadOptions::for_layout(&layout)
+        },
     );
     for d in loaded.report.all() {
         eprintln!("{d}");
@@ -32,8 +39,33 @@ fn messages(l: &Loaded, sev: Severity) -> Vec<String> {
 }
 
 #[test]
-fn the_v1_era_loads_as_legacy_with_its_shapes_translated() {
+fn the_v1_era_is_refused_naming_each_file() {
     let l = load("v1");
+    assert!(l.config.is_none());
+    let errors: Vec<(String, String)> = l
+        .report
+        .of(Severity::Error)
+        .map(|d| (d.file.display().to_string(), d.message.clone()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    for (file, name) in [
+        ("phoenix_hypervisor_config.json", "version 0.01.01"),
+        ("phoenix_lxc_configs.json", "clone_from_template_ctid"),
+    ] {
+        assert!(
+            errors.iter().any(|(f, m)| f.ends_with(file)
+                && m.starts_with(&format!(
+                    "legacy format: {file} is a file of the shell version's v1 era"
+                ))
+                && m.contains(name)),
+            "{file}: {errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn with_allow_legacy_the_v1_era_loads_with_its_shapes_translated() {
+    let l = load_with("v1", true);
     assert!(!l.report.has_errors());
     let cfg = l.config.as_ref().unwrap();
     assert!(cfg.eras.lxc.is_legacy());
@@ -47,6 +79,13 @@ fn the_v1_era_loads_as_legacy_with_its_shapes_translated() {
         !ct("900").is_template(),
         "v1 is_template was a snapshot-template flag, not a Proxmox template"
     );
+    let model = ct("950")
+        .vllm_engine_config
+        .as_ref()
+        .and_then(|e| e.model_config.as_ref())
+        .and_then(|m| m.get("model"))
+        .cloned();
+    assert!(model.is_some(), "vllm_model read as ModelConfig.model");
     let order: Vec<u32> = cfg
         .graph()
         .topo_order()
@@ -59,13 +98,7 @@ fn the_v1_era_loads_as_legacy_with_its_shapes_translated() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.contains("legacy configuration: v1 clone key")),
-        "{warnings:#?}"
-    );
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("unknown key \"vllm_model\"")),
+            .any(|w| w.contains("legacy format: clone_from_template_ctid")),
         "{warnings:#?}"
     );
     assert!(

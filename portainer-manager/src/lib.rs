@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use phoenix_core::cli::{GlobalOpts, guest_arg, load_config};
-use phoenix_core::config::{Config, Guest};
+use phoenix_core::config::{Config, Guest, Subject, Work};
 use phoenix_core::exit::{EXIT_CODES_HELP, Exit};
 use phoenix_core::ids::GuestKind;
 use phoenix_core::paths::Layout;
@@ -102,11 +102,27 @@ fn check_target(cfg: &Config, target: &SyncTarget) -> Result<(), Exit> {
             );
             return Err(Exit::Invalid);
         }
+        // A finding on the stack (no compose file, a missing file, no definition although a
+        // VM names it) fails this stack alone, before anything runs: exit 1 naming it.
+        let blockers = cfg.blockers(&Subject::Stack(name.clone()), Work::Deploy);
+        if !blockers.is_empty() {
+            for d in &blockers {
+                eprintln!(
+                    "error: cannot sync stack {name}: {}\n  --> {} at {}",
+                    d.message,
+                    d.file.display(),
+                    d.pointer_display()
+                );
+            }
+            eprintln!("error: stack {name}: nothing was changed");
+            return Err(Exit::Failure);
+        }
         if !cfg.stacks.contains_key(name) {
             let known: Vec<&str> = cfg.stacks.keys().map(String::as_str).collect();
             eprintln!(
-                "error: unknown stack {name:?} (in {}: {})",
+                "error: unknown stack {name:?} (not in {} nor in {}; known: {})",
                 cfg.files.stacks_dir.display(),
+                cfg.files.stacks_config.display(),
                 known.join(", ")
             );
             return Err(Exit::Invalid);
@@ -135,7 +151,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let layout = Layout::from_env();
     cli.global.init_logging(PROGRAM, &layout);
-    let exit = match load_config(&cli.global, &layout, true) {
+    let exit = match load_config(&cli.global, &layout) {
         Ok((cfg, _)) => match check_target(&cfg, &target) {
             Ok(()) => {
                 let opts = sync::Options {

@@ -152,21 +152,26 @@ pub fn desired_for(cfg: &Config, vm: GuestId) -> Vec<(String, anyhow::Result<Des
 pub fn read(cfg: &Config, vm: GuestId, stack: &str, environment: &str) -> anyhow::Result<Desired> {
     let Some(s) = cfg.stacks.get(stack) else {
         bail!(
-            "stack {stack} is not in {} (it needs docker-compose.yml and phoenix.json)",
-            cfg.files.stacks_dir.display()
+            "stack {stack} is defined nowhere: not in {} (docker-compose.yml and phoenix.json) nor in {}",
+            cfg.files.stacks_dir.display(),
+            cfg.files.stacks_config.display()
         );
     };
     let Some(envm) = s.manifest.environments.get(environment) else {
         let known: Vec<&str> = s.manifest.environments.keys().map(String::as_str).collect();
         bail!(
             "stack {stack} has no environment {environment:?} in {} (it has: {})",
-            s.dir.join("phoenix.json").display(),
+            s.definition.display(),
             known.join(", ")
         );
     };
     let compose = s.compose_file();
-    let content = std::fs::read_to_string(&compose)
-        .with_context(|| format!("cannot read {}", compose.display()))?;
+    let content = std::fs::read_to_string(&compose).with_context(|| {
+        format!(
+            "stack {stack}: cannot read its compose file {}",
+            compose.display()
+        )
+    })?;
     let mut env: Vec<(String, String)> = envm
         .variables
         .iter()

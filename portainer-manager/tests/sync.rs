@@ -396,10 +396,42 @@ fn a_stack_without_its_compose_file_fails_alone() {
     let names: Vec<String> = e.stacks().into_iter().map(|s| s.0).collect();
     assert_eq!(names, ["qdrant-production"], "the other stack synced");
     assert!(
-        out.stderr.contains("cannot be deployed"),
+        out.stderr
+            .contains("warning: the compose file of stack \"webapp\" does not exist"),
         "a warning at load:\n{}",
         out.stderr
     );
+}
+
+/// A stack whose compose file is missing blocks that stack only (load policy): the estate
+/// is created on the simulator, and syncing that stack fails alone, exit 1, naming the file,
+/// before anything runs.
+#[test]
+fn a_missing_compose_file_blocks_only_its_stack() {
+    let h = Host::new(&examples(), 2);
+    std::fs::remove_file(h.root().join("stacks/webapp/docker-compose.yml")).unwrap();
+    let v = h.cli(&["validate"]);
+    v.ok();
+    assert!(
+        v.stderr
+            .contains("warning: the compose file of stack \"webapp\" does not exist"),
+        "{}",
+        v.stderr
+    );
+    h.cli(&["create", "103", "9000", "1002"]).ok();
+    assert!(h.path("/etc/pve/qemu-server/1002.conf").exists());
+    let mark = h.mark();
+    let out = h.cli(&["sync", "stack", "webapp", "to", "1002"]);
+    let err = out.fails(1);
+    let compose = h.root().join("stacks/webapp/docker-compose.yml");
+    assert!(
+        err.contains(&format!(
+            "cannot sync stack webapp: the compose file of stack \"webapp\" does not exist: {}",
+            compose.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
 
 #[test]

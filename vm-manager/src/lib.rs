@@ -53,7 +53,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn run(cli: &GuestCli, layout: &Layout) -> Exit {
-    let (cfg, _) = match load_config(&cli.global, layout, cli.verb.mutates()) {
+    let (cfg, _) = match load_config(&cli.global, layout) {
         Ok(c) => c,
         Err(exit) => return exit,
     };
@@ -72,7 +72,7 @@ fn run(cli: &GuestCli, layout: &Layout) -> Exit {
         id,
         vm,
     };
-    verbs::dispatch(cli, layout, &cfg.files.vm, &ctx)
+    verbs::dispatch(cli, layout, &cfg, &cfg.files.vm, &ctx)
 }
 
 impl Manager for Ctx<'_> {

@@ -72,15 +72,18 @@ impl GlobalOpts {
 
 /// Loads and checks the configuration and prints the findings to stderr (notes only with
 /// `-v`, warnings unless `-q`). Returns the config and the report, or the exit status to stop
-/// with: 2 on errors (nothing having run), or on a legacy-era file when `mutating` and
-/// neither `--dry-run` nor `--allow-legacy` is given.
+/// with: 2 on errors (nothing having run), which include a legacy-era file unless
+/// `--allow-legacy` is given.
 pub fn load_config(
     opts: &GlobalOpts,
     layout: &Layout,
-    mutating: bool,
 ) -> Result<(config::Config, config::Report), Exit> {
     let location = opts.location(layout);
-    let Loaded { config, report, .. } = config::load(&location, &LoadOptions::for_layout(layout));
+    let load_opts = LoadOptions {
+        allow_legacy: opts.allow_legacy,
+        ..LoadOptions::for_layout(layout)
+    };
+    let Loaded { config, report, .. } = config::load(&location, &load_opts);
     for d in report.all() {
         let shown = match d.severity {
             config::Severity::Error => true,
@@ -99,13 +102,6 @@ pub fn load_config(
         );
         return Err(Exit::Invalid);
     };
-    if mutating && !opts.dry_run && cfg.eras.any_legacy() && !opts.allow_legacy {
-        eprintln!(
-            "error: the configuration in {} is in a legacy (v1-era) shape; refusing to change the host\n\nhint: run `phoenix validate` to see why, convert the files, or pass --allow-legacy",
-            location.dir.display()
-        );
-        return Err(Exit::Invalid);
-    }
     Ok((cfg, report))
 }
 

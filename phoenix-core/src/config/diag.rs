@@ -2,7 +2,9 @@
 //!
 //! Every finding names the file, the JSON pointer and (when the file parsed) the line and
 //! column. Errors stop the run with exit status 2 before any host command; warnings and notes
-//! are reported and the run goes on.
+//! are reported and the run goes on. A warning may also *block* work on one object
+//! ([`Blocks`]): `validate` accepts it, and a verb that would do that work fails for that
+//! object alone (exit 1), naming the finding (see ARCHITECTURE.md, "Load policy").
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -57,6 +59,75 @@ pub struct Diagnostic {
     /// The guest the finding concerns, when it concerns one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guest: Option<GuestId>,
+    /// The work this finding makes impossible, when it concerns one object only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Blocks>,
+}
+
+/// An object of the estate a finding can concern alone.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    /// A container or VM.
+    Guest(GuestId),
+    /// A Docker stack, by name.
+    Stack(String),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Guest(id) => write!(f, "guest {id}"),
+            Subject::Stack(name) => write!(f, "stack {name}"),
+        }
+    }
+}
+
+/// Work on an object that a finding can block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Work {
+    /// Creating, converging or planning a guest (what runs its installers, scripts, checks).
+    Converge,
+    /// Starting a guest (`start`, `restart`, LetsGo's start phase), besides converging it.
+    Run,
+    /// Deploying a stack (`sync stack`, the stack in `sync all`).
+    Deploy,
+}
+
+impl Work {
+    /// The verbs that do this work, as shown to the operator.
+    pub fn verbs(self) -> &'static str {
+        match self {
+            Work::Converge => "create/converge/plan",
+            Work::Run => "start/restart",
+            Work::Deploy => "sync",
+        }
+    }
+}
+
+/// What a finding blocks: `work` on `subject`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Blocks {
+    /// The object.
+    pub subject: Subject,
+    /// The work on it that cannot be done until the finding is fixed.
+    pub work: Vec<Work>,
+}
+
+impl Blocks {
+    /// `work` on `subject`.
+    pub fn new(subject: Subject, work: &[Work]) -> Self {
+        Self {
+            subject,
+            work: work.to_vec(),
+        }
+    }
+
+    /// Whether this blocks `work` on `subject`.
+    pub fn covers(&self, subject: &Subject, work: Work) -> bool {
+        self.subject == *subject && self.work.contains(&work)
+    }
 }
 
 impl Diagnostic {
@@ -76,6 +147,7 @@ impl Diagnostic {
             message: message.into(),
             hint: None,
             guest: None,
+            blocks: None,
         }
     }
 
@@ -95,6 +167,12 @@ impl Diagnostic {
     /// Tags the guest the finding concerns.
     pub fn guest(mut self, id: GuestId) -> Self {
         self.guest = Some(id);
+        self
+    }
+
+    /// Marks the finding as blocking `work` on `subject` (and that object alone).
+    pub fn blocking(mut self, subject: Subject, work: &[Work]) -> Self {
+        self.blocks = Some(Blocks::new(subject, work));
         self
     }
 
@@ -121,6 +199,10 @@ impl fmt::Display for Diagnostic {
             write!(f, ":{l}:{c}")?;
         }
         write!(f, " at {}", self.pointer_display())?;
+        if let Some(b) = &self.blocks {
+            let work: Vec<&str> = b.work.iter().map(|w| w.verbs()).collect();
+            write!(f, "\n  blocks: {} of {} only", work.join(", "), b.subject)?;
+        }
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }

@@ -57,8 +57,10 @@ fn marker(pointer: String, reason: &str) -> LegacyMarker {
     }
 }
 
-/// Era of an LXC file: v1 markers are `clone_from_template_ctid`, a string `features`,
-/// `static_ip`, and the flat `vllm_model` keys.
+/// Era of an LXC file: v1 markers (L0/L1, before 2025-09-01) are `clone_from_template_ctid`
+/// and a string `features` (a Proxmox feature string; from L2 on `features` lists Phoenix
+/// features). `static_ip` and the flat `vllm_*` keys outlived v1 and are read by the
+/// normaliser, not taken as markers.
 pub fn lxc_era(v: &Value) -> Era {
     let mut m = Vec::new();
     if let Some(Value::Object(cts)) = v.get("lxc_configs") {
@@ -68,22 +70,13 @@ pub fn lxc_era(v: &Value) -> Era {
             if ct.contains_key("clone_from_template_ctid") {
                 m.push(marker(
                     child(&base, "clone_from_template_ctid"),
-                    "v1 clone key (renamed clone_from_ctid on 2025-09-01)",
+                    "clone_from_template_ctid (renamed clone_from_ctid on 2025-09-01, when is_template stopped meaning a snapshot template)",
                 ));
             }
             if ct.get("features").is_some_and(Value::is_string) {
                 m.push(marker(
                     child(&base, "features"),
-                    "v1 Proxmox feature string (now pct_options)",
-                ));
-            }
-            if ct.contains_key("static_ip") {
-                m.push(marker(child(&base, "static_ip"), "v1 static_ip key"));
-            }
-            if ct.contains_key("vllm_model") || ct.contains_key("vllm_tensor_parallel_size") {
-                m.push(marker(
-                    base.clone(),
-                    "flat vllm_* keys (replaced by vllm_engine_config on 2025-10-03)",
+                    "features as a Proxmox feature string (a list of Phoenix features since 2025-09-01)",
                 ));
             }
         }
@@ -98,7 +91,7 @@ pub fn host_era(v: &Value) -> Era {
     if v.get("version").and_then(Value::as_str) == Some("0.01.01") {
         m.push(marker(
             "/version".to_string(),
-            "v1 host file (version 0.01.01, before the host-provisioning keys)",
+            "version 0.01.01 (the v1 host file, before the host-provisioning keys of 2025-09-07)",
         ));
     }
     Era::from_markers(m)

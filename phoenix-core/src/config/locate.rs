@@ -86,6 +86,7 @@ impl ConfigLocation {
                 .core_path_or(core.stacks_config_file.as_deref(), config_files::STACKS),
             stacks_dir: normalize_dots(&stacks_dir),
             certificates: self.dir.join(config_files::CERTIFICATES),
+            root: normalize_dots(&self.dir.join("..")),
         }
     }
 
@@ -154,6 +155,9 @@ pub struct ConfigFiles {
     pub stacks_dir: PathBuf,
     /// Certificate manifest (optional).
     pub certificates: PathBuf,
+    /// The install root the configuration directory belongs to (its parent): what the
+    /// catalogue's `compose_file_path` and file sources are relative to.
+    pub root: PathBuf,
 }
 
 #[cfg(test)]

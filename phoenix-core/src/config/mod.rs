@@ -7,17 +7,22 @@
 //!    `$PHOENIX_ROOT/etc`); `core_paths` in the host file names the others.
 //! 2. Each file is parsed by [`json::parse`] (positions for every pointer, duplicate keys
 //!    reported and resolved last-wins like `jq`).
-//! 3. Its era is recognised ([`era`]); legacy files load but are flagged.
-//! 4. It is validated against the project's embedded JSON Schema ([`schema`]): unknown keys
-//!    are warnings, everything else is an error.
-//! 5. Aliases and old shapes are rewritten ([`normalize`]) and the typed model is built.
+//! 3. Its era is recognised ([`era`]): a file from before the dispatcher era (v1, before
+//!    2025-09-01) is an error naming the file, unless `--allow-legacy` reads it anyway.
+//! 4. Aliases and old shapes are rewritten into the current shape ([`normalize`]), so the
+//!    schema never refuses a shape the shell version read.
+//! 5. The result is validated against the project's embedded JSON Schema ([`schema`]):
+//!    unknown keys are warnings, everything else is an error; then the typed model is built.
 //! 6. Cross-file checks run ([`semantic`]): references, cycles, duplicate IDs, formats,
 //!    referenced files.
 //!
 //! # Guarantees
 //!
 //! [`load`] never runs a command and never writes. If the returned [`Report`] has errors,
-//! [`Loaded::config`] is `None` and callers exit with status 2.
+//! [`Loaded::config`] is `None` and callers exit with status 2. A problem that concerns one
+//! guest or stack only (a missing referenced file, a clash of addresses) is a warning that
+//! blocks that object's work ([`diag::Blocks`], [`Config::blockers`]): the rest of the estate
+//! loads and acts.
 
 pub mod certs;
 pub mod de;
@@ -41,7 +46,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use diag::{Diagnostic, Report, Severity};
+pub use diag::{Blocks, Diagnostic, Report, Severity, Subject, Work};
 pub use era::Era;
 pub use locate::{ConfigFiles, ConfigLocation, ConfigSource};
 
@@ -93,6 +98,8 @@ pub struct Config {
     pub certificates: Vec<certs::Certificate>,
     /// Eras.
     pub eras: Eras,
+    /// Findings that block work on one object each (warnings in the report).
+    pub blockers: Vec<Diagnostic>,
 }
 
 /// A guest of either kind.
@@ -235,6 +242,14 @@ impl<'a> Guest<'a> {
 }
 
 impl Config {
+    /// The findings that stop `work` on `subject`.
+    pub fn blockers(&self, subject: &Subject, work: Work) -> Vec<&Diagnostic> {
+        self.blockers
+            .iter()
+            .filter(|d| d.blocks.as_ref().is_some_and(|b| b.covers(subject, work)))
+            .collect()
+    }
+
     /// Every guest, ascending by ID.
     pub fn guests(&self) -> Vec<Guest<'_>> {
         let mut v: Vec<Guest<'_>> = self
@@ -315,6 +330,8 @@ pub struct LoadOptions {
     pub app_script_dirs: Vec<PathBuf>,
     /// Directory of feature installers (`lxc/<f>.sh`, `vm/<f>.sh`), checked when it exists.
     pub setup_scripts_dir: Option<PathBuf>,
+    /// Read files recognised as legacy (v1 era) with warnings instead of refusing them.
+    pub allow_legacy: bool,
 }
 
 impl LoadOptions {
@@ -325,6 +342,7 @@ impl LoadOptions {
         Self {
             app_script_dirs: vec![layout.setup_scripts_dir().join("apps")],
             setup_scripts_dir: Some(layout.setup_scripts_dir()),
+            allow_legacy: false,
         }
     }
 }
@@ -363,7 +381,21 @@ fn read_json(path: &Path, report: &mut Report, required: bool) -> Option<Source>
             return None;
         }
     };
-    match json::parse(&text) {
+    // A UTF-8 byte-order mark (Windows editors write one) is not JSON, but it is not content
+    // either: skip it, as jq and Python's utf-8-sig do.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            report.push(Diagnostic::new(
+                Severity::Note,
+                path,
+                "",
+                "the file starts with a UTF-8 byte-order mark; ignored",
+            ));
+            rest
+        }
+        None => text.as_str(),
+    };
+    match json::parse(text) {
         Ok(p) => {
             for d in &p.duplicates {
                 report.push(
@@ -399,7 +431,7 @@ fn read_json(path: &Path, report: &mut Report, required: bool) -> Option<Source>
     }
 }
 
-/// Schema-validates, normalizes and deserializes one document. Returns `None` after errors.
+/// Normalizes, schema-validates and deserializes one document. Returns `None` after errors.
 fn typed<T: DeserializeOwned>(
     kind: SchemaKind,
     path: &Path,
@@ -407,16 +439,19 @@ fn typed<T: DeserializeOwned>(
     report: &mut Report,
     normalize: impl FnOnce(&mut Value, &SpanIndex) -> Vec<Diagnostic>,
 ) -> Option<T> {
-    let findings = schema::validate(kind, &src.value, path, &src.spans);
-    let schema_errors = findings.iter().any(|d| d.severity == Severity::Error);
-    findings.into_iter().for_each(|d| report.push(d));
-    if schema_errors {
-        return None;
-    }
+    // Old shapes first become the current shape, then the schema (which describes only the
+    // current shape) checks the result: it never refuses a shape the normaliser understands.
+    // Positions still come from the file as written (a renamed key points at its parent).
     let notes = normalize(&mut src.value, &src.spans);
     let norm_errors = notes.iter().any(|d| d.severity == Severity::Error);
     notes.into_iter().for_each(|d| report.push(d));
     if norm_errors {
+        return None;
+    }
+    let findings = schema::validate(kind, &src.value, path, &src.spans);
+    let schema_errors = findings.iter().any(|d| d.severity == Severity::Error);
+    findings.into_iter().for_each(|d| report.push(d));
+    if schema_errors {
         return None;
     }
     match serde_path_to_error::deserialize::<_, T>(&src.value) {
@@ -457,6 +492,63 @@ fn serde_path_to_pointer(path: &str) -> String {
     out
 }
 
+/// Reports a file from before the dispatcher era: an error naming the file (exit 2), or with
+/// `--allow-legacy` a warning per marker. Returns whether the file is refused.
+fn legacy_finding(
+    path: &Path,
+    era: &Era,
+    spans: &SpanIndex,
+    opts: &LoadOptions,
+    report: &mut Report,
+) -> bool {
+    let Era::Legacy { markers } = era else {
+        return false;
+    };
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    if opts.allow_legacy {
+        for m in markers {
+            report.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    path,
+                    m.pointer.clone(),
+                    format!("legacy format: {}", m.reason),
+                )
+                .at(spans.locate(&m.pointer))
+                .hint(
+                    "read because --allow-legacy was given; convert the file to the current shape",
+                ),
+            );
+        }
+        return false;
+    }
+    let first = &markers[0];
+    let reasons: Vec<&str> = markers.iter().map(|m| m.reason.as_str()).collect();
+    let mut reasons_unique: Vec<&str> = Vec::new();
+    for r in reasons {
+        if !reasons_unique.contains(&r) {
+            reasons_unique.push(r);
+        }
+    }
+    report.push(
+        Diagnostic::new(
+            Severity::Error,
+            path,
+            first.pointer.clone(),
+            format!(
+                "legacy format: {name} is a file of the shell version's v1 era (before 2025-09-01), whose keys meant other things: {}",
+                reasons_unique.join("; ")
+            ),
+        )
+        .at(spans.locate(&first.pointer))
+        .hint("convert it to the dispatcher-era shape (clone_from_ctid; features as a list of Phoenix features; Proxmox features in pct_options; a host file of version 1.0.0 with core_paths), or pass --allow-legacy to read it with the old meanings"),
+    );
+    true
+}
+
 /// Loads everything from `location` and checks it. Never acts on the host.
 pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
     let mut report = Report::default();
@@ -472,6 +564,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         };
     };
     let host_era = era::host_era(&host_src.value);
+    legacy_finding(&host_path, &host_era, &host_src.spans, opts, &mut report);
     let host: Option<HostConfig> = typed(
         SchemaKind::Hypervisor,
         &host_path,
@@ -497,10 +590,14 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
             let era = era::lxc_era(&src.value);
             let era_for_norm = era.clone();
             let path = files.lxc.clone();
-            let v: Option<LxcFile> =
+            let refused = legacy_finding(&path, &era, &src.spans, opts, &mut report);
+            let v: Option<LxcFile> = if refused {
+                None
+            } else {
                 typed(SchemaKind::Lxc, &path, &mut src, &mut report, |v, s| {
                     normalize::lxc(v, &era_for_norm, &path, s)
-                });
+                })
+            };
             spans.insert(files.lxc.clone(), src.spans);
             (v, era)
         }
@@ -519,6 +616,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
     let (vm, vm_era) = match read_json(&files.vm, &mut report, explicit_vm) {
         Some(mut src) => {
             let era = era::vm_era(&src.value);
+            legacy_finding(&files.vm, &era, &src.spans, opts, &mut report);
             let path = files.vm.clone();
             let v: Option<VmFile> = typed(SchemaKind::Vm, &path, &mut src, &mut report, |v, s| {
                 normalize::vm(v, &path, s)
@@ -556,7 +654,15 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         }
         None => None,
     };
-    let stacks = discover_stacks(&files.stacks_dir, &mut report, &mut spans);
+    let stacks = discover_stacks(
+        &files.stacks_dir,
+        stacks_catalogue
+            .as_ref()
+            .map(|c| (c, files.stacks_config.as_path())),
+        &files.root,
+        &mut report,
+        &mut spans,
+    );
     let certificates = match read_json(&files.certificates, &mut report, false) {
         Some(mut src) => {
             let v: Option<Vec<certs::Certificate>> = typed(
@@ -571,23 +677,6 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         }
         None => Vec::new(),
     };
-
-    for (path, e) in [
-        (&host_path, &host_era),
-        (&files.lxc, &lxc_era),
-        (&files.vm, &vm_era),
-    ] {
-        if let Era::Legacy { markers } = e {
-            for m in markers {
-                let pos = spans.get(path).and_then(|s| s.locate(&m.pointer));
-                report.push(
-                    Diagnostic::new(Severity::Warning, path, m.pointer.clone(), format!("legacy configuration: {}", m.reason))
-                        .at(pos)
-                        .hint("the file is read for inspection; commands that change the host refuse it unless --allow-legacy is given"),
-                );
-            }
-        }
-    }
 
     let (Some(lxc), Some(vm)) = (lxc, vm) else {
         report.sort();
@@ -640,6 +729,12 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
             lxc: lxc_era,
             vm: vm_era,
         },
+        blockers: report
+            .all()
+            .iter()
+            .filter(|d| d.blocks.is_some())
+            .cloned()
+            .collect(),
     };
     Loaded {
         config: Some(config),
@@ -648,22 +743,28 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
     }
 }
 
-/// Finds `stacks/<name>/` directories holding `phoenix.json` (and, to be deployable,
-/// `docker-compose.yml`).
+/// The stacks: every `stacks/<name>/` directory holding `phoenix.json` (the compose file may
+/// be missing: that is a finding on the stack, reported by [`semantic`] where a VM uses it),
+/// then every catalogue entry with no such directory (the 2025-10 shape).
 fn discover_stacks(
     dir: &Path,
+    catalogue: Option<(&StacksFile, &Path)>,
+    root: &Path,
     report: &mut Report,
     spans: &mut HashMap<PathBuf, SpanIndex>,
 ) -> BTreeMap<String, Stack> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let in_catalogue =
+        |name: &str| catalogue.is_some_and(|(c, _)| c.docker_stacks.contains_key(name));
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
     dirs.sort();
     for d in dirs {
         let name = d
@@ -672,21 +773,8 @@ fn discover_stacks(
             .unwrap_or_default();
         let manifest = d.join(phoenix_paths::config_files::STACK_MANIFEST);
         let compose = d.join(phoenix_paths::config_files::STACK_COMPOSE);
-        match (manifest.is_file(), compose.is_file()) {
-            (true, true) => {}
-            (false, false) => continue,
-            // The manifest alone still says what the stack needs (its firewall rules); the
-            // stack itself cannot be deployed, which `sync` reports for it alone.
-            (true, false) => report.push(Diagnostic::new(
-                Severity::Warning,
-                &compose,
-                "",
-                format!(
-                    "stack {name:?} has no {}: it cannot be deployed until it does",
-                    phoenix_paths::config_files::STACK_COMPOSE
-                ),
-            )),
-            (false, true) => {
+        if !manifest.is_file() {
+            if compose.is_file() && !in_catalogue(&name) {
                 report.push(Diagnostic::new(
                     Severity::Warning,
                     &manifest,
@@ -696,8 +784,8 @@ fn discover_stacks(
                         manifest.display()
                     ),
                 ));
-                continue;
             }
+            continue;
         }
         let Some(mut src) = read_json(&manifest, report, true) else {
             continue;
@@ -711,14 +799,14 @@ fn discover_stacks(
         );
         spans.insert(manifest.clone(), src.spans);
         if let Some(m) = m {
-            out.insert(
-                name.clone(),
-                Stack {
-                    name,
-                    dir: d,
-                    manifest: m,
-                },
-            );
+            out.insert(name.clone(), Stack::in_dir(&name, d, m));
+        }
+    }
+    if let Some((cat, path)) = catalogue {
+        for (name, def) in &cat.docker_stacks {
+            if !out.contains_key(name) {
+                out.insert(name.clone(), Stack::from_catalogue(name, def, path, root));
+            }
         }
     }
     out

@@ -4,6 +4,7 @@
 //! guest; its `main` is `parse → load → dispatch`.
 
 use crate::cli::guest::{GuestCli, GuestVerb, Output};
+use crate::config::{Config, Subject, Work};
 use crate::converge::apply::noun;
 use crate::converge::{SpecError, exit_for};
 use crate::exit::Exit;
@@ -50,9 +51,62 @@ pub trait Manager {
     fn test(&self, suite: Option<&str>) -> anyhow::Result<(usize, usize)>;
 }
 
+/// The work a verb does on its guest that a configuration finding can block.
+pub fn work_of(verb: &GuestVerb) -> Option<Work> {
+    match verb {
+        GuestVerb::Create(_)
+        | GuestVerb::Converge(_)
+        | GuestVerb::Plan(_)
+        | GuestVerb::Reconfigure(_) => Some(Work::Converge),
+        GuestVerb::Start(_) | GuestVerb::Restart(_) => Some(Work::Run),
+        _ => None,
+    }
+}
+
+/// Refuses `verb` on guest `id` when a finding of the configuration blocks that work on it
+/// (a missing referenced file, a clash of addresses: ARCHITECTURE.md, "Load policy"): each
+/// finding is printed with where it is, and the status is 1 (this guest failed; the rest of
+/// the estate is not concerned). Nothing has run.
+pub fn refuse_blocked(
+    cfg: &Config,
+    kind: GuestKind,
+    id: GuestId,
+    verb: &GuestVerb,
+) -> Result<(), Exit> {
+    let Some(work) = work_of(verb) else {
+        return Ok(());
+    };
+    let blockers = cfg.blockers(&Subject::Guest(id), work);
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    for d in &blockers {
+        eprintln!(
+            "error: cannot {} {} {id}: {}\n  --> {} at {}",
+            verb.name(),
+            noun(kind),
+            d.message,
+            d.file.display(),
+            d.pointer_display()
+        );
+    }
+    eprintln!(
+        "error: {} {id}: nothing was changed; fix the finding(s) above (phoenix validate lists them)",
+        noun(kind)
+    );
+    Err(Exit::Failure)
+}
+
 /// Runs `cli`'s verb on `m`. `file` is the configuration file the guest is defined in (named
-/// in configuration errors, which `create`, `converge` and `plan` check first).
-pub fn dispatch(cli: &GuestCli, layout: &Layout, file: &std::path::Path, m: &impl Manager) -> Exit {
+/// in configuration errors, which `create`, `converge` and `plan` check first); findings of
+/// `cfg` that block the verb's work on this guest refuse it first ([`refuse_blocked`]).
+pub fn dispatch(
+    cli: &GuestCli,
+    layout: &Layout,
+    cfg: &Config,
+    file: &std::path::Path,
+    m: &impl Manager,
+) -> Exit {
     let id = m.id();
     let converging = matches!(
         cli.verb,
@@ -63,6 +117,9 @@ pub fn dispatch(cli: &GuestCli, layout: &Layout, file: &std::path::Path, m: &imp
             eprintln!("error: {}: {e}", file.display());
             return Exit::Invalid;
         }
+    }
+    if let Err(exit) = refuse_blocked(cfg, m.kind(), id, &cli.verb) {
+        return exit;
     }
     let _locks = if cli.verb.mutates() && !cli.global.dry_run {
         match crate::converge::apply::lock(layout, id) {

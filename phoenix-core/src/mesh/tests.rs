@@ -26,11 +26,11 @@ fn config(host: Value, lxc: Value, vms: Value, stacks: Value) -> Config {
         .map(|o| {
             o.iter()
                 .map(|(name, m)| {
-                    let stack = Stack {
-                        name: name.clone(),
-                        dir: PathBuf::from("/nonexistent/stacks").join(name),
-                        manifest: serde_json::from_value(m.clone()).unwrap(),
-                    };
+                    let stack = Stack::in_dir(
+                        name,
+                        PathBuf::from("/nonexistent/stacks").join(name),
+                        serde_json::from_value(m.clone()).unwrap(),
+                    );
                     (name.clone(), stack)
                 })
                 .collect()
@@ -46,6 +46,7 @@ fn config(host: Value, lxc: Value, vms: Value, stacks: Value) -> Config {
         stacks,
         certificates: Vec::new(),
         eras: Eras::default(),
+        blockers: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::net::{Nic, check_nic, check_rules};
 use super::{Checker, Site, find, sites};
 use crate::config::Guest;
+use crate::config::diag::{Blocks, Subject, Work};
 use crate::config::formats;
 use crate::config::json::child;
 use crate::config::lxc::Container;
@@ -210,16 +211,17 @@ fn check_container(
                 .iter()
                 .map(|d| d.display().to_string())
                 .collect();
-            let d = c.guest_warn(
+            let d = c.guest_block(
                 site,
                 "application_script",
                 format!(
                     "application script {script:?} of container {id} not found in {}",
                     dirs.join(", ")
                 ),
+                &[Work::Converge],
             );
             d.hint = Some(format!(
-                "converging {id} will fail at its application-script step until the script exists"
+                "create/converge of {id} (and of what is cloned from it) fails until the script exists; the rest of the estate is unaffected"
             ));
         }
     }
@@ -367,16 +369,6 @@ fn check_vm(c: &mut Checker<'_>, site: &Site<'_>, vm: &Vm) {
             }
         }
     }
-    for (j, s) in vm.docker_stacks.iter().enumerate() {
-        check_stack_ref(
-            c,
-            &site.file,
-            &site.at(&format!("docker_stacks/{j}")),
-            id,
-            s.name(),
-            s.environment(),
-        );
-    }
     if !vm.docker_stacks.is_empty() && vm.portainer_role.as_deref().is_none_or(|r| r == "none") {
         c.guest_warn(site, "docker_stacks", format!("VM {id} has docker_stacks but no Portainer role (agent or primary); they cannot be deployed"));
     }
@@ -403,7 +395,7 @@ fn check_features(c: &mut Checker<'_>, site: &Site<'_>) {
         if let (true, Some(dir)) = (installed, &kind_dir) {
             let script = dir.join(format!("{f}.sh"));
             if !script.is_file() {
-                c.guest_warn(
+                c.guest_block(
                     site,
                     &key,
                     format!(
@@ -411,6 +403,7 @@ fn check_features(c: &mut Checker<'_>, site: &Site<'_>) {
                         site.id,
                         script.display()
                     ),
+                    &[Work::Converge],
                 );
             }
         }
@@ -482,73 +475,135 @@ fn check_mounts(c: &mut Checker<'_>, site: &Site<'_>, ct: &Container) {
     }
 }
 
-fn check_stack_ref(
-    c: &mut Checker<'_>,
-    file: &Path,
-    ptr: &str,
-    id: GuestId,
-    name: &str,
-    env: &str,
-) {
-    let dir = c.inp.files.stacks_dir.join(name);
-    let Some(stack) = c.inp.stacks.get(name) else {
-        let d = c.err(
-            file,
-            ptr,
-            format!(
-                "VM {id} deploys stack {name:?}, but {} has no docker-compose.yml and phoenix.json",
-                dir.display()
-            ),
-        );
-        d.hint = Some(format!(
-            "create {}/docker-compose.yml and {}/phoenix.json",
-            dir.display(),
-            dir.display()
-        ));
-        d.guest = Some(id);
-        return;
-    };
-    let Some(environment) = stack.manifest.environments.get(env) else {
-        let known: Vec<&str> = stack
-            .manifest
-            .environments
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let d = c.err(
-            file,
-            ptr,
-            format!(
-                "stack {name:?} has no environment {env:?} (it has: {})",
-                known.join(", ")
-            ),
-        );
-        d.guest = Some(id);
-        return;
-    };
-    let manifest_file = stack.dir.join(phoenix_paths::config_files::STACK_MANIFEST);
-    let env_ptr = child("/environments", env);
-    for (i, f) in environment.files.iter().enumerate() {
-        if !stack.dir.join(&f.source).is_file() {
-            let p = child(&child(&child(&env_ptr, "files"), &i.to_string()), "source");
-            let d = c.err(
-                &manifest_file,
-                &p,
-                format!(
-                    "file {:?} of stack {name:?} does not exist in {}",
-                    f.source,
-                    stack.dir.display()
-                ),
-            );
-            d.guest = Some(id);
+/// One use of a stack by a VM.
+struct StackUse {
+    vm: GuestId,
+    file: std::path::PathBuf,
+    pointer: String,
+    name: String,
+    env: String,
+}
+
+/// The stacks the VMs deploy: each one undefined, without the environment asked for, without
+/// its compose file or without a file it ships is a warning that blocks deploying that stack
+/// alone (the VMs are still created). Bad values in a used environment (firewall rules) are
+/// errors like any other.
+pub(super) fn check_stacks(c: &mut Checker<'_>) {
+    let mut uses = Vec::new();
+    for site in sites(c.inp) {
+        if let Guest::Vm(_, vm) = site.guest {
+            for (j, s) in vm.docker_stacks.iter().enumerate() {
+                uses.push(StackUse {
+                    vm: site.id,
+                    file: site.file.clone(),
+                    pointer: site.at(&format!("docker_stacks/{j}")),
+                    name: s.name().to_string(),
+                    env: s.environment().to_string(),
+                });
+            }
         }
     }
-    let rules = environment.firewall_rules.clone();
-    check_rules(
-        c,
-        &manifest_file,
-        &child(&env_ptr, "firewall_rules"),
-        Some(id),
-        &rules,
-    );
+    let mut checked_compose = BTreeSet::new();
+    let mut checked_env = BTreeSet::new();
+    for u in &uses {
+        let blocks = Subject::Stack(u.name.clone());
+        let Some(stack) = c.inp.stacks.get(&u.name) else {
+            let dir = c.inp.files.stacks_dir.join(&u.name);
+            let d = c.warn(
+                &u.file,
+                &u.pointer,
+                format!(
+                    "VM {} deploys stack {:?}, which is defined nowhere: no {} and no entry in {}",
+                    u.vm,
+                    u.name,
+                    dir.join(phoenix_paths::config_files::STACK_MANIFEST)
+                        .display(),
+                    super::file_name(&c.inp.files.stacks_config),
+                ),
+            );
+            d.hint = Some(format!(
+                "create {}/docker-compose.yml and {}/phoenix.json",
+                dir.display(),
+                dir.display()
+            ));
+            d.guest = Some(u.vm);
+            d.blocks = Some(Blocks::new(blocks, &[Work::Deploy]));
+            continue;
+        };
+        let Some(environment) = stack.manifest.environments.get(&u.env) else {
+            let known: Vec<&str> = stack
+                .manifest
+                .environments
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let d = c.warn(
+                &u.file,
+                &u.pointer,
+                format!(
+                    "stack {:?} has no environment {:?} in {} (it has: {})",
+                    u.name,
+                    u.env,
+                    stack.definition.display(),
+                    known.join(", ")
+                ),
+            );
+            d.guest = Some(u.vm);
+            d.blocks = Some(Blocks::new(blocks, &[Work::Deploy]));
+            continue;
+        };
+        if checked_compose.insert(u.name.clone()) && !stack.compose.is_file() {
+            let (file, ptr) = if stack.pointer.is_empty() {
+                (stack.compose.clone(), String::new())
+            } else {
+                (
+                    stack.definition.clone(),
+                    child(&stack.pointer, "compose_file_path"),
+                )
+            };
+            let d = c.warn(
+                &file,
+                &ptr,
+                format!(
+                    "the compose file of stack {:?} does not exist: {}",
+                    u.name,
+                    stack.compose.display()
+                ),
+            );
+            d.hint = Some(format!(
+                "VM {} is still created and converged; syncing the stack fails until the file exists",
+                u.vm
+            ));
+            d.blocks = Some(Blocks::new(blocks.clone(), &[Work::Deploy]));
+        }
+        if !checked_env.insert((u.name.clone(), u.env.clone())) {
+            continue;
+        }
+        let env_ptr = stack.environment_pointer(&u.env);
+        let definition = stack.definition.clone();
+        for (i, f) in environment.files.iter().enumerate() {
+            if !stack.dir.join(f.source.trim_start_matches("./")).is_file() {
+                let p = child(&child(&child(&env_ptr, "files"), &i.to_string()), "source");
+                let d = c.warn(
+                    &definition,
+                    &p,
+                    format!(
+                        "file {:?} of stack {:?} does not exist in {}",
+                        f.source,
+                        u.name,
+                        stack.dir.display()
+                    ),
+                );
+                d.blocks = Some(Blocks::new(blocks.clone(), &[Work::Deploy]));
+            }
+        }
+        let rules = environment.firewall_rules.clone();
+        check_rules(
+            c,
+            &definition,
+            &child(&env_ptr, "firewall_rules"),
+            Some(u.vm),
+            &rules,
+        );
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::Guest;
-use super::diag::{Diagnostic, Report, Severity};
+use super::diag::{Blocks, Diagnostic, Report, Severity, Subject, Work};
 use super::host::HostConfig;
 use super::json::{SpanIndex, child};
 use super::locate::ConfigFiles;
@@ -147,6 +147,19 @@ impl Checker<'_> {
         d.guest = Some(site.id);
         d
     }
+
+    /// A warning about a guest that blocks `work` on it (and nothing else).
+    fn guest_block(
+        &mut self,
+        site: &Site<'_>,
+        key: &str,
+        msg: String,
+        work: &[Work],
+    ) -> &mut Diagnostic {
+        let d = self.guest_warn(site, key, msg);
+        d.blocks = Some(Blocks::new(Subject::Guest(site.id), work));
+        d
+    }
 }
 
 /// Runs every cross-value check and returns the findings.
@@ -160,6 +173,7 @@ pub fn check(inp: &Inputs<'_>) -> Report {
     refs::check_references(&mut c);
     refs::check_cycles(&mut c);
     guests::check_guests(&mut c);
+    guests::check_stacks(&mut c);
     net::check_unique_addresses(&mut c);
     host::check_host(&mut c);
     host::check_certificates(&mut c);

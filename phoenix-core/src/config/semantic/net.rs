@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::{Checker, Site, sites};
-use crate::config::diag::Diagnostic;
+use crate::config::diag::{Diagnostic, Work};
 use crate::config::formats::{self, IpSetting};
 use crate::config::guest::FirewallRule;
 use crate::config::json::child;
@@ -132,10 +132,19 @@ pub(super) fn check_rules(
     }
 }
 
-/// MAC addresses must be unique (error); static addresses should be (warning).
+/// MAC and static addresses should be unique: a clash is a finding on the later guest that
+/// blocks creating, converging and starting it (a template, never started, only has the
+/// warning), not an error about the estate.
 pub(super) fn check_unique_addresses(c: &mut Checker<'_>) {
     let mut macs: HashMap<String, GuestId> = HashMap::new();
     let mut ips: HashMap<Ipv4Addr, GuestId> = HashMap::new();
+    let clash = |c: &mut Checker<'_>, site: &super::Site<'_>, key: &str, msg: String| {
+        if site.guest.is_template() {
+            c.guest_warn(site, key, msg);
+        } else {
+            c.guest_block(site, key, msg, &[Work::Converge, Work::Run]);
+        }
+    };
     for site in sites(c.inp) {
         let id = site.id;
         if let Some(mac) = site.guest.mac_address() {
@@ -143,7 +152,11 @@ pub(super) fn check_unique_addresses(c: &mut Checker<'_>) {
                 Some(other) => {
                     let msg =
                         format!("guest {id} uses MAC address {mac}, already used by guest {other}");
-                    c.guest_err(&site, "mac_address", msg);
+                    clash(c, &site, "mac_address", msg);
+                    c.report.last_mut().expect("pushed").hint = Some(
+                        "two NICs with one MAC address on a bridge break each other's traffic"
+                            .to_string(),
+                    );
                 }
                 None => {
                     macs.insert(mac.to_ascii_lowercase(), id);
@@ -155,8 +168,9 @@ pub(super) fn check_unique_addresses(c: &mut Checker<'_>) {
                 Some(other) => {
                     let msg =
                         format!("guest {id} uses address {addr}, already used by guest {other}");
-                    let d = c.guest_warn(&site, "network_config/ip", msg);
-                    d.hint = Some("only one of them can run at a time".to_string());
+                    clash(c, &site, "network_config/ip", msg);
+                    c.report.last_mut().expect("pushed").hint =
+                        Some("only one of them can run at a time".to_string());
                 }
                 None => {
                     ips.insert(addr, id);
