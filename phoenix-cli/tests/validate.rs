@@ -117,3 +117,51 @@ fn config_comes_from_the_environment_when_no_flag_is_given() {
         run.stdout
     );
 }
+
+/// The drop-in promise as an operator meets it: `phoenix validate --config <set>/etc` on every
+/// historical configuration set of the corpus (`phoenix-core/tests/data/history/`, one or more
+/// per shape the shell version's files had) exits 0; every v1-era set exits 2 with a
+/// "legacy format" error naming its file.
+#[test]
+fn every_historical_configuration_set_validates_and_v1_sets_are_refused_as_legacy() {
+    let corpus = crate::support::repo().join("phoenix-core/tests/data/history");
+    let env = Env::new();
+    let mut sets: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("expect.json").is_file())
+        .collect();
+    sets.sort();
+    assert!(sets.len() >= 29, "{} sets", sets.len());
+    let mut failures = Vec::new();
+    for set in &sets {
+        let expect: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(set.join("expect.json")).unwrap())
+                .unwrap();
+        let etc = set.join("etc");
+        let run = env.run(["validate", "--config", etc.to_str().unwrap()], &[]);
+        let name = set.file_name().unwrap().to_string_lossy().into_owned();
+        if expect["legacy"] == true {
+            let file = expect["legacy_file"].as_str().unwrap();
+            let named = run
+                .stderr
+                .contains(&format!("error: legacy format: {file} is a file of"))
+                && run.stderr.lines().any(|l| {
+                    l.trim_start().starts_with("-->") && l.contains(&format!("etc/{file}"))
+                });
+            if run.code != 2 || !named {
+                failures.push(format!(
+                    "{name}: exit {} (want 2 naming {file})\n{}",
+                    run.code, run.stderr
+                ));
+            }
+        } else if run.code != 0 || run.stderr.contains("error:") {
+            failures.push(format!(
+                "{name}: exit {} (want 0)\n{}",
+                run.code, run.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

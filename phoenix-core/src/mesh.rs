@@ -323,8 +323,11 @@ pub fn mesh(cfg: &Config) -> Mesh {
                  self-signed certificate that Traefik's internal-CA transport rejects"
             ));
         }
+        // A dotted service name (`vllm-qwen2.5-7b-awq`, in the shell version's files from
+        // 2025-11-10) is a host name of several labels; Traefik's router and service are named
+        // with the dots turned into dashes.
         m.add(
-            &name,
+            &name.replace('.', "-"),
             &format!("{name}.{domain}"),
             Target::Upstream {
                 scheme,

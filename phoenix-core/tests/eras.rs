@@ -166,7 +166,8 @@ fn october_2025_shapes_are_current_and_read_as_their_new_names() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.starts_with("/vms/1/portainer_admin_password") && w.contains("unknown key")),
+            .any(|w| w.starts_with("/vms/1/portainer_admin_password")
+                && w.contains("the host's portainer_api names the password")),
         "{warnings:#?}"
     );
 }

@@ -84,11 +84,17 @@ pub fn lxc_era(v: &Value) -> Era {
     Era::from_markers(m)
 }
 
-/// Era of a host file: H0 (before the file moved on 2025-09-07) is version `0.01.01`; H1
-/// files said `0.01.02` but already had today's shape.
+/// Era of a host file: H0 (before the file moved on 2025-09-07) is version `0.01.01` without
+/// any host-provisioning key; H1 files said `0.01.02` but already had today's shape.
 pub fn host_era(v: &Value) -> Era {
     let mut m = Vec::new();
-    if v.get("version").and_then(Value::as_str) == Some("0.01.01") {
+    // The file that moved on 2025-09-07 may still say 0.01.01; what H1 brought is the
+    // host-provisioning keys, so a file with any of them is read natively.
+    let provisions = ["zfs", "nfs", "samba", "users", "nvidia_driver", "timezone"]
+        .iter()
+        .any(|k| v.get(k).is_some())
+        || v.pointer("/network/interfaces").is_some();
+    if v.get("version").and_then(Value::as_str) == Some("0.01.01") && !provisions {
         m.push(marker(
             "/version".to_string(),
             "version 0.01.01 (the v1 host file, before the host-provisioning keys of 2025-09-07)",
@@ -126,5 +132,9 @@ mod tests {
     fn h0_host_files_are_legacy() {
         assert!(host_era(&json!({"$schema": "x", "version": "0.01.01"})).is_legacy());
         assert!(!host_era(&json!({"$schema": "x", "version": "1.0.0"})).is_legacy());
+        assert!(
+            !host_era(&json!({"version": "0.01.01", "zfs": {}})).is_legacy(),
+            "the moved file with provisioning keys is H1"
+        );
     }
 }

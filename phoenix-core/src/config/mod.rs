@@ -492,6 +492,66 @@ fn serde_path_to_pointer(path: &str) -> String {
     out
 }
 
+/// The Portainer administrator of the 2025-10-06 VM files (`portainer_admin_user`,
+/// `portainer_admin_password` on VM `i`) became the host's `portainer_api` on 10-07: read there
+/// when the host file does not say.
+fn portainer_admin_from_vm(
+    host: &mut HostConfig,
+    (i, user, password): (usize, Option<String>, Option<String>),
+    vm_file: &Path,
+    spans: &HashMap<PathBuf, SpanIndex>,
+    report: &mut Report,
+) {
+    let api = host.portainer_api.get_or_insert_with(Default::default);
+    let at = |key: &str| {
+        let p = json::child(&json::child("/vms", &i.to_string()), key);
+        let pos = spans.get(vm_file).and_then(|s| s.locate(&p));
+        (p, pos)
+    };
+    if let Some(u) = user {
+        let (p, pos) = at("portainer_admin_user");
+        let (sev, msg) = if api.admin_user.is_none() {
+            api.admin_user = Some(u);
+            (
+                Severity::Note,
+                "read as the host's portainer_api.admin_user (moved there on 2025-10-07)",
+            )
+        } else {
+            (
+                Severity::Note,
+                "ignored: the host's portainer_api.admin_user (moved there on 2025-10-07) says who the administrator is",
+            )
+        };
+        report.push(Diagnostic::new(sev, vm_file, p, msg).at(pos));
+    }
+    if let Some(pw) = password {
+        let (p, pos) = at("portainer_admin_password");
+        if api.admin_password.is_none() && api.admin_password_file.is_none() {
+            api.admin_password = Some(pw);
+            report.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    vm_file,
+                    p,
+                    "the Portainer admin password is stored inline in the VM file; read as the host's portainer_api.admin_password",
+                )
+                .at(pos)
+                .hint("move it to a root-only file (mode 0600) and name it in the host's portainer_api.admin_password_file"),
+            );
+        } else {
+            report.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    vm_file,
+                    p,
+                    "ignored: the host's portainer_api names the password; remove this inline copy",
+                )
+                .at(pos),
+            );
+        }
+    }
+}
+
 /// Reports a file from before the dispatcher era: an error naming the file (exit 2), or with
 /// `--allow-legacy` a warning per marker. Returns whether the file is refused.
 fn legacy_finding(
@@ -573,7 +633,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         |v, s| normalize::host(v, &host_path, s),
     );
     spans.insert(host_path.clone(), host_src.spans);
-    let Some(host) = host else {
+    let Some(mut host) = host else {
         report.sort();
         return Loaded {
             config: None,
@@ -613,12 +673,14 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
             (Some(LxcFile::default()), Era::Current)
         }
     };
+    let mut vm_admin = None;
     let (vm, vm_era) = match read_json(&files.vm, &mut report, explicit_vm) {
         Some(mut src) => {
             let era = era::vm_era(&src.value);
             legacy_finding(&files.vm, &era, &src.spans, opts, &mut report);
             let path = files.vm.clone();
             let v: Option<VmFile> = typed(SchemaKind::Vm, &path, &mut src, &mut report, |v, s| {
+                vm_admin = normalize::take_vm_portainer_admin(v);
                 normalize::vm(v, &path, s)
             });
             spans.insert(files.vm.clone(), src.spans);
@@ -647,7 +709,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
                 &files.stacks_config,
                 &mut src,
                 &mut report,
-                |_, _| Vec::new(),
+                |v, s| normalize::stacks(v, &files.stacks_config, s),
             );
             spans.insert(files.stacks_config.clone(), src.spans);
             v
@@ -707,6 +769,10 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         setup_scripts_dir: opts.setup_scripts_dir.clone(),
     };
     report.extend(semantic::check(&inputs));
+    // After the checks, which would report the password at the host file, where it is not.
+    if let Some(admin) = vm_admin {
+        portainer_admin_from_vm(&mut host, admin, &files.vm, &spans, &mut report);
+    }
     report.sort();
     if report.has_errors() {
         return Loaded {
@@ -804,9 +870,19 @@ fn discover_stacks(
     }
     if let Some((cat, path)) = catalogue {
         for (name, def) in &cat.docker_stacks {
-            if !out.contains_key(name) {
-                out.insert(name.clone(), Stack::from_catalogue(name, def, path, root));
+            if out.contains_key(name) {
+                continue;
             }
+            let mut stack = Stack::from_catalogue(name, def, path, root);
+            // `stacks/<name>/docker-compose.yml` without `phoenix.json` (2025-11-17): the
+            // directory convention names the compose file, the catalogue the environments.
+            let in_dir = dir
+                .join(name)
+                .join(phoenix_paths::config_files::STACK_COMPOSE);
+            if in_dir.is_file() {
+                stack.compose = in_dir;
+            }
+            out.insert(name.clone(), stack);
         }
     }
     out

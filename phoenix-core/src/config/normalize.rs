@@ -78,11 +78,7 @@ pub fn host(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
     if let Some(Value::Object(zfs)) = root.get_mut("zfs") {
         if let Some(old) = zfs.remove("arc_max") {
             let ptr = "/zfs/arc_max";
-            let gb = match &old {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.trim().trim_end_matches(['G', 'g']).parse::<u64>().ok(),
-                _ => None,
-            };
+            let gb = arc_max_gib(&old);
             match (gb, zfs.contains_key("arc_max_gb")) {
                 (_, true) => cx.note(
                     ptr,
@@ -113,9 +109,17 @@ pub fn host(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
         }
     }
 
+    let default_clients = default_nfs_clients(root);
     if let Some(Value::Object(nfs)) = root.get_mut("nfs") {
         // 2025-09-07 only: `nfs.shares` held what `nfs.exports` holds since.
         cx.rename(nfs, "/nfs", "shares", "exports");
+        if let Some(Value::Array(exports)) = nfs.get_mut("exports") {
+            for (i, e) in exports.iter_mut().enumerate() {
+                if let Some(e) = e.as_object_mut() {
+                    nfs_export(&mut cx, e, &format!("/nfs/exports/{i}"), &default_clients);
+                }
+            }
+        }
     }
 
     if let Some(Value::Array(shares)) = root
@@ -170,9 +174,82 @@ pub fn host(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
     }
 
     if root.contains_key("vms") {
-        cx.warn("/vms", "VMs in the host file (before 2025-09-29) are not read; move them to phoenix_vm_configs.json".to_string());
+        cx.warn("/vms", "VMs in the host file (before 2025-09-29) are not read: they have no vmid; move them to phoenix_vm_configs.json".to_string());
+    }
+    if let Some(Value::Object(defaults)) = root.get_mut("vm_defaults") {
+        // Before 2025-09-29 the host file held the VM defaults (`phoenix_vm_configs.json` has
+        // them since); from 2025-10-16 only `ubuntu_release` is the host's.
+        let moved: Vec<String> = [
+            "template",
+            "cores",
+            "memory_mb",
+            "disk_size_gb",
+            "storage_pool",
+            "network_bridge",
+        ]
+        .iter()
+        .filter(|k| defaults.remove(**k).is_some())
+        .map(|k| (*k).to_string())
+        .collect();
+        if !moved.is_empty() {
+            cx.warn(
+                "/vm_defaults",
+                format!(
+                    "not read: VM defaults in the host file ({}; before 2025-09-29) belong in phoenix_vm_configs.json",
+                    moved.join(", ")
+                ),
+            );
+        }
     }
     cx.out
+}
+
+/// The clients an export without `clients` is given: the guests' subnet
+/// (`network.default_subnet`), as the shell version's NFS setup of 2025-09 served it.
+fn default_nfs_clients(root: &Map<String, Value>) -> Option<String> {
+    root.get("network")
+        .and_then(|n| n.get("default_subnet"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// An export in the 2025-09-07 shape: `path` a dataset (`pool/name`, mounted at
+/// `/pool/name`), `options` one comma-separated string, no `clients`.
+fn nfs_export(
+    cx: &mut Ctx<'_>,
+    e: &mut Map<String, Value>,
+    base: &str,
+    default_clients: &Option<String>,
+) {
+    if let Some(Value::String(p)) = e.get("path").cloned() {
+        if !p.is_empty() && !p.starts_with('/') {
+            let abs = format!("/{p}");
+            cx.note(
+                &child(base, "path"),
+                format!("dataset path {p:?} read as its mount point {abs:?}"),
+            );
+            e.insert("path".into(), Value::from(abs));
+        }
+    }
+    if let Some(Value::String(o)) = e.get("options").cloned() {
+        let list: Vec<Value> = o
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(Value::from)
+            .collect();
+        e.insert("options".into(), Value::Array(list));
+    }
+    if !e.contains_key("clients") {
+        if let Some(c) = default_clients {
+            cx.note(
+                base,
+                format!("the export names no clients; exported to network.default_subnet {c}"),
+            );
+            e.insert("clients".into(), Value::Array(vec![Value::from(c.clone())]));
+        }
+    }
 }
 
 /// `zfs.datasets[].properties`: the `k=v,k=v` string `zfs create -o` takes. Newer files wrote
@@ -256,6 +333,40 @@ fn samba_share(cx: &mut Ctx<'_>, share: &mut Map<String, Value>, base: &str) {
     }
 }
 
+/// `zfs.arc_max` in GiB: `"32G"`/`"32GiB"` (and `T`, `M` suffixes), or a plain number, which
+/// is a byte count (what `zfs_arc_max` takes; the 2025-09-07 file says `"32212254720"`, 30 GiB)
+/// when it is at least 1 MiB, else GiB. A fraction of a GiB is rounded down.
+fn arc_max_gib(v: &Value) -> Option<u64> {
+    const GIB: u64 = 1 << 30;
+    let plain = |n: u64| if n >= 1 << 20 { n / GIB } else { n };
+    match v {
+        Value::Number(n) => n.as_u64().map(plain),
+        Value::String(s) => {
+            let s = s.trim();
+            let lower = s.to_ascii_lowercase();
+            let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
+                Some(i) => (
+                    &s[..i],
+                    lower[i..]
+                        .trim()
+                        .trim_end_matches("ib")
+                        .trim_end_matches('b'),
+                ),
+                None => (s, ""),
+            };
+            let n: u64 = digits.parse().ok()?;
+            match unit {
+                "" => Some(plain(n)),
+                "g" => Some(n),
+                "t" => n.checked_mul(1024),
+                "m" => Some(n / 1024),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Normalizes an LXC file. `era` decides how `is_template` is read.
 pub fn lxc(v: &mut Value, era: &Era, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
     let mut cx = Ctx {
@@ -275,6 +386,14 @@ pub fn lxc(v: &mut Value, era: &Era, file: &Path, spans: &SpanIndex) -> Vec<Diag
         cx.rename(ct, &base, "volumes", "zfs_volumes");
         static_ip(&mut cx, ct, &base);
         flat_vllm(&mut cx, ct, &base);
+        old_integration_tests(&mut cx, ct, &base);
+        retire(
+            &mut cx,
+            ct,
+            &base,
+            "vllm",
+            "a test list outside \"tests\" (2025-09-28 .. 10-03), which the shell version did not run either; move it to tests.vllm to run it",
+        );
 
         if let Some(Value::String(s)) = ct.get("features").cloned() {
             let ptr = child(&base, "features");
@@ -310,7 +429,7 @@ pub fn lxc(v: &mut Value, era: &Era, file: &Path, spans: &SpanIndex) -> Vec<Diag
         if let Some(Value::Object(net)) = ct.get_mut("network_config") {
             let net_base = child(&base, "network_config");
             cx.rename(net, &net_base, "nameserver", "nameservers");
-            if let Some(hw) = net.remove("hwaddr") {
+            if let Some(hw) = net.get("hwaddr").cloned() {
                 let ptr = child(&net_base, "hwaddr");
                 match ct.get("mac_address") {
                     None => {
@@ -332,6 +451,57 @@ pub fn lxc(v: &mut Value, era: &Era, file: &Path, spans: &SpanIndex) -> Vec<Diag
         }
     }
     cx.out
+}
+
+/// `integration_tests: {script}` with `run_integration_tests` (2025-09-21 .. 10-03) is the
+/// suite `tests.integration_tests` has held since: one script test, when it was to be run.
+fn old_integration_tests(cx: &mut Ctx<'_>, ct: &mut Map<String, Value>, base: &str) {
+    let run = ct.remove("run_integration_tests");
+    let Some(old) = ct.get("integration_tests").cloned() else {
+        if run.is_some() {
+            cx.note(
+                &child(base, "run_integration_tests"),
+                "ignored: there is no integration_tests script".to_string(),
+            );
+        }
+        return;
+    };
+    let Some(script) = old
+        .get("script")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    ct.remove("integration_tests");
+    let ptr = child(base, "integration_tests");
+    if run == Some(Value::Bool(false)) {
+        cx.note(
+            &ptr,
+            format!("{script:?} is not run (run_integration_tests is false)"),
+        );
+        return;
+    }
+    let Value::Object(tests) = ct
+        .entry("tests")
+        .or_insert_with(|| Value::Object(Map::new()))
+    else {
+        return;
+    };
+    let Value::Array(suite) = tests
+        .entry("integration_tests")
+        .or_insert_with(|| Value::Array(Vec::new()))
+    else {
+        return;
+    };
+    let entry = serde_json::json!({"name": script, "type": "script", "path": script});
+    if !suite.contains(&entry) {
+        suite.push(entry);
+    }
+    cx.note(
+        &ptr,
+        format!("read as tests.integration_tests (script {script:?})"),
+    );
 }
 
 /// `static_ip` (until 2025-09-01) was never read: `network_config.ip` is the address.
@@ -396,7 +566,18 @@ const VLLM_PARAMETERS: [(&str, &str); 6] = [
 /// they disagree. `vllm_args` and `vllm_model_type` duplicated these and stay unknown keys.
 fn flat_vllm(cx: &mut Ctx<'_>, ct: &mut Map<String, Value>, base: &str) {
     let has_flat = FLAT_VLLM.iter().any(|(k, _, _)| ct.contains_key(*k));
-    if !has_flat && !ct.contains_key("vllm_parameters") {
+    if !has_flat
+        && !["vllm_parameters", "vllm_args", "vllm_model_type"]
+            .iter()
+            .any(|k| ct.contains_key(*k))
+    {
+        return;
+    }
+    if ct
+        .get("vllm_engine_config")
+        .is_some_and(|e| !e.is_object() && !e.is_null())
+    {
+        // Not an object: the schema reports it; nothing to merge into.
         return;
     }
     // (section, key) -> (value, where it came from); the engine config is the newest.
@@ -426,7 +607,9 @@ fn flat_vllm(cx: &mut Ctx<'_>, ct: &mut Map<String, Value>, base: &str) {
             .find(|(s, k, _, _)| s == section && k == key)
         {
             Some((_, _, existing, at)) => {
-                if *existing == v {
+                if *existing == v
+                    || existing.to_string().trim_matches('"') == v.to_string().trim_matches('"')
+                {
                     cx.note(&from, format!("duplicates {at}"));
                 } else {
                     cx.warn(
@@ -462,6 +645,32 @@ fn flat_vllm(cx: &mut Ctx<'_>, ct: &mut Map<String, Value>, base: &str) {
             put(cx, section, key, v, child(base, flat));
         }
     }
+    if let Some(t) = ct.remove("vllm_model_type") {
+        let from = child(base, "vllm_model_type");
+        match t.as_str().map(str::to_ascii_lowercase).as_deref() {
+            // vLLM serves embedding models with `--task embed`; generation is its default.
+            Some("embedding" | "embed" | "embeddings") => {
+                put(cx, "ModelConfig", "task", Value::from("embed"), from);
+            }
+            Some("chat" | "generate" | "generation" | "completion" | "instruct") => cx.note(
+                &from,
+                format!("{t} is vLLM's default (generation); nothing to add"),
+            ),
+            _ => cx.warn(&from, format!("model type {t} is not read")),
+        }
+    }
+    if let Some(args) = ct.remove("vllm_args") {
+        let abase = child(base, "vllm_args");
+        match vllm_args(&args) {
+            Ok(pairs) => {
+                for (i, key, v) in pairs {
+                    let section = section_of(&key);
+                    put(cx, section, &key, v, child(&abase, &i.to_string()));
+                }
+            }
+            Err(e) => cx.warn(&abase, format!("not read: {e}")),
+        }
+    }
     let mut engine = Map::new();
     for (section, key, v, _) in settings {
         let Value::Object(sec) = engine
@@ -475,6 +684,139 @@ fn flat_vllm(cx: &mut Ctx<'_>, ct: &mut Map<String, Value>, base: &str) {
     if !engine.is_empty() {
         ct.insert("vllm_engine_config".into(), Value::Object(engine));
     }
+}
+
+/// Normalizes the stack catalogue: an entry without `environments` (2025-10-06) deploys its
+/// compose file as the `production` environment.
+pub fn stacks(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
+    let mut cx = Ctx {
+        file,
+        spans,
+        out: Vec::new(),
+    };
+    let Some(Value::Object(stacks)) = v.get_mut("docker_stacks") else {
+        return cx.out;
+    };
+    for (name, def) in stacks.iter_mut() {
+        let Some(def) = def.as_object_mut() else {
+            continue;
+        };
+        let base = child("/docker_stacks", name);
+        retire(
+            &mut cx,
+            def,
+            &base,
+            "nginx_proxy",
+            "the gateway serves every host name the stacks' Traefik labels route",
+        );
+        if def.get("name").and_then(Value::as_str) == Some(name.as_str()) {
+            def.remove("name");
+        }
+        if !def.contains_key("environments") {
+            cx.note(
+                &child("/docker_stacks", name),
+                "no \"environments\": deployed as the \"production\" environment".to_string(),
+            );
+            let mut envs = Map::new();
+            envs.insert("production".into(), Value::Object(Map::new()));
+            def.insert("environments".into(), Value::Object(envs));
+        }
+    }
+    cx.out
+}
+
+/// The engine-config section a vLLM setting belongs to.
+fn section_of(key: &str) -> &'static str {
+    match key {
+        "tensor_parallel_size" | "pipeline_parallel_size" => "ParallelConfig",
+        "gpu_memory_utilization" | "quantization" | "kv_cache_dtype" | "swap_space" => {
+            "CacheConfig"
+        }
+        "host" | "port" | "served_model_name" | "api_key" => "ServerConfig",
+        _ => "ModelConfig",
+    }
+}
+
+/// `vllm_args` (2025-09-09 .. 10-03), raw `vllm serve` arguments such as
+/// `["--max-model-len", "4096", "--trust-remote-code"]`, as `(index, key, value)`: a flag
+/// followed by another flag (or nothing) is `true`; numbers become numbers.
+fn vllm_args(args: &Value) -> Result<Vec<(usize, String, Value)>, String> {
+    let Value::Array(items) = args else {
+        return Err(format!("expected a list of arguments, found {args}"));
+    };
+    let words: Vec<&str> = items
+        .iter()
+        .map(|w| {
+            w.as_str()
+                .ok_or_else(|| format!("argument {w} is not a string"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        let Some(flag) = w.strip_prefix("--") else {
+            return Err(format!("{w:?} is not an option (--name)"));
+        };
+        let (flag, inline) = match flag.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (flag, None),
+        };
+        let key = flag.replace('-', "_");
+        let value = match inline {
+            Some(v) => arg_value(v),
+            None => match words.get(i + 1).filter(|n| !n.starts_with("--")) {
+                Some(v) => {
+                    i += 1;
+                    arg_value(v)
+                }
+                None => Value::Bool(true),
+            },
+        };
+        out.push((i, key, value));
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn arg_value(v: &str) -> Value {
+    if let Ok(n) = v.parse::<i64>() {
+        return Value::from(n);
+    }
+    if let Some(n) = v.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+        return Value::Number(n);
+    }
+    Value::from(v)
+}
+
+/// Removes `key` from `obj` with a warning saying why it is not read: keys the shell version
+/// had for a while that this version does not act on (they would otherwise be "unknown").
+fn retire(cx: &mut Ctx<'_>, obj: &mut Map<String, Value>, base: &str, key: &str, why: &str) {
+    if obj.remove(key).is_some() {
+        cx.warn(&child(base, key), format!("not read: {why}"));
+    }
+}
+
+/// The Portainer administrator a 2025-10-06 VM file names on a VM (`portainer_admin_user`,
+/// `portainer_admin_password`), taken out of the file: it is the host's `portainer_api` since
+/// 2025-10-07 ([`super::load`] puts it there). Returns the VM's index, user and password.
+pub fn take_vm_portainer_admin(v: &mut Value) -> Option<(usize, Option<String>, Option<String>)> {
+    let Some(Value::Array(vms)) = v.get_mut("vms") else {
+        return None;
+    };
+    let mut found = None;
+    for (i, vm) in vms.iter_mut().enumerate() {
+        let Some(vm) = vm.as_object_mut() else {
+            continue;
+        };
+        let user = vm.remove("portainer_admin_user");
+        let password = vm.remove("portainer_admin_password");
+        if found.is_none() && (user.is_some() || password.is_some()) {
+            let s = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string));
+            found = Some((i, s(user), s(password)));
+        }
+    }
+    found
 }
 
 /// Normalizes a VM file.
@@ -495,6 +837,26 @@ pub fn vm(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
         if let Some(Value::Object(net)) = vm.get_mut("network_config") {
             let net_base = child(&base, "network_config");
             cx.rename(net, &net_base, "nameservers", "nameserver");
+        }
+        for (key, why) in [
+            (
+                "docker_firewall_rules",
+                "Docker's own firewall chains inside the VM (2025-11-07 .. 11-11) are not managed; the VM's firewall rules are",
+            ),
+            (
+                "mount_points",
+                "a VM has no host bind mounts (2025-10-28); mount NFS shares with volumes",
+            ),
+            (
+                "portainer_config",
+                "the Portainer server's compose file comes from the VM's docker_stacks (2025-10-03)",
+            ),
+            (
+                "docker_compose_files",
+                "compose files come from the VM's docker_stacks (2025-10-03)",
+            ),
+        ] {
+            retire(&mut cx, vm, &base, key, why);
         }
         if let Some(Value::Object(user)) = vm.get_mut("user_config") {
             if user.remove("gw").is_some() {
@@ -576,5 +938,149 @@ mod tests {
         assert!(v["shared_volumes"].get("firewall").is_none());
         assert_eq!(v["zfs"]["arc_max_gb"], 32);
         assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn arc_max_is_read_in_gib_or_as_a_byte_count() {
+        for (v, want) in [
+            (serde_json::json!("32G"), Some(32)),
+            (serde_json::json!("32GiB"), Some(32)),
+            (serde_json::json!("32212254720"), Some(30)),
+            (serde_json::json!(34359738368_u64), Some(32)),
+            (serde_json::json!(64), Some(64)),
+            (serde_json::json!("1T"), Some(1024)),
+            (serde_json::json!("2048M"), Some(2)),
+            (serde_json::json!("lots"), None),
+        ] {
+            assert_eq!(arc_max_gib(&v), want, "{v}");
+        }
+    }
+
+    fn run_host(doc: &str) -> (Value, Vec<Diagnostic>) {
+        let p = json::parse(doc).unwrap();
+        let mut v = p.value.clone();
+        let d = host(&mut v, Path::new("h.json"), &p.spans);
+        (v, d)
+    }
+
+    #[test]
+    fn dataset_properties_objects_and_empty_strings_become_the_zfs_string() {
+        let (v, d) = run_host(
+            r#"{"zfs": {"datasets": [
+                {"name": "a", "pool": "p", "properties": {"recordsize": "128K", "compression": "lz4", "atime": false, "copies": 2}},
+                {"name": "portainer_stacks", "pool": "p", "properties": ""},
+                {"name": "c", "pool": "p", "properties": "compression=zstd"},
+                {"name": "d", "pool": "p", "properties": {}}
+            ]}}"#,
+        );
+        let ds = &v["zfs"]["datasets"];
+        assert_eq!(
+            ds[0]["properties"], "recordsize=128K,compression=lz4,atime=off,copies=2",
+            "written order kept"
+        );
+        assert!(ds[1].get("properties").is_none(), "\"\" means none");
+        assert_eq!(ds[2]["properties"], "compression=zstd");
+        assert!(ds[3].get("properties").is_none());
+        assert!(d.is_empty(), "{d:?}");
+        let (_, d) = run_host(
+            r#"{"zfs": {"datasets": [{"name": "a", "pool": "p", "properties": {"x": [1]}}]}}"#,
+        );
+        assert_eq!(d[0].severity, Severity::Error);
+        assert_eq!(d[0].pointer, "/zfs/datasets/0/properties/x");
+    }
+
+    #[test]
+    fn nameless_samba_shares_take_their_path_s_last_component() {
+        let (v, d) = run_host(
+            r#"{"samba": {"shares": [
+                {"path": "/quickOS/shared-prod-data/", "options": {"browseable": "yes", "read only": "no"}},
+                {"name": "keep", "path": "/a/b", "options": ["guest ok = no"]}
+            ]}}"#,
+        );
+        let sh = &v["samba"]["shares"];
+        assert_eq!(sh[0]["name"], "shared-prod-data");
+        assert_eq!(sh[0]["options"], "browseable = yes, read only = no");
+        assert_eq!(sh[1]["name"], "keep");
+        assert_eq!(sh[1]["options"], "guest ok = no");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].severity, Severity::Note);
+        assert_eq!(d[0].pointer, "/samba/shares/0");
+        assert!(
+            d[0].message.contains("\"shared-prod-data\""),
+            "{}",
+            d[0].message
+        );
+    }
+
+    #[test]
+    fn nfs_shares_are_the_old_name_of_exports() {
+        let (v, d) =
+            run_host(r#"{"nfs": {"shares": [{"path": "/x", "clients": ["10.0.0.0/24"]}]}}"#);
+        assert_eq!(v["nfs"]["exports"][0]["path"], "/x");
+        assert!(v["nfs"].get("shares").is_none());
+        assert_eq!(d[0].pointer, "/nfs/shares");
+    }
+
+    #[test]
+    fn flat_vllm_keys_become_the_engine_config_newest_shape_first() {
+        let (v, d) = run_lxc(
+            r#"{"lxc_configs": {"950": {
+                "vllm_model": "Qwen/Qwen2.5-7B", "vllm_tensor_parallel_size": 2,
+                "vllm_max_model_len": 4096, "vllm_port": 8000, "vllm_served_model_name": "qwen",
+                "vllm_gpu_memory_utilization": 0.9, "vllm_quantization": "awq",
+                "vllm_trust_remote_code": true,
+                "vllm_parameters": {"max_model_len": 8192, "dtype": "auto", "kv_cache_dtype": "fp8", "unknown": 1}
+            }, "951": {"vllm_model": null, "vllm_port": 8001,
+                "vllm_engine_config": {"ServerConfig": {"port": 9000, "host": "0.0.0.0"}}}}}"#,
+        );
+        let e = &v["lxc_configs"]["950"]["vllm_engine_config"];
+        assert_eq!(e["ModelConfig"]["model"], "Qwen/Qwen2.5-7B");
+        assert_eq!(
+            e["ModelConfig"]["max_model_len"], 8192,
+            "vllm_parameters is newer than the flat key"
+        );
+        assert_eq!(e["ModelConfig"]["dtype"], "auto");
+        assert_eq!(e["ModelConfig"]["trust_remote_code"], true);
+        assert_eq!(e["ParallelConfig"]["tensor_parallel_size"], 2);
+        assert_eq!(e["CacheConfig"]["gpu_memory_utilization"], 0.9);
+        assert_eq!(e["CacheConfig"]["quantization"], "awq");
+        assert_eq!(e["CacheConfig"]["kv_cache_dtype"], "fp8");
+        assert_eq!(e["ServerConfig"]["port"], 8000);
+        assert_eq!(e["ServerConfig"]["served_model_name"], "qwen");
+        let ct = v["lxc_configs"]["950"].as_object().unwrap();
+        assert!(ct.keys().all(|k| k == "vllm_engine_config"), "{ct:?}");
+        let other = &v["lxc_configs"]["951"]["vllm_engine_config"];
+        assert_eq!(
+            other["ServerConfig"]["port"], 9000,
+            "the engine config wins"
+        );
+        assert!(other.get("ModelConfig").is_none(), "null is not set");
+        let warned: Vec<&str> = d
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.pointer.as_str())
+            .collect();
+        assert_eq!(
+            warned,
+            [
+                "/lxc_configs/950/vllm_parameters/unknown",
+                "/lxc_configs/950/vllm_max_model_len",
+                "/lxc_configs/951/vllm_port"
+            ]
+        );
+        assert!(d.iter().all(|d| d.severity != Severity::Error), "{d:?}");
+    }
+
+    #[test]
+    fn static_ip_is_ignored_with_a_warning_when_it_disagrees() {
+        let (v, d) = run_lxc(
+            r#"{"lxc_configs": {
+                "900": {"static_ip": "10.0.0.200/24", "network_config": {"ip": "10.0.0.200/24"}},
+                "901": {"static_ip": "10.0.0.9/24", "network_config": {"ip": "10.0.0.201/24"}}}}"#,
+        );
+        assert!(v["lxc_configs"]["900"].get("static_ip").is_none());
+        assert_eq!(d[0].severity, Severity::Note);
+        assert_eq!(d[1].severity, Severity::Warning);
+        assert_eq!(d[1].pointer, "/lxc_configs/901/static_ip");
     }
 }

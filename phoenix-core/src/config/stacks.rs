@@ -114,8 +114,7 @@ impl Stack {
     }
 
     /// A stack defined only by its catalogue entry `def` in `catalogue`; paths are relative
-    /// to the install `root` (a missing `compose_file_path` means `stacks/<name>/…`). An
-    /// entry without environments (2025-10-06) deploys as the `production` environment.
+    /// to the install `root` (a missing `compose_file_path` means `stacks/<name>/…`).
     pub fn from_catalogue(
         name: &str,
         def: &StackDefinition,
@@ -129,10 +128,7 @@ impl Stack {
                 .join(name)
                 .join(phoenix_paths::config_files::STACK_COMPOSE),
         };
-        let mut environments = def.environments.clone();
-        if environments.is_empty() {
-            environments.insert("production".to_string(), StackEnvironment::default());
-        }
+        let environments = def.environments.clone();
         Self {
             name: name.to_string(),
             dir: root.to_path_buf(),
