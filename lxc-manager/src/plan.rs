@@ -629,16 +629,21 @@ pub use phoenix_core::converge::runtime::{RuntimeState, Step, Work};
 
 /// The runtime view of a container spec: `pre-configured` before the installers and
 /// `final-form` after them with lifecycle snapshots, plus the `template_snapshot_name`.
+/// A template snapshot named like a lifecycle snapshot is taken once, after the installers:
+/// it is what clones are made from (the shell version's files of 2025-10-01 set both
+/// `enable_lifecycle_snapshots` and `template_snapshot_name: "pre-configured"`; taking the
+/// name twice fails, and clones of the pre-installer snapshot would lack every feature).
 pub fn runtime_spec(spec: &Spec) -> RuntimeSpec {
     let mut post: Vec<String> = spec.template_snapshot.iter().cloned().collect();
-    if spec.lifecycle {
+    if spec.lifecycle && !post.iter().any(|s| s == "final-form") {
         post.push("final-form".into());
     }
+    let pre = Some("pre-configured".to_string()).filter(|p| spec.lifecycle && !post.contains(p));
     RuntimeSpec {
         noun: "container",
         id: spec.id.get(),
         is_template: spec.is_template,
-        pre: spec.lifecycle.then(|| "pre-configured".to_string()),
+        pre,
         post,
     }
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Host, examples, reference};
+use support::{Host, examples, reference, repo};
 
 /// Plans every container on a fresh host (dry run), creates them all in order, checks the
 /// installers ran inside them, and converges again. Returns the host.
@@ -170,4 +170,44 @@ fn the_example_estate_through_the_manager_matches() {
     let h = Host::new(&examples(), 1);
     let order = h.creation_order();
     full_run(&h, &order);
+}
+
+/// The drop-in promise beyond `validate`: historical configuration sets of the corpus
+/// (`phoenix-core/tests/data/history/`), one per era of the shell version's files from the
+/// dispatcher era on, come up with `phoenix LetsGo` on a host made from them: every guest is
+/// created (templates converted), nothing is refused by the simulator.
+#[test]
+fn historical_estates_come_up_with_letsgo() {
+    let corpus = repo().join("phoenix-core/tests/data/history");
+    for set in [
+        "2025-09-16-l3-firewall",         // L3 + H1: flat vLLM keys, no VM file
+        "2025-09-29-v1-first-vm-file",    // V1's first shape, vmid 8000
+        "2025-10-06-v2-stacks-catalogue", // V2, catalogue stacks without environments
+        "2025-10-27-h2-step-ca",          // catalogue stacks synced after the tiers
+        "2025-11-04-l4-id-maps",          // the shell version's last release
+        "2025-11-25-l5-secondary-nic",    // L5 Proxmox templates, H3, a second NIC
+    ] {
+        let h = Host::new(&corpus.join(set).join("etc"), 2);
+        let out = h.cli(&["LetsGo", "--jobs", "2"]);
+        assert_eq!(
+            out.code, 0,
+            "{set}: LetsGo failed\n--- stdout\n{}\n--- stderr\n{}",
+            out.stdout, out.stderr
+        );
+        let lxc = h.lxc_config();
+        for id in lxc["lxc_configs"].as_object().unwrap().keys() {
+            assert!(
+                h.path(&format!("/etc/pve/lxc/{id}.conf")).exists(),
+                "{set}: container {id} was not created"
+            );
+        }
+        for vm in h.vm_config()["vms"].as_array().into_iter().flatten() {
+            let id = vm["vmid"].as_u64().unwrap();
+            assert!(
+                h.path(&format!("/etc/pve/qemu-server/{id}.conf")).exists(),
+                "{set}: VM {id} was not created"
+            );
+        }
+        assert_eq!(h.refusals(), Vec::<String>::new(), "{set}");
+    }
 }

@@ -177,12 +177,12 @@ impl Host {
                 std::fs::copy(&p, h.etc().join(p.file_name().unwrap())).unwrap();
             }
         }
-        if let Some(stacks) = etc
-            .parent()
-            .map(|p| p.join("stacks"))
-            .filter(|p| p.is_dir())
-        {
-            copy_dir(&stacks, &h.root().join("stacks"));
+        // What the install root holds beside etc/: stacks/, and persistent-storage/, where
+        // the 2025-10 stack catalogue's compose_file_path points.
+        for dir in ["stacks", "persistent-storage"] {
+            if let Some(from) = etc.parent().map(|p| p.join(dir)).filter(|p| p.is_dir()) {
+                copy_dir(&from, &h.root().join(dir));
+            }
         }
         // The AppArmor profiles every installation ships.
         copy_dir(&repo().join("etc/apparmor"), &h.etc().join("apparmor"));
@@ -247,12 +247,13 @@ impl Host {
         .unwrap();
     }
 
-    /// The VM configuration file, parsed.
+    /// The VM configuration file, parsed (`{}` when there is none: files before 2025-09-29).
     pub fn vm_config(&self) -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(self.etc().join("phoenix_vm_configs.json")).unwrap(),
-        )
-        .unwrap()
+        match std::fs::read_to_string(self.etc().join("phoenix_vm_configs.json")) {
+            Ok(text) => serde_json::from_str(&text).unwrap(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+            Err(e) => panic!("cannot read the VM configuration: {e}"),
+        }
     }
 
     /// Edits VM `id`'s block of the installed VM configuration.

@@ -328,10 +328,13 @@ fn write_template(path: &Path, name: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Reads an operator's configuration file (`init --from-config`); a UTF-8 byte-order mark at
+/// its start is skipped, as phoenix's loader does.
 fn read_json(path: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))
+    serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .with_context(|| format!("cannot parse {}", path.display()))
 }
 
 fn init(args: &[String]) -> anyhow::Result<String> {

@@ -269,6 +269,26 @@ pub fn parse_volname(v: &str) -> Option<VolName> {
     })
 }
 
+/// What converting a zfspool volume into a template base does to its name (pve-storage
+/// `ZFSPoolPlugin::create_base`): the dataset `<name>` is renamed `subvol-`→`basevol-` or
+/// `vm-`→`base-`, and a linked clone keeps its base prefix in the volume name
+/// (`basevol-900-disk-0/subvol-901-disk-0` → dataset `subvol-901-disk-0` renamed
+/// `basevol-901-disk-0`, volume `basevol-900-disk-0/basevol-901-disk-0`). Returns
+/// `(old dataset name, new dataset name, new volume name)`, or `None` for a base already.
+pub fn create_base_names(vname: &str) -> Option<(String, String, String)> {
+    let v = parse_volname(vname)?;
+    let newname = match v.prefix.as_str() {
+        "subvol" => v.name.replacen("subvol-", "basevol-", 1),
+        "vm" => v.name.replacen("vm-", "base-", 1),
+        _ => return None,
+    };
+    let newvol = match &v.base {
+        Some(b) => format!("{b}/{newname}"),
+        None => newname.clone(),
+    };
+    Some((v.name, newname, newvol))
+}
+
 /// Volume naming and allocation on the simulated storages.
 impl State {
     /// The dataset of a zfspool volume name.
@@ -467,13 +487,18 @@ impl State {
             })
             .unwrap_or(0);
         let child = format!("{prefix}-{vmid}-disk-{idx}");
+        // pve-storage ZFSPoolPlugin.pm clone_image: the clone's volume name is the base's own
+        // name (the last component) over the new dataset.
+        let base = parse_volname(vname)
+            .map(|v| v.name)
+            .ok_or_else(|| format!("unable to parse zfs volume name '{vname}'"))?;
         self.zfs_clone(
             root,
-            &format!("{pool}/{vname}@__base__"),
+            &format!("{pool}/{base}@__base__"),
             &format!("{pool}/{child}"),
             std::collections::BTreeMap::new(),
         )?;
-        Ok(format!("{sid}:{vname}/{child}"))
+        Ok(format!("{sid}:{base}/{child}"))
     }
 
     /// Size of a volume in bytes.
@@ -587,5 +612,32 @@ mod tests {
             "vm-101-disk-1"
         );
         assert!(parse_volname("vztmpl/x.tar.zst").is_none());
+    }
+
+    /// pve-storage src/PVE/Storage/ZFSPoolPlugin.pm `create_base`: the dataset is renamed,
+    /// a linked clone keeps its base in the volume name.
+    #[test]
+    fn create_base_renames_the_dataset_and_keeps_a_linked_clone_s_base() {
+        assert_eq!(
+            create_base_names("subvol-900-disk-0"),
+            Some((
+                "subvol-900-disk-0".into(),
+                "basevol-900-disk-0".into(),
+                "basevol-900-disk-0".into()
+            ))
+        );
+        assert_eq!(
+            create_base_names("basevol-900-disk-0/subvol-901-disk-0"),
+            Some((
+                "subvol-901-disk-0".into(),
+                "basevol-901-disk-0".into(),
+                "basevol-900-disk-0/basevol-901-disk-0".into()
+            ))
+        );
+        assert_eq!(
+            create_base_names("base-9000-disk-0/vm-101-disk-0").map(|n| n.2),
+            Some("base-9000-disk-0/base-101-disk-0".into())
+        );
+        assert_eq!(create_base_names("basevol-900-disk-0"), None);
     }
 }

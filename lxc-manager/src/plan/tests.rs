@@ -317,6 +317,8 @@ fn runtime_steps_by_situation() {
     gateway_lc.lifecycle = true;
     let mut tmpl = base.clone();
     tmpl.is_template = true;
+    let mut pre_named = lifecycle.clone();
+    pre_named.template_snapshot = Some("pre-configured".into());
     let running = RuntimeState {
         running: true,
         markers: recorded(&[("base_setup", "h1")]),
@@ -372,6 +374,15 @@ fn runtime_steps_by_situation() {
                 ..RuntimeState::default()
             },
             work(&[("base_setup", "h1"), ("docker", "d1")]),
+        ),
+        (
+            "lifecycle with the template snapshot named pre-configured: taken once, after the installers",
+            &pre_named,
+            RuntimeState {
+                settings_changed: true,
+                ..RuntimeState::default()
+            },
+            work(&[("base_setup", "h1")]),
         ),
         (
             "bind mounts: snapshots unavailable",

@@ -587,10 +587,11 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
                 }
             }
             MpKind::Volume => {
+                // pve-storage ZFSPoolPlugin.pm parse_volname/volume_has_feature: `clone` needs
+                // a base volume, which a template made from a linked clone
+                // (`basevol-900-disk-0/basevol-901-disk-0`) is too.
                 let base = parse_volname(split_volid(&m.volume).map_or("", |(_, v)| v))
-                    .is_some_and(|v| {
-                        v.base.is_none() && (v.prefix == "basevol" || v.prefix == "base")
-                    });
+                    .is_some_and(|v| v.prefix == "basevol" || v.prefix == "base");
                 if !base {
                     return Err(die(format!(
                         "Linked clone feature for '{}' is not available",
@@ -1411,13 +1412,13 @@ fn template(ctx: &mut Ctx, args: &[String]) -> R {
             .and_then(|s| s.pool())
             .unwrap_or_default()
             .to_string();
-        let newname = vname
-            .replacen("subvol-", "basevol-", 1)
-            .replacen("vm-", "base-", 1);
+        let Some((name, newname, newvol)) = crate::storage::create_base_names(vname) else {
+            return Err(die("create_base not possible with base image"));
+        };
         ctx.state
             .zfs_rename(
                 &ctx.root,
-                &format!("{pool}/{vname}"),
+                &format!("{pool}/{name}"),
                 &format!("{pool}/{newname}"),
             )
             .map_err(die)?;
@@ -1425,7 +1426,7 @@ fn template(ctx: &mut Ctx, args: &[String]) -> R {
             .zfs_snapshot(&ctx.root, &format!("{pool}/{newname}@__base__"))
             .map_err(die)?;
         let mut nm = m.clone();
-        nm.volume = format!("{sid}:{newname}");
+        nm.volume = format!("{sid}:{newvol}");
         conf.main.set(&m.key, nm.render(m.key == "rootfs"));
     }
     conf.main.set("template", "1");

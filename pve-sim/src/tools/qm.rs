@@ -2214,7 +2214,9 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
                 )));
             }
         } else {
-            let base = parse_volname(vname).is_some_and(|v| v.base.is_none() && v.prefix == "base");
+            // pve-storage ZFSPoolPlugin.pm parse_volname: a base volume is one whose own name
+            // is `base-…`, also below another base (a template made from a linked clone).
+            let base = parse_volname(vname).is_some_and(|v| v.prefix == "base");
             if !base || st.is_none_or(|s| s.kind != "zfspool") {
                 return Err(die(format!(
                     "Linked clone feature is not supported for{snap_msg} '{file}' ({k})"
@@ -2394,14 +2396,18 @@ fn template(ctx: &mut Ctx, args: &[String]) -> R {
         if parse_volname(vname).is_some_and(|v| v.prefix == "base") {
             continue;
         }
-        let newname = vname.replacen("vm-", "base-", 1);
+        let mut newname = vname.replacen("vm-", "base-", 1);
         match st.kind.as_str() {
             "zfspool" => {
                 let pool = st.pool().unwrap_or_default().to_string();
+                let Some((name, newds, newvol)) = crate::storage::create_base_names(vname) else {
+                    continue;
+                };
+                newname = newvol;
                 if let Err(e) = ctx.state.zfs_rename(
                     &ctx.root,
-                    &format!("{pool}/{vname}"),
-                    &format!("{pool}/{newname}"),
+                    &format!("{pool}/{name}"),
+                    &format!("{pool}/{newds}"),
                 ) {
                     guest::save(ctx, F, id, &conf)?;
                     return Ok(
@@ -2409,7 +2415,7 @@ fn template(ctx: &mut Ctx, args: &[String]) -> R {
                     );
                 }
                 ctx.state
-                    .zfs_snapshot(&ctx.root, &format!("{pool}/{newname}@__base__"))
+                    .zfs_snapshot(&ctx.root, &format!("{pool}/{newds}@__base__"))
                     .map_err(die)?;
             }
             _ => {
