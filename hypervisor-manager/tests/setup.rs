@@ -680,3 +680,48 @@ fn vfio_binds_the_configured_devices_at_the_next_boot() {
     assert!(!h.path("/etc/modprobe.d/phoenix-vfio.conf").exists());
     assert_eq!(h.mutations_since(mark), ["update-initramfs -u -k all"]);
 }
+
+/// The drop-in promise for the host: `setup` converges a bare host made from every
+/// dispatcher-era configuration set of the historical corpus
+/// (`phoenix-core/tests/data/history/`: dataset properties as objects or `""`, `nfs.shares`,
+/// nameless Samba shares, `arc_max` in bytes, …), and a second run changes nothing.
+#[test]
+fn every_historical_host_configuration_converges_then_changes_nothing() {
+    let corpus = support::repo().join("phoenix-core/tests/data/history");
+    let mut sets: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.join("expect.json").is_file()
+                && !p
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("legacy")
+        })
+        .collect();
+    sets.sort();
+    assert!(sets.len() >= 25);
+    for set in sets {
+        let name = set.file_name().unwrap().to_string_lossy().into_owned();
+        let h = Host::with_init(&set.join("etc"), &["--bare", "--gpus", "1"]);
+        let out = setup(&h, &[]);
+        assert!(
+            out.code == 0 || out.code == 3,
+            "{name}: setup exited {}\n{}\n{}",
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        let mark = h.mark();
+        let again = setup(&h, &[]);
+        assert!(
+            again.code == 0 || again.code == 3,
+            "{name}: {}",
+            again.stderr
+        );
+        assert_eq!(h.mutations_since(mark), Vec::<String>::new(), "{name}");
+        assert_eq!(h.refusals(), Vec::<String>::new(), "{name}");
+    }
+}

@@ -521,6 +521,13 @@ fn cases() -> Vec<Case> {
             "/vms/1",
             "nothing to be created from",
         ),
+        c(
+            "NFS export option exportfs refuses",
+            vec![Set(HOST, "/nfs/exports/0/options/3", json!("noatime"))],
+            HOST,
+            "/nfs/exports/0/options/3",
+            "not an NFS export option",
+        ),
         // What sync uses.
         c(
             "Portainer URL with a path",

@@ -247,6 +247,62 @@ pub fn port_mapping(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An NFS export option as exportfs accepts it: a flag or `key=value` of exports(5), the
+/// keywords nfs-utils' `support/nfs/exports.c` `parseopts` knows (anything else makes
+/// exportfs reject the line: `unknown keyword`).
+pub fn nfs_export_option(s: &str) -> Result<(), String> {
+    const FLAGS: &[&str] = &[
+        "rw",
+        "ro",
+        "sync",
+        "async",
+        "no_subtree_check",
+        "subtree_check",
+        "root_squash",
+        "no_root_squash",
+        "all_squash",
+        "no_all_squash",
+        "secure",
+        "insecure",
+        "wdelay",
+        "no_wdelay",
+        "crossmnt",
+        "nohide",
+        "hide",
+        "secure_locks",
+        "insecure_locks",
+        "no_auth_nlm",
+        "auth_nlm",
+        "no_acl",
+        "acl",
+        "mountpoint",
+        "mp",
+        "pnfs",
+        "no_pnfs",
+        "security_label",
+    ];
+    const KEYS: &[&str] = &[
+        "fsid",
+        "anonuid",
+        "anongid",
+        "sec",
+        "refer",
+        "replicas",
+        "mountpoint",
+        "mp",
+        "xprtsec",
+    ];
+    let ok = match s.split_once('=') {
+        Some((k, v)) => KEYS.contains(&k) && !v.is_empty() && !v.contains(char::is_whitespace),
+        None => FLAGS.contains(&s),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an NFS export option (exports(5))"))
+    }
+}
+
 /// Splits a nameserver setting written as one string (`"8.8.8.8 1.1.1.1"` or with commas).
 pub fn split_list(s: &str) -> Vec<String> {
     s.split(|c: char| c == ',' || c.is_whitespace())
@@ -560,6 +616,24 @@ mod tests {
             "x",
         ] {
             assert!(firewall_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// nfs-utils support/nfs/exports.c parseopts: known flags and `key=value` keys only.
+    #[test]
+    fn nfs_export_options_are_exports_5_keywords() {
+        for ok in [
+            "rw",
+            "no_subtree_check",
+            "fsid=0",
+            "anonuid=1000",
+            "sec=krb5p",
+            "crossmnt",
+        ] {
+            assert!(nfs_export_option(ok).is_ok(), "{ok}");
+        }
+        for bad in ["noatime", "rw ", "fsid=", "colour=red", "", "sync,rw"] {
+            assert!(nfs_export_option(bad).is_err(), "{bad:?}");
         }
     }
 

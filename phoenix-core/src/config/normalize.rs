@@ -233,12 +233,18 @@ fn nfs_export(
         }
     }
     if let Some(Value::String(o)) = e.get("options").cloned() {
-        let list: Vec<Value> = o
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(Value::from)
-            .collect();
+        // The 2025-09-07 shape mixed in mount options (`noatime`), which exportfs refuses
+        // (`unknown keyword`): they are left out, with a warning.
+        let mut list = Vec::new();
+        for opt in o.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            match super::formats::nfs_export_option(opt) {
+                Ok(()) => list.push(Value::from(opt)),
+                Err(e) => cx.warn(
+                    &child(base, "options"),
+                    format!("{e}; left out of the export"),
+                ),
+            }
+        }
         e.insert("options".into(), Value::Array(list));
     }
     if !e.contains_key("clients") {
@@ -1019,6 +1025,32 @@ mod tests {
         assert_eq!(v["nfs"]["exports"][0]["path"], "/x");
         assert!(v["nfs"].get("shares").is_none());
         assert_eq!(d[0].pointer, "/nfs/shares");
+    }
+
+    /// The 2025-09-07 shape: dataset paths, one option string with a mount option in it,
+    /// no clients.
+    #[test]
+    fn nfs_shares_of_2025_09_07_become_exports_to_the_guest_subnet() {
+        let (v, d) = run_host(
+            r#"{"network": {"default_subnet": "10.0.0.0/24"},
+                "nfs": {"shares": [{"path": "quickOS/shared-prod-data", "options": "rw,async,no_subtree_check,noatime"}]}}"#,
+        );
+        let e = &v["nfs"]["exports"][0];
+        assert_eq!(e["path"], "/quickOS/shared-prod-data");
+        assert_eq!(e["clients"], serde_json::json!(["10.0.0.0/24"]));
+        assert_eq!(
+            e["options"],
+            serde_json::json!(["rw", "async", "no_subtree_check"])
+        );
+        let warned: Vec<&str> = d
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(
+            warned,
+            ["\"noatime\" is not an NFS export option (exports(5)); left out of the export"]
+        );
     }
 
     #[test]

@@ -376,6 +376,11 @@ fn check_setup(c: &mut Checker<'_>, file: &std::path::Path) {
                 format!("export {} has no clients", e.path),
             );
         }
+        for (j, o) in e.options.iter().enumerate() {
+            if let Err(err) = formats::nfs_export_option(o) {
+                c.err(file, &format!("/nfs/exports/{i}/options/{j}"), err);
+            }
+        }
     }
     if let Some(dns) = &h.dns_server {
         for (i, u) in dns.upstream_servers.iter().enumerate() {
