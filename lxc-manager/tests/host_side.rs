@@ -165,6 +165,15 @@ fn the_shell_versions_health_checks_run_as_argv_on_the_host() {
     h.edit(900, |c| {
         c["health_checks"] = json!([{"name": "gone", "script": "check_gone.sh"}])
     });
+    // A missing check is a finding on 900 (load policy): converging it fails with it.
     let err = h.lxc(&["converge", "900"]).fails(1).to_string();
-    assert!(err.contains("the health check \"gone\" needs"), "{err}");
+    assert!(
+        err.contains("cannot converge container 900: health check program")
+            && err.contains("bin/health_checks/check_gone.sh of container 900 does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at /lxc_configs/900/health_checks/0/script"),
+        "{err}"
+    );
 }

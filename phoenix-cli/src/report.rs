@@ -251,6 +251,23 @@ pub fn validate_summary(cfg: &Config, report: &Report) -> String {
     );
     let _ = writeln!(out, "create order   {}", o.create.join(" "));
     let _ = writeln!(out, "start order    {}", o.start.join(" "));
+    // What findings on one object block (warnings above): the rest of the estate acts.
+    let mut blocked: std::collections::BTreeMap<String, std::collections::BTreeSet<&str>> =
+        std::collections::BTreeMap::new();
+    for b in cfg.blockers.iter().filter_map(|d| d.blocks.as_ref()) {
+        let entry = blocked.entry(b.subject.to_string()).or_default();
+        entry.extend(b.work.iter().map(|w| w.verbs()));
+    }
+    if !blocked.is_empty() {
+        let items: Vec<String> = blocked
+            .iter()
+            .map(|(subject, work)| {
+                let work: Vec<&str> = work.iter().copied().collect();
+                format!("{subject} ({})", work.join(", "))
+            })
+            .collect();
+        let _ = writeln!(out, "blocked        {}", items.join("; "));
+    }
     out.push('\n');
     let (e, w, n) = (
         report.count(Severity::Error),

@@ -658,6 +658,7 @@ fn object_findings_are_warnings_that_block_only_their_object() {
             (!run.stderr.contains(case.message)).then(|| format!("no `{}`", case.message)),
             (!run.stderr.contains("warning: ")).then(|| "no warning".to_string()),
             (!run.stderr.contains("  blocks: ")).then(|| "no `blocks:` line".to_string()),
+            (!run.stdout.contains("\nblocked        ")).then(|| "no `blocked` summary".to_string()),
         ]
         .into_iter()
         .flatten()

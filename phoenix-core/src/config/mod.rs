@@ -332,6 +332,10 @@ pub struct LoadOptions {
     pub setup_scripts_dir: Option<PathBuf>,
     /// Read files recognised as legacy (v1 era) with warnings instead of refusing them.
     pub allow_legacy: bool,
+    /// The install root, whose `bin/health_checks/` holds host-side health checks (checked
+    /// when that directory exists); the shell version's `/usr/local/phoenix_hypervisor/…`
+    /// paths in `health_check.command` mean this root.
+    pub install_root: Option<PathBuf>,
 }
 
 impl LoadOptions {
@@ -343,6 +347,7 @@ impl LoadOptions {
             app_script_dirs: vec![layout.setup_scripts_dir().join("apps")],
             setup_scripts_dir: Some(layout.setup_scripts_dir()),
             allow_legacy: false,
+            install_root: Some(layout.root().to_path_buf()),
         }
     }
 }
@@ -767,6 +772,7 @@ pub fn load(location: &ConfigLocation, opts: &LoadOptions) -> Loaded {
         spans: &spans,
         app_script_dirs: opts.app_script_dirs.clone(),
         setup_scripts_dir: opts.setup_scripts_dir.clone(),
+        install_root: opts.install_root.clone(),
     };
     report.extend(semantic::check(&inputs));
     // After the checks, which would report the password at the host file, where it is not.

@@ -198,6 +198,7 @@ fn check_container(
         c.note(&site.file, &site.at("template_snapshot_name"), msg)
             .guest = Some(id);
     }
+    check_health_programs(c, site, ct);
     if let Some(script) = ct.application_script.as_ref().filter(|_| app_dirs_exist) {
         if !c
             .inp
@@ -224,6 +225,56 @@ fn check_container(
                 "create/converge of {id} (and of what is cloned from it) fails until the script exists; the rest of the estate is unaffected"
             ));
         }
+    }
+}
+
+/// Host-side health checks a container names (`health_check.command` starting with `/`, the
+/// shell version's `health_checks[].script` in `bin/health_checks/`) that are not installed:
+/// findings that block converging the container, checked where health checks are installed.
+fn check_health_programs(c: &mut Checker<'_>, site: &Site<'_>, ct: &Container) {
+    let Some(root) = c.inp.install_root.clone() else {
+        return;
+    };
+    let dir = root.join("bin/health_checks");
+    if !dir.is_dir() {
+        return;
+    }
+    let id = site.id;
+    let mut missing: Vec<(String, std::path::PathBuf)> = Vec::new();
+    if let Some(program) = ct
+        .health_check
+        .as_ref()
+        .and_then(|h| shlex::split(&h.command))
+        .and_then(|argv| argv.into_iter().next())
+        .filter(|p| p.starts_with('/'))
+    {
+        let path = match program.strip_prefix(phoenix_paths::DEFAULT_ROOT) {
+            Some(rest) => root.join(rest.trim_start_matches('/')),
+            None => std::path::PathBuf::from(&program),
+        };
+        if !path.is_file() {
+            missing.push(("health_check/command".to_string(), path));
+        }
+    }
+    for (i, h) in ct.health_checks.iter().enumerate() {
+        let path = dir.join(h.script.trim_start_matches('/'));
+        if !path.is_file() {
+            missing.push((format!("health_checks/{i}/script"), path));
+        }
+    }
+    for (key, path) in missing {
+        let d = c.guest_block(
+            site,
+            &key,
+            format!(
+                "health check program {} of container {id} does not exist",
+                path.display()
+            ),
+            &[Work::Converge],
+        );
+        d.hint = Some(format!(
+            "install it, or remove the check; create/converge of {id} fails until then"
+        ));
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Inputs<'a> {
     pub app_script_dirs: Vec<PathBuf>,
     /// Directory holding feature installers (`<dir>/lxc/<f>.sh`, `<dir>/vm/<f>.sh`).
     pub setup_scripts_dir: Option<PathBuf>,
+    /// The install root (host-side health checks in `bin/health_checks/`).
+    pub install_root: Option<PathBuf>,
 }
 
 /// A guest and where it is written.

@@ -240,6 +240,7 @@ fn an_id_map_type_other_than_uid_or_gid_is_an_error() {
         spans: &HashMap::new(),
         app_script_dirs: Vec::new(),
         setup_scripts_dir: None,
+        install_root: None,
     };
     let r = check(&inputs);
     let errs = errors(&r);
@@ -252,4 +253,58 @@ fn an_id_map_type_other_than_uid_or_gid_is_an_error() {
         d.message,
         "container 101: id map type \"group\" must be \"uid\" or \"gid\" (or \"u\"/\"g\")"
     );
+}
+
+/// A host-side health check that is not installed blocks converging its container only
+/// (where health checks are installed); the configuration still loads.
+#[test]
+fn a_missing_health_check_program_blocks_converging_its_container_only() {
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(root.path().join("bin/health_checks")).unwrap();
+    let host = json!({"core_paths": {"lxc_config_file": "phoenix_lxc_configs.json"}});
+    std::fs::write(etc.join("phoenix_hypervisor_config.json"), host.to_string()).unwrap();
+    let lxc = json!({"lxc_configs": {
+        "103": ct("ca", json!({"template": "local:vztmpl/x.tar.zst",
+            "health_check": {"command": "/usr/local/phoenix_hypervisor/bin/health_checks/check_step_ca.sh --quick"},
+            "health_checks": [{"name": "legacy", "script": "check_legacy.sh"}]})),
+        "104": ct("other", json!({"template": "local:vztmpl/x.tar.zst"}))}});
+    std::fs::write(
+        etc.join("phoenix_lxc_configs.json"),
+        serde_json::to_string_pretty(&lxc).unwrap(),
+    )
+    .unwrap();
+    let load_here = || {
+        let layout = Layout::new(root.path(), "/nonexistent-sysroot");
+        let loc = ConfigLocation::resolve(Some(&etc), None, &layout);
+        load(&loc, &LoadOptions::for_layout(&layout))
+    };
+    let l = load_here();
+    let cfg = l.config.as_ref().expect("it loads");
+    let pointers: Vec<&str> = cfg.blockers.iter().map(|d| d.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/lxc_configs/103/health_check/command",
+            "/lxc_configs/103/health_checks/0/script"
+        ]
+    );
+    let subject = crate::config::Subject::Guest(GuestId(103));
+    assert_eq!(
+        cfg.blockers(&subject, crate::config::Work::Converge).len(),
+        2
+    );
+    assert!(cfg.blockers(&subject, crate::config::Work::Run).is_empty());
+    assert!(
+        cfg.blockers(
+            &crate::config::Subject::Guest(GuestId(104)),
+            crate::config::Work::Converge
+        )
+        .is_empty()
+    );
+    for f in ["check_step_ca.sh", "check_legacy.sh"] {
+        std::fs::write(root.path().join("bin/health_checks").join(f), "#!/bin/sh\n").unwrap();
+    }
+    assert!(load_here().config.unwrap().blockers.is_empty());
 }
