@@ -185,7 +185,7 @@ pub fn validate_summary(cfg: &Config, report: &Report) -> String {
     if cfg.eras.any_legacy() {
         let _ = writeln!(
             out,
-            "  era          LEGACY (v1-era shapes; see the warnings)"
+            "  era          LEGACY (v1-era shapes read with --allow-legacy; see the warnings)"
         );
     }
     out.push('\n');

@@ -3,9 +3,10 @@
 //! The shell version's files changed meaning over time: in the v1 era (L0/L1, Aug 2025)
 //! `features` was a Proxmox feature string, `is_template` meant "snapshot template" and clones
 //! named `clone_from_template_ctid`; the first host files (H0) carried `$schema` and version
-//! `0.01.01`; until 2025-09-29 VMs lived in the host file. Such files still load (so they can be
-//! inspected and converted) but are reported as legacy, and mutating verbs refuse them unless
-//! the operator passes `--allow-legacy`.
+//! `0.01.01` and none of the host-provisioning keys. Such a file is refused with a "legacy
+//! format" error naming it (exit 2); with `--allow-legacy` it loads with the old meanings and a
+//! warning per marker. Everything from the dispatcher era on (L2+, V1+, H1+) is current: its
+//! old shapes are the normaliser's business, not a reason to refuse.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -126,6 +127,14 @@ mod tests {
         );
         let now = json!({"lxc_configs": {"901": {"clone_from_ctid": "900", "features": ["nvidia"], "is_template": true}}});
         assert_eq!(lxc_era(&now), Era::Current);
+    }
+
+    #[test]
+    fn flat_vllm_keys_and_static_ip_do_not_make_a_file_legacy() {
+        // L2 (2025-09) files had them beside clone_from_ctid and a features list.
+        let l2 = json!({"lxc_configs": {"950": {"clone_from_ctid": "900", "features": ["vllm"],
+            "vllm_model": "Qwen/Qwen2.5-7B", "vllm_tensor_parallel_size": 2, "static_ip": "10.0.0.150/24"}}});
+        assert_eq!(lxc_era(&l2), Era::Current);
     }
 
     #[test]
