@@ -301,3 +301,80 @@ fn a_second_nic_is_managed_like_the_first() {
         ]
     );
 }
+
+/// Line injection (issue 15, case 1): a newline in a value that would land in a firewall file
+/// or in the container's `.conf` is refused when the configuration loads — exit 2, file and
+/// pointer named — and not one tool runs, read or write (the simulator's audit log stays as
+/// it was), whichever verb or binary meets it.
+#[test]
+fn hostile_values_are_refused_before_any_host_command() {
+    /// A case: its name, how it breaks the configuration, the runs that must refuse it
+    /// (`binary:args`), and the file the error names.
+    type Case<'a> = (&'a str, Box<dyn Fn(&Host)>, Vec<&'a str>, &'a str);
+    let h = Host::new(&examples(), 1);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "firewall comment",
+            Box::new(|h: &Host| {
+                h.edit(101, |c| {
+                    c["firewall"]["rules"][0]["comment"] =
+                        json!("web\n[OPTIONS]\nenable: 0\n[RULES]\nIN ACCEPT")
+                })
+            }),
+            vec!["cli:LetsGo", "lxc:create 101", "pm:sync all"],
+            "phoenix_lxc_configs.json:",
+        ),
+        (
+            "lxc_options line",
+            Box::new(|h: &Host| {
+                h.edit(101, |c| {
+                    c["lxc_options"] = json!([
+                        "lxc.mount.entry: / host none rbind 0 0\nlxc.apparmor.profile: unconfined"
+                    ])
+                })
+            }),
+            vec!["cli:create 101", "lxc:converge 101"],
+            "phoenix_lxc_configs.json:",
+        ),
+        (
+            "host firewall comment",
+            Box::new(|h: &Host| {
+                h.edit_host(|v| {
+                    v["firewall"]["global_firewall_rules"][0]["comment"] =
+                        json!("ssh\n[OPTIONS]\nenable: 0")
+                })
+            }),
+            vec!["hv:setup", "cli:setup --step firewall", "pm:sync all"],
+            "phoenix_hypervisor_config.json:",
+        ),
+    ];
+    for (name, break_it, runs, file) in cases {
+        let pristine = std::fs::read_to_string(h.etc().join("phoenix_lxc_configs.json")).unwrap();
+        let pristine_host =
+            std::fs::read_to_string(h.etc().join("phoenix_hypervisor_config.json")).unwrap();
+        break_it(&h);
+        for run in runs {
+            let (bin, args) = run.split_once(':').unwrap();
+            let args: Vec<&str> = args.split(' ').collect();
+            let before = h.audit().len();
+            let out = match bin {
+                "cli" => h.cli(&args),
+                "lxc" => h.lxc(&args),
+                "hv" => h.hv(&args),
+                _ => h.pm(&args),
+            };
+            let err = out.fails(2);
+            assert!(
+                err.contains("control character (U+000A)") && err.contains(file),
+                "{name}, {run}: {err}"
+            );
+            assert_eq!(h.audit().len(), before, "{name}, {run}: a tool ran");
+        }
+        std::fs::write(h.etc().join("phoenix_lxc_configs.json"), pristine).unwrap();
+        std::fs::write(
+            h.etc().join("phoenix_hypervisor_config.json"),
+            pristine_host,
+        )
+        .unwrap();
+    }
+}

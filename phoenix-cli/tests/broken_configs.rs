@@ -528,6 +528,79 @@ fn cases() -> Vec<Case> {
             "/nfs/exports/0/options/3",
             "not an NFS export option",
         ),
+        // Line injection (issue 15): a control character in any value or key, whatever file
+        // it would land in, refuses the configuration where it is written.
+        c(
+            "newline in a container firewall comment",
+            vec![Set(
+                LXC,
+                "/lxc_configs/101/firewall/rules/0/comment",
+                json!("web\n[OPTIONS]\nenable: 0\n[RULES]\nIN ACCEPT"),
+            )],
+            LXC,
+            "/lxc_configs/101/firewall/rules/0/comment",
+            "control character (U+000A)",
+        ),
+        c(
+            "newline in a VM firewall comment",
+            vec![Set(
+                VM,
+                "/vms/1/firewall/rules/0/comment",
+                json!("ui\nIN ACCEPT -source 0.0.0.0/0"),
+            )],
+            VM,
+            "/vms/1/firewall/rules/0/comment",
+            "control character (U+000A)",
+        ),
+        c(
+            "carriage return in a stack firewall comment",
+            vec![Set(
+                "../stacks/webapp/phoenix.json",
+                "/environments/production/firewall_rules/0/comment",
+                json!("app\rIN ACCEPT"),
+            )],
+            "stacks/webapp/phoenix.json",
+            "/environments/production/firewall_rules/0/comment",
+            "control character (U+000D)",
+        ),
+        c(
+            "newline in a host firewall comment",
+            vec![Set(
+                HOST,
+                "/firewall/global_firewall_rules/0/comment",
+                json!("ssh\n[OPTIONS]\nenable: 0"),
+            )],
+            HOST,
+            "/firewall/global_firewall_rules/0/comment",
+            "control character (U+000A)",
+        ),
+        c(
+            "newline in an lxc_options line",
+            vec![Set(
+                LXC,
+                "/lxc_configs/101/lxc_options",
+                json!([
+                    "lxc.cgroup2.devices.allow: c 195:* rwm\nlxc.mount.entry: / host none rbind 0 0"
+                ]),
+            )],
+            LXC,
+            "/lxc_configs/101/lxc_options/0",
+            "control character (U+000A)",
+        ),
+        c(
+            "tab in a key",
+            vec![Set(LXC, "/lxc_configs/101/mtu\tx", json!(1500))],
+            LXC,
+            "/lxc_configs/101/mtu\\tx",
+            "the key holds a control character (U+0009)",
+        ),
+        c(
+            "line separator in a Samba share name",
+            vec![Set(HOST, "/samba/shares/0/name", json!("data\u{2028}x"))],
+            HOST,
+            "/samba/shares/0/name",
+            "control character (U+2028)",
+        ),
         // What sync uses.
         c(
             "Portainer URL with a path",

@@ -198,7 +198,20 @@ impl fmt::Display for Diagnostic {
         if let (Some(l), Some(c)) = (self.line, self.column) {
             write!(f, ":{l}:{c}")?;
         }
-        write!(f, " at {}", self.pointer_display())?;
+        // A pointer names keys as written; a control character in one is shown escaped,
+        // never sent to the terminal.
+        let pointer: String = self
+            .pointer_display()
+            .chars()
+            .map(|c| {
+                if super::json::is_forbidden_char(c) {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        write!(f, " at {pointer}")?;
         if let Some(b) = &self.blocks {
             let work: Vec<&str> = b.work.iter().map(|w| w.verbs()).collect();
             write!(f, "\n  blocks: {} of {} only", work.join(", "), b.subject)?;

@@ -40,6 +40,46 @@ pub struct Span {
     pub value: Pos,
 }
 
+/// A character no configuration value may hold: the C0 and C1 controls (tab, newline and
+/// carriage return among them), DEL, and the Unicode line and paragraph separators. Values
+/// land in line-oriented files (firewall files, `.conf` raw lines, exports, smb.conf,
+/// dnsmasq, sudoers, nginx, systemd units, YAML, cloud-init), where one would start a line.
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// Every string value and object key of `v` holding a [`is_forbidden_char`]: `(pointer, the
+/// character, whether it is in a key)`, in document order.
+pub fn forbidden_chars(v: &Value) -> Vec<(String, char, bool)> {
+    fn walk(v: &Value, ptr: &str, out: &mut Vec<(String, char, bool)>) {
+        match v {
+            Value::String(s) => {
+                if let Some(c) = s.chars().find(|c| is_forbidden_char(*c)) {
+                    out.push((ptr.to_string(), c, false));
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &child(ptr, &i.to_string()), out);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = child(ptr, k);
+                    if let Some(c) = k.chars().find(|c| is_forbidden_char(*c)) {
+                        out.push((p.clone(), c, true));
+                    }
+                    walk(x, &p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, "", &mut out);
+    out
+}
+
 /// JSON pointer → position of every value in a document.
 #[derive(Clone, Debug, Default)]
 pub struct SpanIndex {

@@ -416,6 +416,33 @@ fn read_json(path: &Path, report: &mut Report, required: bool) -> Option<Source>
                     .at(Some(d.last)),
                 );
             }
+            // One rule for every value of every file, not each writer remembering it: a
+            // control character would start a new line in the file the value lands in.
+            let forbidden = json::forbidden_chars(&p.value);
+            for (pointer, c, in_key) in &forbidden {
+                let pos = if *in_key {
+                    p.spans.locate(pointer)
+                } else {
+                    p.spans.locate_value(pointer)
+                };
+                report.push(
+                    Diagnostic::new(
+                        Severity::Error,
+                        path,
+                        pointer.clone(),
+                        format!(
+                            "the {} holds a control character (U+{:04X}); configuration values are single-line text",
+                            if *in_key { "key" } else { "value" },
+                            u32::from(*c)
+                        ),
+                    )
+                    .at(pos)
+                    .hint("values are written into line-oriented files (firewall rules, container .conf lines, exports, …), where the character would start a new line; remove it"),
+                );
+            }
+            if !forbidden.is_empty() {
+                return None;
+            }
             Some(Source {
                 value: p.value,
                 spans: p.spans,
