@@ -191,7 +191,7 @@ fn cases() -> Vec<Case> {
             )],
             LXC,
             "/lxc_configs/101/mount_points/0/container_path",
-            "does not match",
+            "is not an absolute path",
         ),
         c(
             "malformed VFIO device ID",
@@ -600,6 +600,95 @@ fn cases() -> Vec<Case> {
             HOST,
             "/samba/shares/0/name",
             "control character (U+2028)",
+        ),
+        // Host directories given away (issue 15): paths are normalised once, at load; `..`,
+        // relative paths and the host's system trees are refused.
+        c(
+            "bind mount of the host's root",
+            vec![Set(
+                LXC,
+                "/lxc_configs/103/mount_points/0/host_path",
+                json!("/"),
+            )],
+            LXC,
+            "/lxc_configs/103/mount_points/0/host_path",
+            "/ is a system directory of the host",
+        ),
+        c(
+            "bind mount of /etc",
+            vec![Set(
+                LXC,
+                "/lxc_configs/103/mount_points/0/host_path",
+                json!("/etc/"),
+            )],
+            LXC,
+            "/lxc_configs/103/mount_points/0/host_path",
+            "in the host's system tree /etc",
+        ),
+        c(
+            "bind mount through ..",
+            vec![Set(
+                LXC,
+                "/lxc_configs/103/mount_points/0/host_path",
+                json!("/tank/../etc"),
+            )],
+            LXC,
+            "/lxc_configs/103/mount_points/0/host_path",
+            "has a \"..\" component",
+        ),
+        c(
+            "relative bind mount",
+            vec![Set(
+                LXC,
+                "/lxc_configs/103/mount_points/0/host_path",
+                json!("tank/ssl"),
+            )],
+            LXC,
+            "/lxc_configs/103/mount_points/0/host_path",
+            "is not an absolute path",
+        ),
+        c(
+            "bind mount over the container's root",
+            vec![Set(
+                LXC,
+                "/lxc_configs/103/mount_points/0/container_path",
+                json!("/"),
+            )],
+            LXC,
+            "/lxc_configs/103/mount_points/0/container_path",
+            "system directory of the guest",
+        ),
+        c(
+            "NFS export of /",
+            vec![Set(HOST, "/nfs/exports/0/path", json!("/"))],
+            HOST,
+            "/nfs/exports/0/path",
+            "/ is a system directory of the host",
+        ),
+        c(
+            "Samba share of etc",
+            vec![Set(HOST, "/samba/shares/0/path", json!("etc"))],
+            HOST,
+            "/samba/shares/0/path",
+            "in the host's system tree /etc",
+        ),
+        c(
+            "OS template through ..",
+            vec![Set(
+                LXC,
+                "/lxc_configs/900/template",
+                json!("../../../../etc/shadow"),
+            )],
+            LXC,
+            "/lxc_configs/900/template",
+            "has a \"..\" component",
+        ),
+        c(
+            "cloud image through ..",
+            vec![Set(VM, "/vms/0/template_image", json!("../../etc/shadow"))],
+            VM,
+            "/vms/0/template_image",
+            "is not a file name",
         ),
         // What sync uses.
         c(

@@ -247,6 +247,90 @@ pub fn port_mapping(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An absolute path in canonical form: `//` collapsed, no trailing `/`. `.` and `..`
+/// components are refused (a path given to `pct` and the one the product creates or chowns
+/// must be the same; `/tank/../etc` is not `/tank/etc`), and so is a relative path.
+pub fn abs_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} is not an absolute path"));
+    }
+    let mut parts = Vec::new();
+    for c in s.split('/').filter(|c| !c.is_empty()) {
+        if c == "." || c == ".." {
+            return Err(format!(
+                "{s:?} has a {c:?} component; write the path without it"
+            ));
+        }
+        parts.push(c);
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// The install root of the shell version (and this one's default), which holds operator data
+/// the shell version's files bind-mount (`etc/nginx/sites-available`): not a system tree.
+const INSTALL_ROOT: &str = "/usr/local/phoenix_hypervisor";
+
+/// A host directory the product may bind-mount, export, share, create or chown: an
+/// [`abs_path`] that is neither `/` nor `/var` itself, nor in a system tree (`/etc` — with
+/// `/etc/pve` —, `/usr`, `/boot`, `/root`, `/proc`, `/sys`, `/dev`, `/run`, `/bin`, `/sbin`,
+/// `/lib*`), except below the install root. Returns the canonical path.
+pub fn host_dir(s: &str) -> Result<String, String> {
+    const TREES: &[&str] = &[
+        "/etc", "/usr", "/boot", "/root", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib",
+        "/lib32", "/lib64", "/libx32",
+    ];
+    let p = abs_path(s)?;
+    let under = |t: &str| p == t || p.starts_with(&format!("{t}/"));
+    if under(INSTALL_ROOT) && p != INSTALL_ROOT {
+        return Ok(p);
+    }
+    if p == "/" || p == "/var" {
+        return Err(format!(
+            "{p} is a system directory of the host; name a directory of your own"
+        ));
+    }
+    if let Some(t) = TREES.iter().find(|t| under(t)) {
+        return Err(format!(
+            "{p} is in the host's system tree {t}; name a directory of your own (a dataset's mount point, /mnt/…)"
+        ));
+    }
+    Ok(p)
+}
+
+/// A path inside a container a bind mount or volume may be mounted at: an [`abs_path`] that
+/// is not `/` nor a system directory itself, and not inside `/proc`, `/sys` or `/dev` (the
+/// kernel's interfaces). Returns the canonical path.
+pub fn guest_dir(s: &str) -> Result<String, String> {
+    const TOP: &[&str] = &[
+        "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
+        "/run", "/sbin", "/sys", "/tmp", "/usr", "/var",
+    ];
+    let p = abs_path(s)?;
+    if p == "/" || TOP.contains(&p.as_str()) {
+        return Err(format!(
+            "{p} is a system directory of the guest; mount at a directory below it or elsewhere"
+        ));
+    }
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|t| p.starts_with(&format!("{t}/")))
+    {
+        return Err(format!(
+            "{p} is inside the kernel's interfaces (/proc, /sys, /dev)"
+        ));
+    }
+    Ok(p)
+}
+
+/// A file name (an OS template, a cloud image): one path component, not `.` or `..`.
+pub fn file_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s == "." || s == ".." || s.contains('/') {
+        Err(format!("{s:?} is not a file name (one component, no '/')"))
+    } else {
+        Ok(())
+    }
+}
+
 /// An NFS export option as exportfs accepts it: a flag or `key=value` of exports(5), the
 /// keywords nfs-utils' `support/nfs/exports.c` `parseopts` knows (anything else makes
 /// exportfs reject the line: `unknown keyword`).
@@ -616,6 +700,65 @@ mod tests {
             "x",
         ] {
             assert!(firewall_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths_are_canonical_and_stay_out_of_system_trees() {
+        assert_eq!(abs_path("/tank//data/").unwrap(), "/tank/data");
+        assert_eq!(abs_path("/").unwrap(), "/");
+        for bad in ["tank/data", "", "/tank/../etc", "/tank/./x"] {
+            assert!(abs_path(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "/tank/lxc-persistent-data/103/ssl",
+            "/mnt/pve/quickOS/shared-prod-data",
+            "/var/lib/phoenix-data",
+            "/usr/local/phoenix_hypervisor/etc/nginx/sites-available",
+        ] {
+            assert!(host_dir(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/",
+            "/etc",
+            "/etc/pve/lxc",
+            "/usr",
+            "/usr/lib",
+            "/var",
+            "/boot",
+            "/root/x",
+            "/proc",
+            "/sys/kernel",
+            "/dev",
+            "/run/x",
+            "/lib64",
+            "/tank/../etc",
+            "/usr/local/phoenix_hypervisor",
+        ] {
+            assert!(host_dir(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "/etc/step-ca/ssl",
+            "/var/log/nginx",
+            "/models",
+            "/etc/nginx/ssl",
+        ] {
+            assert!(guest_dir(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/",
+            "/etc",
+            "/usr",
+            "/proc/sys",
+            "/dev/shm",
+            "/host/../etc",
+            "rel",
+        ] {
+            assert!(guest_dir(bad).is_err(), "{bad}");
+        }
+        assert!(file_name("noble-server-cloudimg-amd64.img").is_ok());
+        for bad in ["../x", "a/b", "..", ""] {
+            assert!(file_name(bad).is_err(), "{bad:?}");
         }
     }
 

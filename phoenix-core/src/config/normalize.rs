@@ -116,7 +116,9 @@ pub fn host(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
         if let Some(Value::Array(exports)) = nfs.get_mut("exports") {
             for (i, e) in exports.iter_mut().enumerate() {
                 if let Some(e) = e.as_object_mut() {
-                    nfs_export(&mut cx, e, &format!("/nfs/exports/{i}"), &default_clients);
+                    let base = format!("/nfs/exports/{i}");
+                    nfs_export(&mut cx, e, &base, &default_clients);
+                    path_at(&mut cx, e, &base, "path", super::formats::host_dir);
                 }
             }
         }
@@ -131,7 +133,15 @@ pub fn host(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
             let Some(share) = share.as_object_mut() else {
                 continue;
             };
-            samba_share(&mut cx, share, &format!("/samba/shares/{i}"));
+            let base = format!("/samba/shares/{i}");
+            samba_share(&mut cx, share, &base);
+            // Share paths are relative to `/` (`bulk/models`): checked as `/bulk/models`.
+            if let Some(Value::String(p)) = share.get("path").cloned() {
+                match super::formats::host_dir(&format!("/{}", p.trim_start_matches('/'))) {
+                    Ok(_) => {}
+                    Err(e) => cx.error(&child(&base, "path"), e),
+                }
+            }
         }
     }
 
@@ -393,6 +403,30 @@ pub fn lxc(v: &mut Value, era: &Era, file: &Path, spans: &SpanIndex) -> Vec<Diag
         static_ip(&mut cx, ct, &base);
         flat_vllm(&mut cx, ct, &base);
         old_integration_tests(&mut cx, ct, &base);
+        type Check = fn(&str) -> Result<String, String>;
+        let mounts: &[(&str, Check)] = &[
+            ("host_path", super::formats::host_dir),
+            ("container_path", super::formats::guest_dir),
+        ];
+        let volumes: &[(&str, Check)] = &[("mount_point", super::formats::guest_dir)];
+        for (list, keys) in [("mount_points", mounts), ("zfs_volumes", volumes)] {
+            if let Some(Value::Array(items)) = ct.get_mut(list) {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let Some(item) = item.as_object_mut() {
+                        let ib = child(&child(&base, list), &i.to_string());
+                        for (k, check) in keys {
+                            path_at(&mut cx, item, &ib, k, *check);
+                        }
+                    }
+                }
+            }
+        }
+        no_parent_dirs(&mut cx, ct, &base, "template");
+        if let Some(Value::String(f)) = ct.get("template_file") {
+            if let Err(e) = super::formats::file_name(f) {
+                cx.error(&child(&base, "template_file"), e);
+            }
+        }
         retire(
             &mut cx,
             ct,
@@ -795,6 +829,46 @@ fn arg_value(v: &str) -> Value {
     Value::from(v)
 }
 
+/// Puts the canonical form of the path at `obj[key]` (see [`super::formats::abs_path`]), or
+/// reports why the path is refused (`check` decides: a host directory, a guest directory, any
+/// absolute path). Paths are normalised once, here; everything later trusts them.
+fn path_at(
+    cx: &mut Ctx<'_>,
+    obj: &mut Map<String, Value>,
+    base: &str,
+    key: &str,
+    check: fn(&str) -> Result<String, String>,
+) {
+    let Some(Value::String(p)) = obj.get(key) else {
+        return;
+    };
+    let ptr = child(base, key);
+    match check(p) {
+        Ok(canon) if canon == *p || canon == p.trim_end_matches('/') => {
+            obj.insert(key.to_string(), Value::from(canon));
+        }
+        Ok(canon) => {
+            cx.note(&ptr, format!("read as {canon}"));
+            obj.insert(key.to_string(), Value::from(canon));
+        }
+        Err(e) => cx.error(&ptr, e),
+    }
+}
+
+/// A file name or path the product hands to a tool (`template`, `template_image`): no `..`
+/// component, so it cannot reach outside the directory it is looked up in.
+fn no_parent_dirs(cx: &mut Ctx<'_>, obj: &Map<String, Value>, base: &str, key: &str) {
+    if let Some(Value::String(p)) = obj.get(key) {
+        let rest = p.split_once(':').map_or(p.as_str(), |(_, r)| r);
+        if rest.split('/').any(|c| c == "..") {
+            cx.error(
+                &child(base, key),
+                format!("{p:?} has a \"..\" component; name the file itself"),
+            );
+        }
+    }
+}
+
 /// Removes `key` from `obj` with a warning saying why it is not read: keys the shell version
 /// had for a while that this version does not act on (they would otherwise be "unknown").
 fn retire(cx: &mut Ctx<'_>, obj: &mut Map<String, Value>, base: &str, key: &str, why: &str) {
@@ -843,6 +917,21 @@ pub fn vm(v: &mut Value, file: &Path, spans: &SpanIndex) -> Vec<Diagnostic> {
         if let Some(Value::Object(net)) = vm.get_mut("network_config") {
             let net_base = child(&base, "network_config");
             cx.rename(net, &net_base, "nameservers", "nameserver");
+        }
+        if let Some(Value::String(f)) = vm.get("template_image") {
+            if let Err(e) = super::formats::file_name(f) {
+                cx.error(&child(&base, "template_image"), e);
+            }
+        }
+        no_parent_dirs(&mut cx, vm, &base, "template");
+        if let Some(Value::Array(vols)) = vm.get_mut("volumes") {
+            for (j, v) in vols.iter_mut().enumerate() {
+                if let Some(v) = v.as_object_mut() {
+                    let vb = child(&child(&base, "volumes"), &j.to_string());
+                    path_at(&mut cx, v, &vb, "mount_point", super::formats::guest_dir);
+                    path_at(&mut cx, v, &vb, "path", super::formats::abs_path);
+                }
+            }
         }
         for (key, why) in [
             (
