@@ -111,7 +111,7 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
     let app_inputs = serde_json::to_vec(&spec::app_inputs(ctx.cfg, ctx.c))?;
     if let Some(name) = &spec.app_script {
         let path = dir.join("apps").join(name);
-        let bytes = std::fs::read(&path).with_context(|| {
+        let bytes = phoenix_core::files::read(&path).with_context(|| {
             format!(
                 "container {}: application_script {name:?} does not exist: cannot read {}",
                 ctx.id,
@@ -147,7 +147,7 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
         }
     }
     if let Some(path) = guest::hook_script(ctx.layout, ctx.id) {
-        let bytes = std::fs::read(&path)
+        let bytes = phoenix_core::files::read(&path)
             .with_context(|| format!("cannot read the host hook {}", path.display()))?;
         work.hook = Some(content_hash(&[&bytes, &app_inputs]));
         scripts.hook = Some(path);
@@ -298,7 +298,7 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
     }
     for sub in &s.subids {
         let path = layout.host(format!("/etc/{}", sub.file));
-        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut text = phoenix_core::files::read_to_string(&path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
@@ -309,7 +309,7 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("cannot add {} to /etc/{}", sub.line, sub.file))?;
     }
     if let Some(a) = &s.apparmor {
-        let profile = std::fs::read(&a.source)
+        let profile = phoenix_core::files::read(&a.source)
             .with_context(|| format!("cannot read the AppArmor profile {}", a.source.display()))?;
         let dest = format!("/etc/apparmor.d/{}", a.name);
         runner.ensure_dir(&layout.host("/etc/apparmor.d"), 0o755)?;
@@ -318,7 +318,7 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
         let tunables = a.source.with_file_name("tunables");
         for t in std::fs::read_dir(&tunables).into_iter().flatten().flatten() {
             if t.file_type().is_ok_and(|f| f.is_file()) {
-                let text = std::fs::read(t.path())
+                let text = phoenix_core::files::read(t.path())
                     .with_context(|| format!("cannot read {}", t.path().display()))?;
                 let to = layout.host("/etc/apparmor.d/tunables").join(t.file_name());
                 runner.ensure_dir(&layout.host("/etc/apparmor.d/tunables"), 0o755)?;
@@ -346,7 +346,7 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
     }
     if let Some(lines) = &s.raw {
         let path = layout.pve_lxc_conf(id.get());
-        let text = std::fs::read_to_string(&path)
+        let text = phoenix_core::files::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let new = set_main_raw_lines(&text, lines);
         runner

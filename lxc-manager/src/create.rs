@@ -42,7 +42,8 @@ enum TemplateRef {
 
 fn storages(layout: &Layout) -> Vec<storage::Storage> {
     storage::parse(
-        &std::fs::read_to_string(layout.host("/etc/pve/storage.cfg")).unwrap_or_default(),
+        &phoenix_core::files::read_to_string(layout.host("/etc/pve/storage.cfg"))
+            .unwrap_or_default(),
     )
 }
 

@@ -108,7 +108,7 @@ pub fn run_installer(
         Kind::Feature => format!("feature {name}"),
         Kind::App => format!("application script {name}"),
     };
-    let bytes = std::fs::read(script)
+    let bytes = phoenix_core::files::read(script)
         .with_context(|| format!("cannot read {label} at {}", script.display()))?;
     let inputs = serde_json::json!({
         "ctid": id.get(),

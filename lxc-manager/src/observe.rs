@@ -46,19 +46,19 @@ pub fn host_facts(layout: &Layout, spec: &Spec) -> HostFacts {
         f.devices.insert(d, present);
     }
     let lines = |p: &str| {
-        std::fs::read_to_string(layout.host(p))
+        phoenix_core::files::read_to_string(layout.host(p))
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default()
     };
     f.subuid = lines("/etc/subuid");
     f.subgid = lines("/etc/subgid");
     if let Some(a) = &spec.apparmor {
-        f.apparmor_current = std::fs::read(&a.source).ok().map(|want| {
-            std::fs::read(layout.host(format!("/etc/apparmor.d/{}", a.name)))
+        f.apparmor_current = phoenix_core::files::read(&a.source).ok().map(|want| {
+            phoenix_core::files::read(layout.host(format!("/etc/apparmor.d/{}", a.name)))
                 .is_ok_and(|have| have == want)
         });
     }
-    f.firewall = std::fs::read_to_string(layout.pve_firewall(spec.id.get())).ok();
+    f.firewall = phoenix_core::files::read_to_string(layout.pve_firewall(spec.id.get())).ok();
     f
 }
 
@@ -101,7 +101,7 @@ pub fn hook_marker_path(layout: &Layout, id: GuestId) -> std::path::PathBuf {
 
 /// The recorded host-hook hash.
 pub fn hook_marker(layout: &Layout, id: GuestId) -> Option<String> {
-    std::fs::read_to_string(hook_marker_path(layout, id))
+    phoenix_core::files::read_to_string(hook_marker_path(layout, id))
         .ok()
         .map(|s| s.trim().to_string())
 }

@@ -360,6 +360,16 @@ fn hostile_values_are_refused_before_any_host_command() {
             "phoenix_lxc_configs.json:",
         ),
         (
+            "configuration linked to /dev/zero",
+            Box::new(|h: &Host| {
+                let p = h.etc().join("phoenix_lxc_configs.json");
+                std::fs::remove_file(&p).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+            }),
+            vec!["cli:LetsGo", "lxc:create 900", "hv:setup"],
+            "phoenix_lxc_configs.json",
+        ),
+        (
             "host firewall comment",
             Box::new(|h: &Host| {
                 h.edit_host(|v| {
@@ -390,11 +400,13 @@ fn hostile_values_are_refused_before_any_host_command() {
             assert!(err.contains(file), "{name}, {run}: {err}");
             assert_eq!(h.audit().len(), before, "{name}, {run}: a tool ran");
         }
-        std::fs::write(h.etc().join("phoenix_lxc_configs.json"), pristine).unwrap();
-        std::fs::write(
-            h.etc().join("phoenix_hypervisor_config.json"),
-            pristine_host,
-        )
-        .unwrap();
+        for (f, text) in [
+            ("phoenix_lxc_configs.json", pristine),
+            ("phoenix_hypervisor_config.json", pristine_host),
+        ] {
+            let p = h.etc().join(f);
+            std::fs::remove_file(&p).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
     }
 }

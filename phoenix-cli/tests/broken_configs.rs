@@ -19,6 +19,10 @@ enum Break {
     Text(&'static str, &'static str, &'static str),
     /// Deletes a file under the installation root.
     DeleteFile(&'static str),
+    /// Replaces a configuration file by a symbolic link to `target`.
+    Link(&'static str, &'static str),
+    /// Makes a configuration file `n` bytes long (NUL bytes after its JSON).
+    Grow(&'static str, u64),
 }
 
 struct Case {
@@ -75,6 +79,16 @@ fn apply(env: &Env, b: &Break) {
             std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
         }
         Break::DeleteFile(rel) => std::fs::remove_file(env.root().join(rel)).unwrap(),
+        Break::Link(file, target) => {
+            let p = env.etc().join(file);
+            std::fs::remove_file(&p).unwrap();
+            std::os::unix::fs::symlink(target, &p).unwrap();
+        }
+        Break::Grow(file, n) => {
+            let p = env.etc().join(file);
+            let f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+            f.set_len(*n).unwrap();
+        }
     }
 }
 
@@ -734,6 +748,22 @@ fn cases() -> Vec<Case> {
             "certificate-manifest.json",
             "/1/permissions",
             "does not match",
+        ),
+        // Unbounded reads (issue 15): a configuration file that is a device or huge is refused
+        // before it is read.
+        c(
+            "LXC file linked to /dev/zero",
+            vec![Link(LXC, "/dev/zero")],
+            LXC,
+            "/",
+            "is not a regular file (a character device)",
+        ),
+        c(
+            "VM file of 9 MiB",
+            vec![Grow(VM, 9 << 20)],
+            VM,
+            "/",
+            "is larger than 8 MiB",
         ),
         c(
             "missing host file",

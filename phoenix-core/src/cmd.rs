@@ -255,6 +255,8 @@ pub struct RawOutput {
     pub stderr: Vec<u8>,
     /// Whether the timeout killed it.
     pub timed_out: bool,
+    /// Whether it printed more than [`MAX_OUTPUT`] where all of it is kept (it was stopped).
+    pub overflowed: bool,
 }
 
 /// A command that did not do what it should.
@@ -289,6 +291,13 @@ pub enum CmdError {
         stdout: String,
         /// Captured stderr.
         stderr: String,
+    },
+    /// The process printed more than [`MAX_OUTPUT`] where its output is kept (a guest file
+    /// read with `cat` that is a device or huge); it was stopped.
+    #[error("`{cmd}` printed more than {} MiB; it was stopped and its output not used", MAX_OUTPUT >> 20)]
+    TooMuchOutput {
+        /// Rendered command.
+        cmd: String,
     },
     /// The process ran past its deadline and was killed.
     #[error("`{cmd}` timed out after {}", humantime::format_duration(*after))]
@@ -357,13 +366,30 @@ pub struct SystemExec;
 /// Bytes of output kept for error messages when streaming.
 const TAIL: usize = 64 * 1024;
 
-fn pump(reader: impl Read, stream: Stream, sink: Option<LineSink<'_>>, keep_all: bool) -> Vec<u8> {
+/// The most output of one stream kept when a command's output is used (`cat` of a guest
+/// file, a JSON answer): 16 MiB. A command printing more is stopped (its pipe closed, the
+/// process killed) and fails with [`CmdError::TooMuchOutput`]: nothing the product reads
+/// this way is that large, and a guest file that is `/dev/zero` must not fill the memory.
+pub const MAX_OUTPUT: usize = 16 << 20;
+
+/// The longest line handed to a sink; a longer one is passed on in pieces.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Reads one stream of a child. Returns what is kept and whether it overflowed
+/// [`MAX_OUTPUT`] (then it stopped reading, which closes the pipe: the writer gets SIGPIPE).
+fn pump(
+    reader: impl Read,
+    stream: Stream,
+    sink: Option<LineSink<'_>>,
+    keep_all: bool,
+) -> (Vec<u8>, bool) {
     let mut buf = Vec::new();
     let mut r = BufReader::new(reader);
     let mut line = Vec::new();
     loop {
         line.clear();
-        match r.read_until(b'\n', &mut line) {
+        // At most MAX_LINE bytes per read, so an endless line cannot fill the memory either.
+        match (&mut r).take(MAX_LINE as u64).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 if let Some(sink) = sink {
@@ -371,6 +397,10 @@ fn pump(reader: impl Read, stream: Stream, sink: Option<LineSink<'_>>, keep_all:
                     sink(stream, text.trim_end_matches(['\n', '\r']));
                 }
                 buf.extend_from_slice(&line);
+                if keep_all && buf.len() > MAX_OUTPUT {
+                    buf.truncate(MAX_OUTPUT);
+                    return (buf, true);
+                }
                 if !keep_all && buf.len() > 2 * TAIL {
                     buf.drain(..buf.len() - TAIL);
                 }
@@ -380,7 +410,7 @@ fn pump(reader: impl Read, stream: Stream, sink: Option<LineSink<'_>>, keep_all:
     if !keep_all && buf.len() > TAIL {
         buf.drain(..buf.len() - TAIL);
     }
-    buf
+    (buf, false)
 }
 
 impl Exec for SystemExec {
@@ -428,8 +458,32 @@ impl Exec for SystemExec {
                     let _ = w.write_all(&data);
                 }
             });
-            let o = s.spawn(move || pump(out, Stream::Stdout, sink, keep_all));
-            let e = s.spawn(move || pump(err, Stream::Stderr, sink, keep_all));
+            let grouped = deadline.is_some();
+            // Stops the child (and its group, when it has one) once a stream overflowed.
+            let stop = move || {
+                if let Ok(p) = i32::try_from(pid) {
+                    let p = nix::unistd::Pid::from_raw(p);
+                    let _ = if grouped {
+                        nix::sys::signal::killpg(p, nix::sys::signal::Signal::SIGKILL)
+                    } else {
+                        nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL)
+                    };
+                }
+            };
+            let o = s.spawn(move || {
+                let r = pump(out, Stream::Stdout, sink, keep_all);
+                if r.1 {
+                    stop();
+                }
+                r
+            });
+            let e = s.spawn(move || {
+                let r = pump(err, Stream::Stderr, sink, keep_all);
+                if r.1 {
+                    stop();
+                }
+                r
+            });
             let mut timed_out = false;
             let status = match deadline {
                 None => child.wait(),
@@ -453,10 +507,11 @@ impl Exec for SystemExec {
                 },
             };
             let _ = writer.join();
-            let stdout = o.join().unwrap_or_default();
-            let stderr = e.join().unwrap_or_default();
-            (stdout, stderr, status, timed_out)
+            let (stdout, o_over) = o.join().unwrap_or_default();
+            let (stderr, e_over) = e.join().unwrap_or_default();
+            (stdout, stderr, status, (timed_out, o_over || e_over))
         });
+        let (timed_out, overflowed) = timed_out;
         let status = status?;
         Ok(RawOutput {
             code: status.code(),
@@ -464,6 +519,7 @@ impl Exec for SystemExec {
             stdout,
             stderr,
             timed_out,
+            overflowed,
         })
     }
 
@@ -725,6 +781,9 @@ impl Runner {
                 after: cmd.get_timeout().unwrap_or_default(),
             });
         }
+        if raw.overflowed {
+            return Err(CmdError::TooMuchOutput { cmd: rendered });
+        }
         let ok = raw.code.is_some_and(|c| cmd.ok_codes.contains(&c));
         if !ok {
             let status = match (raw.code, raw.signal) {
@@ -849,8 +908,7 @@ impl Runner {
     /// value is already there; planned in a dry run.
     pub fn write_kernel_param(&self, path: &Path, value: &str) -> anyhow::Result<WriteOutcome> {
         use anyhow::Context as _;
-        let current = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let current = crate::files::read_to_string(path)?;
         if current.trim() == value.trim() {
             return Ok(WriteOutcome::Unchanged);
         }
@@ -914,7 +972,8 @@ impl Runner {
             let same_owner = spec
                 .owner
                 .is_none_or(|(u, g)| meta.uid() == u && meta.gid() == g);
-            if same_mode && same_owner && std::fs::read(path).is_ok_and(|old| old == contents) {
+            if same_mode && same_owner && crate::files::read(path).is_ok_and(|old| old == contents)
+            {
                 return Ok(WriteOutcome::Unchanged);
             }
         }
@@ -964,7 +1023,8 @@ impl Runner {
             }
             std::fs::rename(&tmp, path)
                 .with_context(|| format!("failed to replace {}", path.display()))?;
-            if let Ok(d) = std::fs::File::open(dir) {
+            // The directory is opened only to fsync the rename, never read.
+            if let Ok(d) = std::fs::OpenOptions::new().read(true).open(dir) {
                 let _ = d.sync_all();
             }
             Ok(())
@@ -1132,6 +1192,27 @@ mod tests {
             stderr: stderr.as_bytes().to_vec(),
             ..RawOutput::default()
         }
+    }
+
+    /// A command whose kept output grows past MAX_OUTPUT (a guest "file" that is /dev/zero)
+    /// is stopped and fails; it does not fill the memory or hang.
+    #[test]
+    fn endless_output_is_stopped_and_fails() {
+        let r = Runner::system(false);
+        let e = r
+            .run(&Cmd::read("cat").arg("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("printed more than 16 MiB"), "{e}");
+        let e = r
+            .run(
+                &Cmd::read("sh")
+                    .args(["-c", "yes"])
+                    .timeout(Duration::from_secs(60)),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("printed more than 16 MiB"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 pub mod converge;
 pub mod exit;
+pub mod files;
 pub mod graph;
 pub mod host;
 pub mod ids;

@@ -8,7 +8,7 @@
 //! itself.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -105,9 +105,7 @@ pub fn acquire(path: &Path, holder: &str, wait: Duration) -> anyhow::Result<Lock
 }
 
 fn holder_pid(path: &Path) -> Option<u32> {
-    let mut s = String::new();
-    File::open(path).ok()?.read_to_string(&mut s).ok()?;
-    s.trim().parse().ok()
+    crate::files::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ pub fn read(cfg: &Config, vm: GuestId, stack: &str, environment: &str) -> anyhow
         );
     };
     let compose = s.compose_file();
-    let content = std::fs::read_to_string(&compose).with_context(|| {
+    let content = phoenix_core::files::read_to_string(&compose).with_context(|| {
         format!(
             "stack {stack}: cannot read its compose file {}",
             compose.display()
@@ -190,7 +190,8 @@ pub fn read(cfg: &Config, vm: GuestId, stack: &str, environment: &str) -> anyhow
             );
         }
         let src = s.dir.join(rel);
-        let data = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        let data = phoenix_core::files::read(&src)
+            .with_context(|| format!("cannot read {}", src.display()))?;
         digest.push_str(&format!("{rel}\0{}\n", sha256_hex(&data)));
         files.push((format!("{dir}/{rel}"), data));
     }

@@ -110,8 +110,8 @@ pub fn runtime_spec(s: &VmSpec) -> RuntimeSpec {
 /// The storage configuration.
 pub fn storages(layout: &Layout) -> anyhow::Result<Vec<Storage>> {
     let p = layout.host("/etc/pve/storage.cfg");
-    let text =
-        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let text = phoenix_core::files::read_to_string(&p)
+        .with_context(|| format!("cannot read {}", p.display()))?;
     Ok(storage::parse(&text))
 }
 
@@ -127,8 +127,8 @@ fn title(ctx: &Ctx<'_>) -> String {
 /// The host facts the settings are compared with.
 pub fn observed(layout: &Layout, id: GuestId, snippet: &SnippetStore) -> Observed {
     Observed {
-        firewall: std::fs::read_to_string(layout.pve_firewall(id.get())).ok(),
-        snippet: std::fs::read_to_string(&snippet.file).ok(),
+        firewall: phoenix_core::files::read_to_string(layout.pve_firewall(id.get())).ok(),
+        snippet: phoenix_core::files::read_to_string(&snippet.file).ok(),
     }
 }
 

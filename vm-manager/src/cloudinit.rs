@@ -29,7 +29,7 @@ pub fn template(config_dir: &Path, etc_dir: &Path) -> anyhow::Result<(String, Op
     for dir in [config_dir, etc_dir] {
         let p = dir.join("cloud-init").join(TEMPLATE_NAME);
         if p.is_file() {
-            let t = std::fs::read_to_string(&p)
+            let t = phoenix_core::files::read_to_string(&p)
                 .with_context(|| format!("cannot read the cloud-init template {}", p.display()))?;
             return Ok((t, Some(p)));
         }

@@ -84,7 +84,7 @@ pub fn run_feature(
     hash: &str,
 ) -> anyhow::Result<()> {
     println!("feature {name}");
-    let bytes = std::fs::read(script)
+    let bytes = phoenix_core::files::read(script)
         .with_context(|| format!("cannot read feature {name} at {}", script.display()))?;
     let guest_script = format!("{STAGING}/feature-{name}.sh");
     let guest_inputs = format!("{STAGING}/feature-{name}.json");

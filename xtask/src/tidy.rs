@@ -107,6 +107,45 @@ mod tests {
         );
     }
 
+    /// Files are read into memory through `phoenix_core::files` only, which refuses devices,
+    /// FIFOs and files over its limit (issue 15: a config symlinked to /dev/zero). Checked in
+    /// the product's sources, up to their `#[cfg(test)]` module.
+    #[test]
+    fn file_reads_stay_bounded() {
+        let crates = [
+            "phoenix-core/src",
+            "phoenix-cli/src",
+            "lxc-manager/src",
+            "vm-manager/src",
+            "hypervisor-manager/src",
+            "portainer-manager/src",
+        ];
+        let needles = [
+            concat!("fs::", "read("),
+            concat!("fs::", "read_to_string("),
+            concat!("File::", "open("),
+        ];
+        let offenders: Vec<String> = rust_files()
+            .into_iter()
+            .filter(|p| {
+                let s = p.to_string_lossy();
+                crates.iter().any(|c| s.contains(c))
+                    && !s.ends_with("phoenix-core/src/files.rs")
+                    && !s.contains("/tests")
+            })
+            .filter(|p| {
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                let product = text.split("#[cfg(test)]").next().unwrap_or_default();
+                needles.iter().any(|n| product.contains(n))
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "read files through phoenix_core::files (bounded, regular files only): {offenders:#?}"
+        );
+    }
+
     #[test]
     fn shell_scripts_are_strict() {
         let lax: Vec<String> = shell_scripts(&project_root().join("setup-scripts"))

@@ -77,7 +77,7 @@ fn files_in(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
         if name.starts_with('.') || !e.file_type()?.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(e.path())
+        let text = phoenix_core::files::read_to_string(e.path())
             .with_context(|| format!("cannot read {}", e.path().display()))?;
         out.push((name, text));
     }

@@ -68,7 +68,7 @@ pub fn read_secret(
 ) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let host = layout.host(path);
-    let text = std::fs::read_to_string(&host)
+    let text = phoenix_core::files::read_to_string(&host)
         .with_context(|| format!("{key}: cannot read {path} (it holds {holds})"))?;
     let value = text
         .lines()

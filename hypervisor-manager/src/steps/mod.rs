@@ -49,11 +49,7 @@ impl Ctx<'_> {
     /// A host file's text, `None` when it does not exist.
     pub fn read(&self, host_path: &str) -> anyhow::Result<Option<String>> {
         let p = self.layout.host(host_path);
-        match std::fs::read_to_string(&p) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-        }
+        Ok(phoenix_core::files::read_to_string_opt(&p)?)
     }
 }
 

@@ -22,7 +22,7 @@
 use anyhow::{Context, bail};
 use phoenix_core::cmd::Cmd;
 use phoenix_core::config::formats;
-use phoenix_core::converge::{Change, Op, sha256_hex};
+use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::{apt, systemd};
 
 use super::files::{self, Managed};
@@ -327,9 +327,10 @@ impl SetupStep for Nvidia {
                     .extend(apt::install_cmds(&missing).into_iter().map(HostAction::Run));
             }
             let path = format!("{CACHE_DIR}/{name}");
-            let cached = std::fs::read(ctx.layout.host(&path)).ok();
+            // The runfile is hundreds of MiB: hashed as a stream, never held in memory.
+            let cached = phoenix_core::files::sha256_file(ctx.layout.host(&path)).ok();
             let good = match (&cached, cfg.runfile_sha256.as_deref()) {
-                (Some(b), Some(s)) => sha256_hex(b).eq_ignore_ascii_case(s),
+                (Some(h), Some(s)) => h.eq_ignore_ascii_case(s),
                 (Some(_), None) => true,
                 (None, _) => false,
             };
@@ -361,7 +362,7 @@ impl SetupStep for Nvidia {
             if cfg.runfile_sha256.is_none() {
                 let known = cached
                     .as_deref()
-                    .map(|b| format!(" (the cached file's is {})", sha256_hex(b)))
+                    .map(|h| format!(" (the cached file's is {h})"))
                     .unwrap_or_default();
                 hp.note(
                     "driver",
@@ -430,10 +431,9 @@ impl SetupStep for Nvidia {
                 Action::Host(h) => super::apply_actions(ctx, vec![h])?,
                 Action::Verify { path, sha256 } => {
                     let file = ctx.layout.host(&path);
-                    let bytes = std::fs::read(&file).with_context(|| {
+                    let got = phoenix_core::files::sha256_file(&file).with_context(|| {
                         format!("cannot read the downloaded {}", file.display())
                     })?;
-                    let got = sha256_hex(&bytes);
                     match sha256 {
                         Some(want) if !got.eq_ignore_ascii_case(&want) => {
                             ctx.runner.remove_file(&file)?;

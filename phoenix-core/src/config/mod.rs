@@ -370,9 +370,9 @@ struct Source {
 
 /// Reads and parses one file; pushes findings for read/parse failures and duplicates.
 fn read_json(path: &Path, report: &mut Report, required: bool) -> Option<Source> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return None,
+        Err(e) if e.is_not_found() && !required => return None,
         Err(e) => {
             report.push(
                 Diagnostic::new(

@@ -40,14 +40,13 @@ pub fn conf(
         GuestKind::Lxc => layout.pve_lxc_conf(id.get()),
         GuestKind::Vm => layout.pve_qemu_conf(id.get()),
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
+    match crate::files::read_to_string_opt(&path)? {
+        Some(text) => {
             let c = GuestConfig::parse_file(&text)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             Ok(Some((c, text)))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        None => Ok(None),
     }
 }
 
@@ -68,11 +67,7 @@ pub const GUEST_LIB: &str = "/tmp/phoenix/lib/common.sh";
 /// The installers' shell library, when the installation has one (`setup-scripts/lib/`).
 pub fn installer_lib(setup_scripts: &std::path::Path) -> anyhow::Result<Option<Vec<u8>>> {
     let p = setup_scripts.join(INSTALLER_LIB);
-    match std::fs::read(&p) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-    }
+    Ok(crate::files::read_opt(&p)?)
 }
 
 /// Installer scripts found on the host, in order, with the hash recorded when each completes.
@@ -95,7 +90,7 @@ pub fn installers(
     let mut out = Installers::default();
     for f in names {
         let path = dir.join(format!("{f}.sh"));
-        let bytes = std::fs::read(&path).with_context(|| {
+        let bytes = crate::files::read(&path).with_context(|| {
             format!(
                 "{} {id}: feature {f:?} has no installer: cannot read {}",
                 noun(kind),

@@ -166,7 +166,7 @@ fn connect(cx: &Cx<'_>) -> anyhow::Result<Api> {
     let (base, connect) = api_address(cfg, &cx.roles)?;
     let root = mesh::ca_root_file(cfg)
         .context("step_ca.root_ca_file is not set: Portainer's certificate cannot be verified")?;
-    let pem = std::fs::read(cx.layout().host(&root)).with_context(|| {
+    let pem = phoenix_core::files::read(cx.layout().host(&root)).with_context(|| {
         format!("cannot read the CA root {root} that Portainer's certificate is verified against")
     })?;
     let client = Client::new(

@@ -22,9 +22,9 @@ pub enum CertAction {
 }
 
 fn cert_facts(cx: &Cx<'_>, path: &str) -> Option<Result<certs::Facts, String>> {
-    match std::fs::read(cx.layout().host(path)) {
+    match phoenix_core::files::read(cx.layout().host(path)) {
         Ok(b) => Some(certs::inspect(&b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.is_not_found() => None,
         Err(e) => Some(Err(e.to_string())),
     }
 }
