@@ -165,22 +165,14 @@ fn resolve_template(
     }
 }
 
-fn storage_check(runner: &Runner, want: &str) -> anyhow::Result<()> {
+/// The storage `want` exists, is active and has room for `need` bytes (the root disk of a
+/// new container or full clone): refused before anything is created, with what it has.
+fn storage_check(runner: &Runner, want: &str, need: u64, what: &str) -> anyhow::Result<()> {
     let out = runner
         .run(&pct::pvesm_status())
         .context("cannot list the storages")?;
     let list = pvesm::parse_status(&out.stdout_str()).context("cannot list the storages")?;
-    match list.iter().find(|s| s.name == want) {
-        Some(s) if s.active() => Ok(()),
-        Some(s) => bail!("storage {want:?} is {} on this host", s.status),
-        None => bail!(
-            "storage {want:?} does not exist on this host (pvesm status lists {})",
-            list.iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    pvesm::check_room(&list, want, need, what).map_err(anyhow::Error::msg)
 }
 
 /// The value of a NIC the spec asks for, for `pct create`.
@@ -279,7 +271,13 @@ pub fn plan(
     match &spec.source {
         Source::Template(t) => {
             let storage = spec.storage.clone().context("storage_pool is not set")?;
-            storage_check(runner, &storage)?;
+            let disk = spec.disk_gb.unwrap_or(8);
+            storage_check(
+                runner,
+                &storage,
+                disk.saturating_mul(crate::spec::GIB),
+                &format!("the {disk} GiB root disk of container {id}"),
+            )?;
             let Resolved {
                 arg,
                 download,
@@ -451,7 +449,20 @@ fn clone_plan(
             );
         };
         let storage = spec.storage.clone().context("storage_pool is not set")?;
-        storage_check(runner, &storage)?;
+        // A full clone copies the source's root disk, then grows it to storage_size_gb.
+        let source_size = section
+            .keys
+            .get("rootfs")
+            .and_then(|r| r.split(',').find_map(|p| p.strip_prefix("size=")))
+            .and_then(crate::spec::parse_size)
+            .unwrap_or(0);
+        let need = source_size.max(spec.disk_gb.unwrap_or(0).saturating_mul(crate::spec::GIB));
+        storage_check(
+            runner,
+            &storage,
+            need,
+            &format!("the root disk of container {id}, a full clone of {from}"),
+        )?;
         (
             section,
             vec![

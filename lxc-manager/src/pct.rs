@@ -16,10 +16,7 @@ pub fn mutate(args: &[String]) -> Cmd {
 
 pub use phoenix_core::pve::tool::{pct_exec as exec, pct_push as push};
 
-/// `pvesm status`.
-pub fn pvesm_status() -> Cmd {
-    Cmd::read("pvesm").arg("status")
-}
+pub use phoenix_core::pve::pvesm::status_cmd as pvesm_status;
 
 /// `pvesm path <volid>`.
 pub fn pvesm_path(volid: &str) -> Cmd {

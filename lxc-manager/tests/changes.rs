@@ -410,3 +410,33 @@ fn hostile_values_are_refused_before_any_host_command() {
         }
     }
 }
+
+/// Out-of-range sizes (issue 15, case 6): a root disk larger than Proxmox's 64-bit sizes is
+/// refused at load (exit 2, pointer, no tool run); one larger than the storage has room for
+/// is refused by the plan (exit 1, naming the storage and what it has) before anything is
+/// made.
+#[test]
+fn sizes_are_bounded_at_load_and_checked_against_the_storage_in_the_plan() {
+    let h = Host::new(&examples(), 1);
+    h.edit(900, |c| {
+        c["storage_size_gb"] = json!(1_000_000_000_000_000_u64)
+    });
+    let before = h.audit().len();
+    let err = h.lxc(&["create", "900"]).fails(2).to_string();
+    assert!(err.contains("at /lxc_configs/900/storage_size_gb"), "{err}");
+    assert_eq!(h.audit().len(), before, "no tool ran");
+
+    h.edit(900, |c| c["storage_size_gb"] = json!(500_000));
+    let mark = h.mark();
+    for args in [&["create", "900", "--dry-run"][..], &["create", "900"][..]] {
+        let err = h.lxc(args).fails(1).to_string();
+        assert!(
+            err.contains(
+                "GiB available, and the 500000 GiB root disk of container 900 needs 500000 GiB"
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+    assert!(!h.path("/etc/pve/lxc/900.conf").exists());
+}

@@ -272,7 +272,7 @@ fn plan_creation(
             (None, src, s)
         }
     };
-    create::plan(
+    let creation = create::plan(
         spec,
         snippet,
         image,
@@ -280,7 +280,23 @@ fn plan_creation(
         source.as_ref(),
         source_spec.as_ref(),
     )
-    .map_err(|e| anyhow::anyhow!("VM {id}: {e}"))
+    .map_err(|e| anyhow::anyhow!("VM {id}: {e}"))?;
+    if let Some(need) = creation.needs {
+        let out = ctx
+            .runner
+            .run(&phoenix_core::pve::pvesm::status_cmd())
+            .context("cannot list the storages")?;
+        let list = phoenix_core::pve::pvesm::parse_status(&out.stdout_str())
+            .context("cannot list the storages")?;
+        phoenix_core::pve::pvesm::check_room(
+            &list,
+            &spec.storage,
+            need,
+            &format!("the disk of VM {id}"),
+        )
+        .map_err(|e| anyhow::anyhow!("VM {id}: {e}"))?;
+    }
+    Ok(creation)
 }
 
 /// Starts the VM and waits until it is ready (agent, cloud-init).

@@ -102,6 +102,10 @@ pub struct Creation {
     /// The main section the VM will have (what the settings are planned against before it
     /// exists).
     pub predicted: GuestConfig,
+    /// Bytes the new disk takes on the VM's storage (an imported image grown to
+    /// `disk_size_gb`, a full clone), checked against `pvesm status`; `None` for a linked
+    /// clone, which shares its template's blocks.
+    pub needs: Option<u64>,
 }
 
 /// The options `qm create` gets for a template built from an image.
@@ -181,6 +185,7 @@ pub fn plan(
                 ],
                 cmds,
                 predicted: predicted(&opts, spec),
+                needs: Some(spec.disk_gb.unwrap_or(0).saturating_mul(1 << 30)),
             })
         }
         Source::Clone { from, snapshot } => {
@@ -234,10 +239,20 @@ pub fn plan(
             if let Some(s) = snapshot {
                 what.push_str(&format!(" at snapshot {s}"));
             }
+            let source_disk = source
+                .and_then(|c| c.main.prop("scsi0", Some("file")))
+                .and_then(|p| p.get("size").and_then(crate::plan::size_gib))
+                .unwrap_or(0);
+            let needs = (!linked).then(|| {
+                source_disk
+                    .max(spec.disk_gb.unwrap_or(0))
+                    .saturating_mul(1 << 30)
+            });
             Ok(Creation {
                 changes: vec![Change::new(Op::Add, "create", what)],
                 cmds: vec![cmd],
                 predicted,
+                needs,
             })
         }
     }

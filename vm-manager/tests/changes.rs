@@ -236,3 +236,28 @@ fn a_guest_command_that_outlives_one_call_is_read_from_exec_status() {
         .count();
     assert!(polled > 0, "the result came from qm guest exec-status");
 }
+
+/// Out-of-range sizes (issue 15, case 6): `disk_size_gb: 10^15` is refused at load (exit 2,
+/// pointer, no tool run); a disk the storage has no room for is refused by the plan (exit 1)
+/// before `qm create`.
+#[test]
+fn disk_sizes_are_bounded_at_load_and_checked_against_the_storage_in_the_plan() {
+    let h = Host::new(&examples(), 1);
+    h.edit_vm(9000, |v| {
+        v["disk_size_gb"] = json!(1_000_000_000_000_000_u64)
+    });
+    let before = h.audit().len();
+    let err = h.vm(&["create", "9000"]).fails(2).to_string();
+    assert!(err.contains("at /vms/0/disk_size_gb"), "{err}");
+    assert_eq!(h.audit().len(), before, "no tool ran");
+
+    h.edit_vm(9000, |v| v["disk_size_gb"] = json!(500_000));
+    let mark = h.mark();
+    let err = h.vm(&["create", "9000"]).fails(1).to_string();
+    assert!(
+        err.contains("GiB available, and the disk of VM 9000 needs 500000 GiB"),
+        "{err}"
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+    assert!(!h.path("/etc/pve/qemu-server/9000.conf").exists());
+}

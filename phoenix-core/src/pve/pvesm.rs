@@ -29,6 +29,43 @@ impl StorageStatus {
     }
 }
 
+/// `pvesm status`, the command.
+pub fn status_cmd() -> crate::cmd::Cmd {
+    crate::cmd::Cmd::read("pvesm").arg("status")
+}
+
+/// `12 GiB`, `12.5 GiB`.
+fn gib(bytes: u64) -> String {
+    let g = bytes as f64 / f64::from(1u32 << 30);
+    if g.fract() == 0.0 {
+        format!("{g:.0} GiB")
+    } else {
+        format!("{g:.1} GiB")
+    }
+}
+
+/// Whether storage `want` is listed, active and has `need` bytes available for `what` (a
+/// new disk: a container's root disk, a VM's imported or fully cloned disk). The error says
+/// what the host has, so a plan refuses a size no storage can hold before anything is made.
+pub fn check_room(list: &[StorageStatus], want: &str, need: u64, what: &str) -> Result<(), String> {
+    match list.iter().find(|s| s.name == want) {
+        Some(s) if !s.active() => Err(format!("storage {want:?} is {} on this host", s.status)),
+        Some(s) if s.avail_kib.saturating_mul(1024) < need => Err(format!(
+            "storage {want:?} has {} available, and {what} needs {}; free space on it or ask for less",
+            gib(s.avail_kib.saturating_mul(1024)),
+            gib(need)
+        )),
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "storage {want:?} does not exist on this host (pvesm status lists {})",
+            list.iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// Parses `pvesm status`.
 pub fn parse_status(text: &str) -> Result<Vec<StorageStatus>, ParseError> {
     const WHAT: &str = "pvesm status";
