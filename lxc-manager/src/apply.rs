@@ -238,6 +238,7 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         app_marker: None,
         hook_marker: observe::hook_marker(ctx.layout, ctx.id),
         settings_changed: creation.is_some() || !settings.is_empty(),
+        leftovers: phoenix_core::converge::leftovers::read(ctx.layout, GuestKind::Lxc, ctx.id),
     };
     if state.running && !template {
         let (m, app) = observe::markers(
@@ -386,6 +387,7 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
     let (runner, id) = (ctx.runner, ctx.id);
     match step {
         Step::Start => start(runner, id),
+        Step::Cleanup(paths) => guest::remove_leftovers(runner, ctx.layout, id, paths),
         Step::Snapshot(n) => shared::snapshot(runner, GuestKind::Lxc, id, n),
         Step::DelSnapshot(n) => shared::delsnapshot(runner, GuestKind::Lxc, id, n),
         Step::Feature(f, h) => install(ctx, Kind::Feature, f, p.scripts.features.get(f), h),

@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use phoenix_core::cmd::{Cmd, CmdError, FileSpec, Runner, Stream};
 use phoenix_core::config::Config;
 use phoenix_core::config::lxc::{Container, HealthCheck};
-use phoenix_core::ids::GuestId;
+use phoenix_core::converge::leftovers;
+use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
 
 use crate::observe::{self, MARKER_DIR};
@@ -212,7 +213,15 @@ pub fn run_installer(
     let prefix = format!("{name}: ");
     let sink = |_s: Stream, line: &str| println!("{prefix}{line}");
     let cmd = pct::exec(id, &argv, true).timeout(Duration::from_secs(3 * 3600));
-    if let Err(e) = runner.run_streaming(&cmd, &sink) {
+    let ran = runner.run_streaming(&cmd, &sink);
+    // The pushed script and its 0600 inputs (which can hold secrets) leave the guest whether
+    // the installer worked or not; a removal that fails is a warning and is retried by the
+    // next converge.
+    let pushed = vec![guest_script.clone(), guest_inputs.clone()];
+    if let Err(e) = runner.run(&pct::exec(id, &rm_argv(&pushed), true).quiet()) {
+        leftovers::add(runner, layout, GuestKind::Lxc, id, &pushed, &e.to_string())?;
+    }
+    if let Err(e) = ran {
         let detail = match &e {
             CmdError::Failed {
                 status,
@@ -250,18 +259,40 @@ pub fn run_installer(
     runner
         .run(&pct::push(id, &host_marker, &marker, "0644"))
         .with_context(|| format!("cannot record {label} in container {id}"))?;
-    let _ = runner.run(
-        &pct::exec(
-            id,
-            &["rm".into(), "-f".into(), guest_script, guest_inputs],
-            true,
-        )
-        .quiet(),
-    );
     for p in [host_script, host_inputs, host_marker] {
         runner.remove_file(&p)?;
     }
     Ok(())
+}
+
+/// `rm -f -- <paths>`.
+fn rm_argv(paths: &[String]) -> Vec<String> {
+    ["rm", "-f", "--"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(paths.iter().cloned())
+        .collect()
+}
+
+/// Removes what earlier installer runs left in the running container; a failure is a
+/// warning, and the record stays for the next converge.
+pub fn remove_leftovers(
+    runner: &Runner,
+    layout: &Layout,
+    id: GuestId,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    println!("remove leftover installer files");
+    match runner.run(&pct::exec(id, &rm_argv(paths), true)) {
+        Ok(_) => leftovers::clear(runner, layout, GuestKind::Lxc, id),
+        Err(e) => {
+            tracing::warn!(
+                "could not remove {} from container {id}: {e}; the next converge tries again",
+                paths.join(", ")
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The host-side per-CTID hook, if installed and executable.

@@ -440,3 +440,61 @@ fn sizes_are_bounded_at_load_and_checked_against_the_storage_in_the_plan() {
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
     assert!(!h.path("/etc/pve/lxc/900.conf").exists());
 }
+
+/// Cleanup failures (issue 15, case 7): when removing an installer's pushed script and 0600
+/// inputs from the guest fails, the run warns and records them; the next converge removes
+/// them first, and the one after changes nothing.
+#[test]
+fn installer_files_left_in_the_guest_are_a_warning_and_removed_by_the_next_converge() {
+    let h = Host::new(&examples(), 1);
+    h.sim(&[
+        "rule",
+        "add",
+        "--match",
+        "rm -f -- *",
+        "--guest",
+        "900",
+        "--exit",
+        "1",
+        "--stderr",
+        "rm: cannot remove: Device or resource busy",
+    ])
+    .ok();
+    let out = h.lxc(&["create", "900"]);
+    out.ok();
+    assert!(
+        out.stderr.contains("could not remove /tmp/phoenix/feature-base_setup, /tmp/phoenix/feature-base_setup.json from container 900"),
+        "{}",
+        out.stderr
+    );
+    assert!(h.guest_has(900, "/tmp/phoenix/feature-base_setup.json"));
+    let record = h.read("/var/lib/phoenix_hypervisor/leftovers/lxc-900");
+    assert!(
+        record.contains("/tmp/phoenix/feature-base_setup.json\n"),
+        "{record}"
+    );
+
+    h.sim(&["rule", "clear"]).ok();
+    let mark = h.mark();
+    let out = h.lxc(&["converge", "900"]);
+    assert!(
+        out.ok().contains("remove what an earlier installer run left: /tmp/phoenix/feature-base_setup, /tmp/phoenix/feature-base_setup.json"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        h.mutations_since(mark),
+        [
+            "pct exec 900 -- rm -f -- /tmp/phoenix/feature-base_setup /tmp/phoenix/feature-base_setup.json"
+        ]
+    );
+    assert!(!h.guest_has(900, "/tmp/phoenix/feature-base_setup.json"));
+    assert!(
+        !h.path("/var/lib/phoenix_hypervisor/leftovers/lxc-900")
+            .exists()
+    );
+
+    let mark = h.mark();
+    h.lxc(&["converge", "900"]).ok();
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}

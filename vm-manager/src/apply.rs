@@ -217,6 +217,7 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         running,
         snapshots: conf.snapshots.keys().cloned().collect(),
         settings_changed: creation.is_some() || !settings.is_empty(),
+        leftovers: phoenix_core::converge::leftovers::read(ctx.layout, KIND, id),
         ..RuntimeState::default()
     };
     if state.running && !template && !spec.features.is_empty() {
@@ -350,6 +351,7 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
     let (r, id) = (ctx.runner, ctx.id);
     match step {
         Step::Start => start(r, &p.spec),
+        Step::Cleanup(paths) => guest::remove_leftovers(r, ctx.layout, id, paths),
         Step::Snapshot(n) => shared::snapshot(r, KIND, id, n),
         Step::DelSnapshot(n) => shared::delsnapshot(r, KIND, id, n),
         Step::Feature(f, h) => {
@@ -364,7 +366,7 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
                 "vm": ctx.vm,
                 "globals": { "domain_name": ctx.cfg.host.domain_name },
             });
-            guest::run_feature(r, id, (f, script), &inputs, h)
+            guest::run_feature(r, ctx.layout, id, (f, script), &inputs, h)
         }
         Step::App(..) | Step::Hook(_) | Step::HealthCheck => Ok(()),
         Step::Template => {

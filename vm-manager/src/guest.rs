@@ -8,8 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use phoenix_core::cmd::Runner;
+use phoenix_core::converge::leftovers;
 use phoenix_core::converge::observe::feature_marker;
-use phoenix_core::ids::GuestId;
+use phoenix_core::ids::{GuestId, GuestKind};
+use phoenix_core::paths::Layout;
+
+/// What this manager converges.
+const KIND: GuestKind = GuestKind::Vm;
 
 use crate::agent::{self, Exec};
 use crate::spec::VmSpec;
@@ -78,6 +83,7 @@ pub fn markers(
 /// Runs one feature installer in VM `id` and records its hash.
 pub fn run_feature(
     runner: &Runner,
+    layout: &Layout,
     id: GuestId,
     (name, script): (&str, &Path),
     inputs: &serde_json::Value,
@@ -123,7 +129,7 @@ pub fn run_feature(
         ));
     }
     cmd.extend(["/bin/bash".into(), guest_script.clone(), id.to_string()]);
-    let d = agent::exec(
+    let ran = agent::exec(
         runner,
         id,
         &Exec {
@@ -132,8 +138,15 @@ pub fn run_feature(
             mutates: true,
             deadline: FEATURE_DEADLINE,
         },
-    )
-    .with_context(|| format!("feature {name} in VM {id}"))?;
+    );
+    // The pushed script and its 0600 inputs (which can hold secrets) leave the VM whether the
+    // installer worked or not; a removal that fails is a warning and is retried by the next
+    // converge.
+    let pushed = vec![guest_script, guest_inputs];
+    if let Err(e) = remove(runner, id, &pushed) {
+        leftovers::add(runner, layout, KIND, id, &pushed, &format!("{e:#}"))?;
+    }
+    let d = ran.with_context(|| format!("feature {name} in VM {id}"))?;
     for line in d.out.lines() {
         println!("{name}: {line}");
     }
@@ -152,18 +165,51 @@ pub fn run_feature(
         "0644",
     )
     .with_context(|| format!("cannot record feature {name} in VM {id}"))?;
-    let rm = vec!["rm".into(), "-f".into(), guest_script, guest_inputs];
-    let _ = agent::exec(
+    Ok(())
+}
+
+/// `rm -f -- <paths>` in the VM, its exit code checked.
+fn remove(runner: &Runner, id: GuestId, paths: &[String]) -> anyhow::Result<()> {
+    let argv: Vec<String> = ["rm", "-f", "--"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(paths.iter().cloned())
+        .collect();
+    let d = agent::exec(
         runner,
         id,
         &Exec {
-            argv: &rm,
+            argv: &argv,
             stdin: None,
             mutates: true,
             deadline: Duration::from_secs(60),
         },
-    );
+    )?;
+    if d.code != 0 {
+        anyhow::bail!("rm exited {}: {}", d.code, d.tail());
+    }
     Ok(())
+}
+
+/// Removes what earlier installer runs left in the running VM; a failure is a warning, and
+/// the record stays for the next converge.
+pub fn remove_leftovers(
+    runner: &Runner,
+    layout: &Layout,
+    id: GuestId,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    println!("remove leftover installer files");
+    match remove(runner, id, paths) {
+        Ok(()) => leftovers::clear(runner, layout, KIND, id),
+        Err(e) => {
+            tracing::warn!(
+                "could not remove {} from VM {id}: {e:#}; the next converge tries again",
+                paths.join(", ")
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Prepares a template's first-boot state for its clones: cloud-init forgets this instance

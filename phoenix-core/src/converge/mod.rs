@@ -6,6 +6,7 @@
 //! it, and apply it one runner call per change. A converged guest yields an empty plan.
 
 pub mod apply;
+pub mod leftovers;
 pub mod observe;
 pub mod ops;
 pub mod runtime;

@@ -46,6 +46,8 @@ pub struct RuntimeState {
     pub hook_marker: Option<String>,
     /// Settings change in this run (or it was just created).
     pub settings_changed: bool,
+    /// Files an earlier installer run could not remove from the guest ([`super::leftovers`]).
+    pub leftovers: Vec<String>,
 }
 
 /// One runtime step.
@@ -53,6 +55,8 @@ pub struct RuntimeState {
 pub enum Step {
     /// Start and wait until the guest answers.
     Start,
+    /// Remove files an earlier installer run left in the guest.
+    Cleanup(Vec<String>),
     /// Take a snapshot.
     Snapshot(String),
     /// Delete a snapshot (to take it again).
@@ -74,6 +78,7 @@ impl Step {
     pub fn name(&self) -> String {
         match self {
             Step::Start => "start".into(),
+            Step::Cleanup(_) => "removal of leftover installer files".into(),
             Step::Snapshot(n) => format!("snapshot {n}"),
             Step::DelSnapshot(n) => format!("delete snapshot {n}"),
             Step::Feature(f, _) => format!("feature {f}"),
@@ -129,6 +134,17 @@ pub fn plan(
             Op::Run,
             "runtime",
             "start and wait until it answers",
+        ));
+    }
+    if !st.leftovers.is_empty() {
+        steps.push(Step::Cleanup(st.leftovers.clone()));
+        changes.push(Change::new(
+            Op::Run,
+            "runtime",
+            format!(
+                "remove what an earlier installer run left: {}",
+                st.leftovers.join(", ")
+            ),
         ));
     }
     let unknown = st.markers.is_none();
@@ -272,6 +288,42 @@ mod tests {
                 .collect(),
             ..Work::default()
         }
+    }
+
+    /// Files an installer run could not remove are removed first, and only then: a
+    /// converged guest with nothing recorded plans nothing.
+    #[test]
+    fn leftovers_are_removed_first_and_only_when_recorded() {
+        let converged = RuntimeState {
+            running: true,
+            snapshots: vec!["final-form".into()],
+            markers: Some([("docker".to_string(), "h".to_string())].into()),
+            ..RuntimeState::default()
+        };
+        let (steps, _) = plan(&vm(), &converged, &work(&[("docker", "h")])).unwrap();
+        assert!(steps.is_empty(), "{steps:?}");
+        let left = RuntimeState {
+            leftovers: vec!["/tmp/phoenix/feature-docker.json".into()],
+            ..converged.clone()
+        };
+        let (steps, changes) = plan(&vm(), &left, &work(&[("docker", "h")])).unwrap();
+        assert_eq!(
+            steps,
+            [Step::Cleanup(vec![
+                "/tmp/phoenix/feature-docker.json".into()
+            ])]
+        );
+        assert!(
+            changes[0].to_string().contains("feature-docker.json"),
+            "{changes:?}"
+        );
+        let stopped = RuntimeState {
+            running: false,
+            ..left
+        };
+        let (steps, _) = plan(&vm(), &stopped, &work(&[("docker", "h")])).unwrap();
+        assert_eq!(steps[0], Step::Start);
+        assert!(matches!(steps[1], Step::Cleanup(_)));
     }
 
     #[test]
