@@ -89,6 +89,11 @@ pub struct Prepared {
     pub work: Work,
     /// Installer scripts.
     pub installers: Installers,
+    /// The VM has no system disk: import it again from this cloud image first.
+    pub import: Option<std::path::PathBuf>,
+    /// The VM exists but its creation never completed and it cannot be repaired in place (a
+    /// template or clone without a system disk): destroy it, then create it again.
+    pub rebuild: bool,
 }
 
 /// The spec (configuration errors are [`SpecError`]s: exit 2).
@@ -168,6 +173,45 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
             .to(format!("{list} (cloud-init snippets)")),
         );
     }
+    // A VM without its system disk (a run killed after `qm create`, a failed `qm disk
+    // import`) is repaired before anything uses or clones it: imported again when it is
+    // built from an image, else destroyed and made again when the incomplete marker says
+    // its creation never completed.
+    let mut import = None;
+    let mut rebuild = false;
+    let observed_conf = match observed_conf {
+        Some((c, text)) if c.effective().get("scsi0").is_none() => {
+            let incomplete =
+                phoenix_core::converge::incomplete_marker(ctx.layout, KIND, id).exists();
+            match (&spec.source, c.effective().is_template()) {
+                (spec::Source::Image(name), false) => {
+                    let image = create::find_image(ctx.layout, &storages, name)
+                        .map_err(|e| anyhow::anyhow!("VM {id}: {e}"))?;
+                    plan.push(
+                        Change::new(Op::Add, "disk", "scsi0")
+                            .to(format!("imported from {name} (the VM has no system disk)")),
+                    );
+                    import = Some(image);
+                    Some((c, text))
+                }
+                _ if incomplete => {
+                    plan.push(Change::new(
+                        Op::Remove,
+                        "create",
+                        format!(
+                            "VM {id}: its creation never completed and it has no system disk; destroyed and made again"
+                        ),
+                    ));
+                    rebuild = true;
+                    None
+                }
+                _ => bail!(
+                    "VM {id} has no system disk (scsi0) and cannot be repaired in place; delete it (`phoenix delete {id}`) and create it again"
+                ),
+            }
+        }
+        other => other,
+    };
     let (conf, creation) = match observed_conf {
         Some((c, _)) => (c, None),
         None => {
@@ -243,6 +287,8 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         steps,
         work,
         installers: found,
+        import,
+        rebuild,
     })
 }
 
@@ -264,6 +310,14 @@ fn plan_creation(
         ),
         spec::Source::Clone { from, .. } => {
             let src = seen::conf(ctx.layout, KIND, *from)?.map(|(c, _)| c);
+            if src
+                .as_ref()
+                .is_some_and(|c| c.effective().get("scsi0").is_none())
+            {
+                bail!(
+                    "VM {id} is cloned from VM {from}, which has no system disk (scsi0); converge {from} first (it repairs or rebuilds it)"
+                );
+            }
             if src.is_none() && !ctx.runner.is_dry_run() {
                 bail!(
                     "VM {id} is cloned from VM {from}, which does not exist; create it first (`phoenix create {id}` creates both in order)"
@@ -372,6 +426,9 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
         Step::Template => {
             println!("convert to a Proxmox template");
             if seen::running(r, KIND, id)? {
+                // A run killed while the template was built leaves it running, maybe still
+                // booting: the agent and cloud-init must be ready before sealing.
+                guest::wait_ready(r, &p.spec)?;
                 guest::seal(r, id)?;
                 shared::shutdown(r, KIND, id)?;
             }
@@ -391,6 +448,27 @@ fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
     let (r, id) = (ctx.runner, ctx.id);
     if p.creation.is_some() || p.settings.snippet.is_some() {
         write_snippet(ctx, &p).with_context(|| format!("VM {id}: cloud-init snippet"))?;
+    }
+    if p.rebuild {
+        if seen::running(r, KIND, id)? {
+            shared::shutdown(r, KIND, id)?;
+        }
+        println!("destroy VM {id} (its creation never completed)");
+        r.run(&QM.destroy(id, false))
+            .with_context(|| format!("VM {id}: cannot destroy the incomplete VM"))?;
+    }
+    if let Some(image) = &p.import {
+        r.run(&qm::disk_import(id, image, &p.spec.storage, "scsi0"))
+            .with_context(|| format!("VM {id}: cannot import its system disk"))?;
+        // Plan the settings again on the disk Proxmox made (boot order, size).
+        let (conf, _) = seen::conf(ctx.layout, KIND, id)?
+            .with_context(|| format!("VM {id}: its config file vanished"))?;
+        let obs = observed(ctx.layout, id, &p.snippet);
+        let snip = Snippet {
+            cicustom: p.snippet.cicustom.clone(),
+            text: p.user_data.clone(),
+        };
+        p.settings = plan::settings(&p.spec, &conf.effective(), &obs, &snip);
     }
     if let Some(cr) = &p.creation {
         for c in &cr.cmds {

@@ -148,6 +148,7 @@ fn predicted(opts: &[(String, String)], spec: &VmSpec) -> GuestConfig {
         "scsi0".into(),
         format!("{}:vm-{}-disk-0,size=2G", spec.storage, spec.id),
     );
+    main.keys.insert("boot".into(), "order=scsi0".into());
     GuestConfig {
         main,
         ..GuestConfig::default()

@@ -153,6 +153,11 @@ pub fn settings(spec: &VmSpec, main: &Section, obs: &Observed, snippet: &Snippet
     }
     want.push(("cicustom", snippet.cicustom.clone()));
     want.push(("net0", net0(main.get("net0"), spec)));
+    // The VM boots from its system disk (what `qm create` + `qm disk import` + `qm set
+    // --boot` make); a run killed between them leaves `order=ide2;net0`.
+    if main.get("scsi0").is_some() {
+        want.push(("boot", "order=scsi0".into()));
+    }
     for (k, v) in want {
         let have = main.get(k);
         let same = match k {
@@ -160,7 +165,7 @@ pub fn settings(spec: &VmSpec, main: &Section, obs: &Observed, snippet: &Snippet
                 .prop("agent", Some("enabled"))
                 .is_some_and(|p| p.flag("enabled")),
             "net0" => same_props(have, &v, Some("model")),
-            "ipconfig0" | "startup" | "cicustom" => same_props(have, &v, None),
+            "ipconfig0" | "startup" | "cicustom" | "boot" => same_props(have, &v, None),
             "onboot" => have.unwrap_or("0") == v,
             _ => have == Some(v.as_str()),
         };

@@ -261,3 +261,158 @@ fn disk_sizes_are_bounded_at_load_and_checked_against_the_storage_in_the_plan() 
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
     assert!(!h.path("/etc/pve/qemu-server/9000.conf").exists());
 }
+
+/// The system disk of `id`: `(scsi0, boot)` of its config file.
+fn system_disk(h: &Host, id: u32) -> (Option<String>, Option<String>) {
+    let conf = h.read(&format!("/etc/pve/qemu-server/{id}.conf"));
+    let main = conf.split("\n[").next().unwrap_or_default().to_string();
+    let get = |k: &str| {
+        main.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")).map(str::to_string))
+    };
+    (get("scsi0"), get("boot"))
+}
+
+/// Diskless VMs (issue 15, case 3): a fault at `qm disk import` of the template, or at its
+/// boot-order `qm set`, fails that run; the next run repairs the VM (imports the disk again,
+/// sets the boot order) before it becomes a template, and the clones made from it then have
+/// their disks.
+#[test]
+fn a_template_whose_disk_import_or_boot_order_failed_is_repaired_by_the_next_run() {
+    for (sub, nth) in [("disk import", "1"), ("set", "1")] {
+        let h = Host::new(&examples(), 0);
+        h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+        h.sim(&[
+            "fault",
+            "add",
+            "--tool",
+            "qm",
+            "--sub",
+            sub,
+            "--id",
+            "9000",
+            "--nth",
+            nth,
+            "--message",
+            "injected",
+            "--exit",
+            "1",
+        ])
+        .ok();
+        let err = h.vm(&["create", "9000"]).fails(1).to_string();
+        assert!(err.contains("VM 9000"), "{sub}: {err}");
+        h.sim(&["fault", "clear"]).ok();
+        let out = h.vm(&["create", "9000"]);
+        out.ok();
+        let (scsi0, boot) = system_disk(&h, 9000);
+        assert!(
+            scsi0.is_some_and(|d| d.contains("base-9000-disk-0")),
+            "{sub}"
+        );
+        assert_eq!(boot.as_deref(), Some("order=scsi0"), "{sub}");
+        h.vm(&["create", "1001"]).ok();
+        let (scsi0, boot) = system_disk(&h, 1001);
+        assert!(scsi0.is_some(), "{sub}: the clone has a disk");
+        assert_eq!(boot.as_deref(), Some("order=scsi0"), "{sub}");
+        let mark = h.mark();
+        h.vm(&["converge", "9000"]).ok();
+        h.vm(&["converge", "1001"]).ok();
+        assert_eq!(
+            pve_calls(&h.mutations_since(mark)),
+            Vec::<&String>::new(),
+            "{sub}: converged"
+        );
+    }
+}
+
+/// A template left without its system disk by a run that never completed (its incomplete
+/// marker is there) is destroyed and built again before anything is cloned from it; a clone
+/// of it is refused until then.
+#[test]
+fn an_incomplete_template_without_a_disk_is_rebuilt_and_not_cloned_from_until_then() {
+    let h = Host::new(&examples(), 0);
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+    h.tool(
+        "qm",
+        &["create", "9000", "--name", "ubuntu-2404-cloud-template"],
+    )
+    .ok();
+    h.tool("qm", &["template", "9000"]).ok();
+    h.write_host_file(
+        "/var/lib/phoenix_hypervisor/incomplete/vm-9000",
+        "converge started\n",
+        0o644,
+    );
+    let err = h.vm(&["create", "1001"]).fails(1).to_string();
+    assert!(err.contains("VM 9000, which has no system disk"), "{err}");
+    let out = h.vm(&["create", "9000"]);
+    assert!(
+        out.ok()
+            .contains("its creation never completed and it has no system disk"),
+        "{}",
+        out.stdout
+    );
+    let (scsi0, boot) = system_disk(&h, 9000);
+    assert!(scsi0.is_some());
+    assert_eq!(boot.as_deref(), Some("order=scsi0"));
+    assert!(
+        !h.path("/var/lib/phoenix_hypervisor/incomplete/vm-9000")
+            .exists()
+    );
+    h.vm(&["create", "1001"]).ok();
+}
+
+/// A run killed while the template was built (issue 15, case 4) leaves it started, its
+/// agent not answering yet: the next run waits for the agent and cloud-init before it seals
+/// and converts the template, and converges at the first try.
+#[test]
+fn a_template_left_booting_by_a_killed_run_is_sealed_once_its_agent_answers() {
+    let h = Host::new(&examples(), 0);
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+    h.sim(&[
+        "fault",
+        "add",
+        "--tool",
+        "qm",
+        "--sub",
+        "start",
+        "--id",
+        "9000",
+        "--message",
+        "killed",
+        "--exit",
+        "137",
+    ])
+    .ok();
+    h.vm(&["create", "9000"]).fails(1);
+    h.sim(&["fault", "clear"]).ok();
+    // What the killed run did last: start the VM. Its agent answers 30 simulated seconds
+    // later.
+    h.tool("qm", &["start", "9000"]).ok();
+    let out = h.vm(&["create", "9000"]);
+    out.ok();
+    let seq: Vec<String> = h
+        .audit()
+        .into_iter()
+        .filter_map(|e| {
+            e["argv"].as_array().map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        })
+        .collect();
+    let ping = seq
+        .iter()
+        .rposition(|c| c.contains("agent 9000 ping") || c.contains("guest cmd 9000 ping"));
+    let clean = seq.iter().position(|c| c.contains("cloud-init clean"));
+    assert!(
+        matches!((ping, clean), (Some(p), Some(c)) if p < c),
+        "the agent is waited for before sealing: {seq:#?}"
+    );
+    assert!(
+        h.read("/etc/pve/qemu-server/9000.conf")
+            .contains("template: 1")
+    );
+}
