@@ -151,6 +151,7 @@ fn setup(
         runner: &runner,
         wipe_disks,
         bin_dir,
+        created: Default::default(),
     };
     let mut report = report::Report::default();
     let mut failed = false;

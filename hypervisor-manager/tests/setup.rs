@@ -725,3 +725,53 @@ fn every_historical_host_configuration_converges_then_changes_nothing() {
         assert_eq!(h.refusals(), Vec::<String>::new(), "{name}");
     }
 }
+
+/// Host directories given away (issue 15, case 2): setup gives a Samba share's directory to
+/// the Samba user only when it made that directory in this run; an existing directory keeps
+/// its owner and mode, and the plan says so.
+#[test]
+fn an_existing_share_directory_keeps_its_owner_and_a_new_one_is_the_samba_users() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let h = bare(&examples());
+    h.write_host_file("/srv/team/notes.txt", "keep me\n", 0o644);
+    std::fs::set_permissions(h.path("/srv/team"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = std::fs::metadata(h.path("/srv/team")).unwrap();
+    h.edit_host(|v| {
+        v["samba"]["shares"] = json!([
+            {"name": "team", "path": "srv/team", "valid_users": ["share"]},
+            {"name": "fresh", "path": "srv/fresh", "valid_users": ["share"]}
+        ]);
+    });
+    let out = setup(
+        &h,
+        &["--step", "system", "--step", "users", "--step", "shares"],
+    );
+    let stdout = out.ok().to_string();
+    assert!(
+        stdout.contains(&format!(
+            "! /srv/team is owned by {}:{}, not share: left as it is",
+            before.uid(),
+            before.gid()
+        )),
+        "{stdout}"
+    );
+    let after = std::fs::metadata(h.path("/srv/team")).unwrap();
+    assert_eq!(
+        (after.uid(), after.gid(), after.mode() & 0o7777),
+        (before.uid(), before.gid(), 0o755)
+    );
+    let fresh = std::fs::metadata(h.path("/srv/fresh")).unwrap();
+    assert_eq!(fresh.mode() & 0o7777, 0o770);
+    let share = h.tool("getent", &["passwd", "share"]);
+    let uid: u32 = share.ok().split(':').nth(2).unwrap().parse().unwrap();
+    assert_eq!(
+        fresh.uid(),
+        uid,
+        "the directory setup made is the Samba user's"
+    );
+    // Converged: the note stays a note, nothing changes.
+    let mark = h.mark();
+    let out = setup(&h, &["--step", "shares"]);
+    assert!(out.ok().contains("left as it is"));
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}

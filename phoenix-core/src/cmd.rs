@@ -826,6 +826,11 @@ impl Runner {
             .mode(mode)
             .create(path)
             .with_context(|| format!("failed to create directory {}", path.display()))?;
+        // The process umask narrows `mode` (0770 becomes 0750 under 022): the directory asked
+        // for gets exactly its mode.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("failed to set the mode of {}", path.display()))?;
         Ok(WriteOutcome::Written)
     }
 

@@ -197,6 +197,7 @@ fn run(cli: &Cli, cfg: &Config, layout: &Layout, opts: &sync::Options) -> Exit {
         runner: &runner,
         wipe_disks: &[],
         bin_dir,
+        created: Default::default(),
     };
     let report = sync::run(ctx, opts);
     if dry_run {

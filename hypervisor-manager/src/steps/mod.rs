@@ -43,6 +43,22 @@ pub struct Ctx<'a> {
     /// Where phoenix's binaries are (the directory of this executable): the global
     /// `phoenix` link and the systemd units point here.
     pub bin_dir: PathBuf,
+    /// Host directories this run created (dataset mount points, `Dir` actions). A step
+    /// changes the owner or mode of an existing directory only when it is one of these:
+    /// anything else is the operator's, and a mismatch is shown, not changed.
+    pub created: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl Ctx<'_> {
+    /// Records a host directory this run created.
+    pub fn record_created(&self, path: &str) {
+        self.created.borrow_mut().insert(path.to_string());
+    }
+
+    /// Whether this run created the host directory `path`.
+    pub fn created_this_run(&self, path: &str) -> bool {
+        self.created.borrow().contains(path)
+    }
 }
 
 impl Ctx<'_> {
@@ -339,6 +355,9 @@ pub fn apply_actions(ctx: &Ctx<'_>, actions: Vec<HostAction>) -> anyhow::Result<
             }
             HostAction::Dir { path, mode, owner } => {
                 let p = ctx.layout.host(&path);
+                if !p.exists() {
+                    ctx.record_created(&path);
+                }
                 r.ensure_dir(&p, mode)?;
                 if let Some((u, g)) = owner_ids(&owner, &path)? {
                     r.set_owner(&p, u, g)?;

@@ -215,10 +215,15 @@ pub fn plan(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
                 },
             ),
             Ok(m) => {
-                if account
+                // Setup gives a share directory to the Samba user only when this run made
+                // it (its dataset or the directory itself): an existing directory is the
+                // operator's, and a mismatch is only shown.
+                let ours = ctx.created_this_run(&path);
+                let mode = m.permissions().mode() & 0o7777;
+                let owner_differs = account
                     .as_ref()
-                    .is_none_or(|a| (a.uid, a.gid) != (m.uid(), m.gid()))
-                {
+                    .is_none_or(|a| (a.uid, a.gid) != (m.uid(), m.gid()));
+                if owner_differs && ours {
                     p.push(
                         Change::new(Op::Change, "samba", format!("owner of {path}")).to(user),
                         HostAction::Chown {
@@ -226,14 +231,29 @@ pub fn plan(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
                             owner: owner.clone(),
                         },
                     );
+                } else if owner_differs {
+                    p.note(
+                        "samba",
+                        format!(
+                            "{path} is owned by {}:{}, not {user}: left as it is (setup changes the owner only of directories it creates); `chown {user} {path}` if {user} should write there",
+                            m.uid(),
+                            m.gid()
+                        ),
+                    );
                 }
-                let mode = m.permissions().mode() & 0o7777;
-                if mode != 0o770 {
+                if mode != 0o770 && ours {
                     p.push(
                         Change::new(Op::Change, "samba", format!("mode of {path}"))
                             .from(format!("{mode:04o}"))
                             .to("0770"),
                         HostAction::Mode { path, mode: 0o770 },
+                    );
+                } else if mode != 0o770 && owner_differs {
+                    // Shown with the owner above.
+                } else if mode != 0o770 {
+                    p.note(
+                        "samba",
+                        format!("{path} has mode {mode:04o}, not 0770: left as it is"),
                     );
                 }
             }

@@ -458,6 +458,9 @@ impl SetupStep for Zfs {
                     ctx.runner
                         .run(&c.arg(&name))
                         .with_context(|| format!("cannot create dataset {name}"))?;
+                    if let Some((_, mp)) = props.iter().find(|(k, _)| k == "mountpoint") {
+                        ctx.record_created(mp);
+                    }
                 }
                 Action::Set { name, props } => {
                     let mut c = Cmd::mutate("zfs").arg("set");
