@@ -9,3 +9,6 @@ mod generate;
 // `sync` on a simulated host against portainer-sim over TLS: convergence, idempotence,
 // dry runs, failures, LetsGo.
 mod sync;
+
+// Failures injected at every mutating call and kills at random moments of a LetsGo.
+mod faults;

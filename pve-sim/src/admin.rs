@@ -68,10 +68,13 @@ COMMANDS:
         Show or change the knobs (var/lib/pve-sim/config.json). PVE_SIM_STRICT and
         PVE_SIM_TIME_SCALE override them per process. Time scale 0 (the default) never
         sleeps; 0.01 sleeps 1/100 of each operation's simulated duration.
-    fault add --tool T [--sub S] [--id ID] [--nth N] [--always] [--message M] [--exit CODE]
+    fault add --tool T|* [--sub S] [--id ID] [--nth N] [--always] [--message M] [--exit CODE]
+              [--kill NAME]
     fault list | fault clear
-        Fail the Nth call matching tool+subcommand(+object), once or from then on, with a
-        message (stderr) and exit status (default 255). The host is not touched. The
+        Fail the Nth call matching tool+subcommand(+object) (`*`: any tool), once or from then
+        on, with a message (stderr) and exit status (default 255). The host is not touched.
+        With --kill NAME the call instead kills the run making it: SIGKILL to the simulator's
+        ancestors up to the first process named NAME (e.g. phoenix-cli), and to itself. The
         subcommand is the first argument that is not an option (`install` of `apt-get
         install -y jq`, `restart` of `systemctl restart smbd`), the object the next one.
     rule add --match GLOB [--guest ID] [--exit CODE] [--stdout S] [--stderr S] [--secs F]
@@ -1202,11 +1205,11 @@ fn fault(args: &[String]) -> anyhow::Result<String> {
         Some("add") => {
             let f = Flags::parse(
                 &args[1..],
-                &["tool", "sub", "id", "nth", "message", "exit"],
+                &["tool", "sub", "id", "nth", "message", "exit", "kill"],
                 &["always"],
             )?;
             let tool = f.get("tool").context("fault add needs --tool")?.to_string();
-            if !crate::is_tool(&tool) {
+            if tool != "*" && !crate::is_tool(&tool) {
                 bail!("--tool `{tool}` is not a simulated tool (see `pve-sim --help`)");
             }
             let fault = Fault {
@@ -1217,6 +1220,7 @@ fn fault(args: &[String]) -> anyhow::Result<String> {
                 always: f.has("always"),
                 message: f.get("message").unwrap_or("").to_string(),
                 exit: parse_num(&f, "exit")?,
+                kill: f.get("kill").map(str::to_string),
             };
             let mut list: Vec<Fault> = load_list(&path);
             list.push(fault);

@@ -159,6 +159,10 @@ pub struct Fault {
     pub message: String,
     /// Exit status (default 255).
     pub exit: Option<i32>,
+    /// Instead of failing the call, kill the run making it: SIGKILL to every ancestor of
+    /// the simulator up to the first process of this name (`phoenix-cli`), and to itself,
+    /// before the call does anything — a `kill -9` at a reproducible moment.
+    pub kill: Option<String>,
 }
 
 /// Loads `faults.json`.

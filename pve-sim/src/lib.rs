@@ -107,6 +107,46 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 /// The subcommand and object a command line names, for faults and the audit log.
+/// `kill -9` of the run that made this call (`fault add --kill NAME`): every ancestor of this
+/// process up to the first one whose command name is `name`, then this process. Returns only
+/// when no ancestor has that name (then nothing is killed: never the test harness or a shell
+/// above the run), with the reason.
+fn kill_run(name: &str) -> String {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    // `/proc/<pid>/stat`: `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+    let parent_of = |pid: i32| -> Option<(i32, String)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let comm = stat[open + 1..close].to_string();
+        let ppid = stat[close + 2..].split_whitespace().nth(1)?.parse().ok()?;
+        Some((ppid, comm))
+    };
+    let mut doomed = Vec::new();
+    let mut found = false;
+    let mut pid = nix::unistd::getppid().as_raw();
+    while pid > 1 {
+        let Some((ppid, comm)) = parent_of(pid) else {
+            break;
+        };
+        doomed.push(pid);
+        if comm == name {
+            found = true;
+            break;
+        }
+        pid = ppid;
+    }
+    if !found {
+        return format!("pve-sim: no ancestor named {name:?} to kill\n");
+    }
+    for p in doomed.iter().rev() {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+    }
+    let _ = kill(nix::unistd::getpid(), Signal::SIGKILL);
+    std::process::abort()
+}
+
 pub fn describe(tool: &str, args: &[String]) -> (String, String) {
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let first = pos.first().map_or(String::new(), |s| s.to_string());
@@ -176,8 +216,9 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
     // Injected faults fail a call without touching the host.
     let mut fault_hit = None;
     for (i, f) in knobs::faults(&root).iter().enumerate() {
-        let matches =
-            f.tool == tool && (f.sub.is_empty() || f.sub == sub) && (f.id.is_empty() || f.id == id);
+        let matches = (f.tool == tool || f.tool == "*")
+            && (f.sub.is_empty() || f.sub == sub)
+            && (f.id.is_empty() || f.id == id);
         if !matches {
             continue;
         }
@@ -197,9 +238,15 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
         rules,
         stdin,
     };
+    let kill_failed = fault_hit
+        .as_ref()
+        .and_then(|f| f.kill.clone())
+        .map(|name| kill_run(&name));
     let outcome = match &fault_hit {
         Some(f) => {
-            let mut msg = if f.message.is_empty() {
+            let mut msg = if let Some(why) = &kill_failed {
+                why.clone()
+            } else if f.message.is_empty() {
                 format!("injected fault in `{tool} {sub}`")
             } else {
                 f.message.clone()
