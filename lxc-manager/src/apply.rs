@@ -188,6 +188,13 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
     let facts = observe::host_facts(ctx.layout, &spec);
     let mut settings = plan::settings(&spec, &effective, &facts)
         .map_err(|e| anyhow::anyhow!("container {}: {e}", ctx.id))?;
+    if exists && !template {
+        phoenix_core::converge::observe::storage_room(
+            ctx.runner,
+            &plan::growth(&effective, &settings, ctx.id),
+        )
+        .map_err(|e| anyhow::anyhow!("container {}: {e}", ctx.id))?;
+    }
     if template && !settings.is_empty() {
         for c in std::mem::take(&mut settings.changes) {
             if c.op != Op::Note {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use phoenix_core::converge::runtime::RuntimeSpec;
 use phoenix_core::converge::{Change, Op};
+use phoenix_core::ids::GuestId;
 use phoenix_core::pve::conf::Section;
 use phoenix_core::pve::firewall::{self, FwFile};
 use phoenix_core::pve::propstr::PropertyString;
@@ -626,6 +627,25 @@ pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Setting
 }
 
 pub use phoenix_core::converge::runtime::{RuntimeState, Step, Work};
+
+/// What the planned resizes add on each disk's storage: `(storage, bytes, what)`.
+pub fn growth(main: &Section, s: &Settings, id: GuestId) -> Vec<(String, u64, String)> {
+    s.resize
+        .iter()
+        .filter_map(|(disk, gb)| {
+            let props = prop_map(main.get(disk)?, Some("volume"));
+            let volume = props.get("volume")?;
+            let storage = volume.split_once(':')?.0.to_string();
+            let have = props.get("size").and_then(|v| parse_size(v)).unwrap_or(0);
+            let delta = gb.saturating_mul(GIB).saturating_sub(have);
+            Some((
+                storage,
+                delta,
+                format!("growing {disk} of container {id} to {gb} GiB"),
+            ))
+        })
+        .collect()
+}
 
 /// The runtime view of a container spec: `pre-configured` before the installers and
 /// `final-form` after them with lifecycle snapshots, plus the `template_snapshot_name`.

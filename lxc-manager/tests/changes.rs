@@ -498,3 +498,19 @@ fn installer_files_left_in_the_guest_are_a_warning_and_removed_by_the_next_conve
     h.lxc(&["converge", "900"]).ok();
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
+
+/// Growing a root disk beyond what its storage has available is refused by the plan, before
+/// any change, naming the storage.
+#[test]
+fn growing_a_disk_beyond_the_storage_is_refused_by_the_plan() {
+    let h = Host::new(&examples(), 1);
+    h.lxc(&["create", "900"]).ok();
+    h.edit(900, |c| c["storage_size_gb"] = json!(500_000));
+    let mark = h.mark();
+    let err = h.lxc(&["converge", "900"]).fails(1).to_string();
+    assert!(
+        err.contains("GiB available, and growing rootfs of container 900 to 500000 GiB needs"),
+        "{err}"
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}

@@ -230,6 +230,30 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         text: user_data.clone(),
     };
     let mut settings = plan::settings(&spec, &effective, &obs, &snip);
+    if let (Some(gb), true, false) = (settings.grow, exists, template) {
+        // Growing scsi0 takes the difference from its storage.
+        let disk = effective.prop("scsi0", Some("file"));
+        let storage = disk
+            .as_ref()
+            .and_then(|p| p.get("file"))
+            .and_then(|f| f.split_once(':'))
+            .map(|(s, _)| s.to_string());
+        let have = disk
+            .as_ref()
+            .and_then(|p| p.get("size").and_then(plan::size_gib))
+            .unwrap_or(0);
+        if let Some(storage) = storage {
+            phoenix_core::converge::observe::storage_room(
+                ctx.runner,
+                &[(
+                    storage,
+                    gb.saturating_sub(have).saturating_mul(1 << 30),
+                    format!("growing scsi0 of VM {id} to {gb} GiB"),
+                )],
+            )
+            .map_err(|e| anyhow::anyhow!("VM {id}: {e}"))?;
+        }
+    }
     if template && !settings.is_empty() {
         for c in std::mem::take(&mut settings.changes) {
             if c.op != Op::Note {

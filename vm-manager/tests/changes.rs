@@ -416,3 +416,18 @@ fn a_template_left_booting_by_a_killed_run_is_sealed_once_its_agent_answers() {
             .contains("template: 1")
     );
 }
+
+/// Growing a VM's disk beyond what its storage has available is refused by the plan, before
+/// any change.
+#[test]
+fn growing_a_vm_disk_beyond_the_storage_is_refused_by_the_plan() {
+    let h = converged();
+    h.edit_vm(1001, |v| v["disk_size_gb"] = json!(500_000));
+    let mark = h.mark();
+    let err = h.vm(&["converge", "1001"]).fails(1).to_string();
+    assert!(
+        err.contains("GiB available, and growing scsi0 of VM 1001 to 500000 GiB needs"),
+        "{err}"
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}

@@ -50,6 +50,31 @@ pub fn conf(
     }
 }
 
+/// Whether the storages have room for what a plan adds (`(storage, bytes, what)`: a new
+/// disk, or the growth of one), asking `pvesm status` once; the needs of one storage add up.
+/// Nothing is asked when nothing is needed, so a converged guest reads nothing more.
+pub fn storage_room(runner: &Runner, needs: &[(String, u64, String)]) -> anyhow::Result<()> {
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let out = runner
+        .run(&crate::pve::pvesm::status_cmd())
+        .context("cannot list the storages")?;
+    let list =
+        crate::pve::pvesm::parse_status(&out.stdout_str()).context("cannot list the storages")?;
+    let mut total: BTreeMap<&str, (u64, Vec<&str>)> = BTreeMap::new();
+    for (storage, bytes, what) in needs {
+        let e = total.entry(storage.as_str()).or_default();
+        e.0 = e.0.saturating_add(*bytes);
+        e.1.push(what.as_str());
+    }
+    for (storage, (bytes, whats)) in total {
+        crate::pve::pvesm::check_room(&list, storage, bytes, &whats.join(" and "))
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
 /// Whether the guest runs (`pct status` / `qm status`).
 pub fn running(runner: &Runner, kind: GuestKind, id: GuestId) -> anyhow::Result<bool> {
     let what = || format!("cannot read the status of {} {id}", noun(kind));
