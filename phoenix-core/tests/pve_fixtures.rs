@@ -127,6 +127,16 @@ fn pvesm_status_table() {
     assert_eq!(s[2].status, "disabled");
 }
 
+/// PVE 9.1 (pve-storage 9.0.14, src/PVE/CLI/pvesm.pm:251-252) puts the units in the header:
+/// `Total (KiB) Used (KiB) Available (KiB)`; the rows are as before.
+#[test]
+fn pvesm_status_table_of_pve_9_1() {
+    let old = pvesm::parse_status(&fixture("pvesm_status.txt")).unwrap();
+    let new = pvesm::parse_status(&fixture("pvesm_status_9.1.txt")).unwrap();
+    assert_eq!(new, old);
+    assert_eq!(new[0].avail_kib, 95_689_684);
+}
+
 #[test]
 fn zfs_and_zpool_scripted_output() {
     assert_eq!(

@@ -66,6 +66,11 @@ pub fn check_room(list: &[StorageStatus], want: &str, need: u64, what: &str) -> 
     }
 }
 
+/// The header's words without the `(KiB)` units PVE 9.1 added.
+fn header_words(h: &str) -> Vec<&str> {
+    h.split_whitespace().filter(|w| *w != "(KiB)").collect()
+}
+
 /// Parses `pvesm status`.
 pub fn parse_status(text: &str) -> Result<Vec<StorageStatus>, ParseError> {
     const WHAT: &str = "pvesm status";
@@ -74,9 +79,12 @@ pub fn parse_status(text: &str) -> Result<Vec<StorageStatus>, ParseError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     match lines.next() {
+        // pve-storage src/PVE/CLI/pvesm.pm:251-252 prints `Total (KiB) Used (KiB) Available
+        // (KiB)` since 9.0.14 (PVE 9.1); older releases print `Total Used Available`. The
+        // columns and their units are the same.
         Some((_, h))
-            if h.split_whitespace().collect::<Vec<_>>()
-                == ["Name", "Type", "Status", "Total", "Used", "Available", "%"] => {}
+            if header_words(h) == ["Name", "Type", "Status", "Total", "Used", "Available", "%"] => {
+        }
         Some((i, h)) => {
             return Err(ParseError::new(
                 WHAT,
