@@ -44,6 +44,9 @@ pub fn conf(
         Some(text) => {
             let c = GuestConfig::parse_file(&text)
                 .with_context(|| format!("cannot read {}", path.display()))?;
+            for n in &c.notes {
+                tracing::warn!("{}: {n} (as Proxmox does)", path.display());
+            }
             Ok(Some((c, text)))
         }
         None => Ok(None),

@@ -57,6 +57,9 @@ pub struct GuestConfig {
     pub pending: Section,
     /// Snapshots by name.
     pub snapshots: BTreeMap<String, Section>,
+    /// What Proxmox warns about and skips, and so does this parser: unknown sections (their
+    /// lines too), a section given twice (the later one counts).
+    pub notes: Vec<String>,
 }
 
 /// `%XX` decoding (Proxmox's `decode_text`).
@@ -118,8 +121,12 @@ impl GuestConfig {
             Pending,
             Special,
             Snapshot(String),
+            /// An unknown section: its lines are skipped (qemu-server QemuServer.pm
+            /// parse_vm_config: "skipping unknown section").
+            Skip,
         }
         let mut target = Target::Main;
+        let mut seen_pending = false;
         let mut descr = String::new();
         let flush = |c: &mut GuestConfig, target: &Target, descr: &mut String| {
             if descr.is_empty() {
@@ -130,7 +137,7 @@ impl GuestConfig {
             match target {
                 Target::Main => c.main.keys.insert("description".into(), d),
                 Target::Pending => c.pending.keys.insert("description".into(), d),
-                Target::Special => None,
+                Target::Special | Target::Skip => None,
                 Target::Snapshot(n) => c
                     .snapshots
                     .entry(n.clone())
@@ -145,21 +152,48 @@ impl GuestConfig {
             }
             if let Some(h) = section_header(line) {
                 flush(&mut c, &target, &mut descr);
-                target = match h {
-                    "pve:pending" | "PENDING" => Target::Pending,
-                    s if s.starts_with("special:") => Target::Special,
-                    s if s.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) => {
-                        c.snapshots.entry(s.to_string()).or_default();
-                        Target::Snapshot(s.to_string())
+                // The section names qemu-server's parse_vm_config and pve-container's
+                // parse_pct_config know: `[PENDING]`/`[pve:pending]`, `[special:cloudinit]`,
+                // `[special:fleecing]`, snapshots `[a-z][a-z0-9_-]+` (any case).
+                let lower = h.to_ascii_lowercase();
+                let snapshot = {
+                    let mut ch = h.chars();
+                    ch.next().is_some_and(|c| c.is_ascii_alphabetic())
+                        && h.len() >= 2
+                        && ch.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                };
+                target = match lower.as_str() {
+                    "pve:pending" | "pending" => {
+                        if seen_pending {
+                            c.notes.push(format!(
+                                "line {}: section [{h}] is given twice; the later one counts",
+                                i + 1
+                            ));
+                            c.pending = Section::default();
+                        }
+                        seen_pending = true;
+                        Target::Pending
                     }
-                    s => {
-                        return Err(ParseError::new(
-                            WHAT,
-                            i + 1,
-                            format!("invalid section name `[{s}]`"),
-                        ));
+                    "special:cloudinit" | "special:fleecing" => Target::Special,
+                    _ if snapshot => {
+                        if c.snapshots.contains_key(h) {
+                            c.notes.push(format!(
+                                "line {}: section [{h}] is given twice; the later one counts",
+                                i + 1
+                            ));
+                        }
+                        c.snapshots.insert(h.to_string(), Section::default());
+                        Target::Snapshot(h.to_string())
+                    }
+                    _ => {
+                        c.notes
+                            .push(format!("line {}: unknown section [{h}] skipped", i + 1));
+                        Target::Skip
                     }
                 };
+                continue;
+            }
+            if target == Target::Skip {
                 continue;
             }
             if let Some(d) = line.strip_prefix('#') {
@@ -170,7 +204,7 @@ impl GuestConfig {
             let section = match &target {
                 Target::Main => &mut c.main,
                 Target::Pending => &mut c.pending,
-                Target::Special => continue,
+                Target::Special | Target::Skip => continue,
                 Target::Snapshot(n) => c.snapshots.entry(n.clone()).or_default(),
             };
             if let Some((k, v)) = raw_lxc(line) {
