@@ -280,6 +280,16 @@ fn qm_config_status_and_guest_exec() {
         fail,
         agent::parse_exec(&fixture("qm_guest_exec_fail.json")).unwrap()
     );
+    // Non-ASCII output arrives encoded twice, as qm prints it; the parser reads it back.
+    sim.admin(&["rule", "add", "--match", "*greet*", "--stdout", "Grüße ✓\n"])
+        .ok();
+    let raw = sim
+        .run("qm", &["guest", "exec", "1001", "--", "greet"])
+        .ok()
+        .to_string();
+    assert!(raw.contains("Gr\u{c3}\u{bc}"), "printed as qm does: {raw}");
+    let greet = agent::parse_exec(&raw).unwrap();
+    assert_eq!(greet.out_data, "Grüße ✓\n");
     sim.admin(&["rule", "add", "--match", "*slow*", "--secs", "100"])
         .ok();
     let t =

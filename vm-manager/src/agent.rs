@@ -63,8 +63,16 @@ impl Done {
             code: s
                 .exitcode
                 .unwrap_or(if s.signal.is_some() { 128 } else { 0 }),
-            out: s.out_data,
-            err: s.err_data,
+            out: if s.out_truncated == 1 {
+                format!("{}\n[the guest agent cut this output]", s.out_data)
+            } else {
+                s.out_data
+            },
+            err: if s.err_truncated == 1 {
+                format!("{}\n[the guest agent cut this output]", s.err_data)
+            } else {
+                s.err_data
+            },
         }
     }
 

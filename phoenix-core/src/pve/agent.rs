@@ -24,6 +24,12 @@ pub struct ExecStatus {
     pub pid: Option<u64>,
     /// Killed by a signal.
     pub signal: Option<i64>,
+    /// The agent cut the standard output (`1`).
+    #[serde(rename = "out-truncated")]
+    pub out_truncated: u8,
+    /// The agent cut the standard error (`1`).
+    #[serde(rename = "err-truncated")]
+    pub err_truncated: u8,
 }
 
 impl ExecStatus {
@@ -40,8 +46,24 @@ impl ExecStatus {
 
 /// Parses the JSON `qm guest exec` prints on stdout.
 pub fn parse_exec(text: &str) -> Result<ExecStatus, ParseError> {
-    serde_json::from_str(text.trim())
-        .map_err(|e| ParseError::new("qm guest exec", e.line(), e.to_string()))
+    let mut s: ExecStatus = serde_json::from_str(text.trim())
+        .map_err(|e| ParseError::new("qm guest exec", e.line(), e.to_string()))?;
+    s.out_data = undo_double_encoding(&s.out_data);
+    s.err_data = undo_double_encoding(&s.err_data);
+    Ok(s)
+}
+
+/// The guest's output as it wrote it. qemu-server decodes the agent's base64 into bytes
+/// (QemuServer/Agent.pm qemu_exec_status) and `qm` prints them with `to_json(…, utf8 => 1)`
+/// (CLI/qm.pm), which encodes each byte as a character: UTF-8 output arrives encoded twice
+/// (`é` as `Ã©`). A string whose characters are all below U+0100 is taken back to its bytes
+/// and read as UTF-8; anything else is left as it is.
+fn undo_double_encoding(s: &str) -> String {
+    if s.is_ascii() || s.chars().any(|c| u32::from(c) > 0xff) {
+        return s.to_string();
+    }
+    let bytes: Vec<u8> = s.chars().map(|c| u32::from(c) as u8).collect();
+    String::from_utf8(bytes).unwrap_or_else(|_| s.to_string())
 }
 
 #[cfg(test)]
@@ -59,5 +81,24 @@ mod tests {
         assert!(pending.running());
         assert_eq!(pending.pid, Some(1234));
         assert!(parse_exec("VM 100 is not running").is_err());
+    }
+
+    /// qemu-server: base64-decoded bytes printed with `to_json(…, utf8 => 1)` (UTF-8 twice);
+    /// booleans as 1/0 (Agent.pm: "convert JSON::Boolean to 1/0").
+    #[test]
+    fn non_ascii_output_and_truncation() {
+        let twice: String = "Grüße ✓\n"
+            .bytes()
+            .map(|b| char::from_u32(u32::from(b)).unwrap())
+            .collect();
+        let json =
+            serde_json::json!({"exitcode": 0, "exited": 1, "out-data": twice, "out-truncated": 1})
+                .to_string();
+        let s = parse_exec(&json).unwrap();
+        assert_eq!(s.out_data, "Grüße ✓\n");
+        assert_eq!(s.out_truncated, 1);
+        let plain =
+            parse_exec(r#"{"exitcode": 0, "exited": 1, "out-data": "✓ already decoded"}"#).unwrap();
+        assert_eq!(plain.out_data, "✓ already decoded");
     }
 }

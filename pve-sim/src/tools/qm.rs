@@ -3120,12 +3120,21 @@ fn exec_result(job: &ExecJob) -> Value {
     m.insert("exited".into(), json!(1));
     m.insert("exitcode".into(), json!(job.exitcode));
     if !job.out.is_empty() {
-        m.insert("out-data".into(), json!(job.out));
+        m.insert("out-data".into(), json!(as_perl_prints(&job.out)));
     }
     if !job.err.is_empty() {
-        m.insert("err-data".into(), json!(job.err));
+        m.insert("err-data".into(), json!(as_perl_prints(&job.err)));
     }
     Value::Object(m)
+}
+
+/// The guest's output as `qm` prints it: qemu-server decodes the agent's base64 into bytes
+/// (QemuServer/Agent.pm qemu_exec_status) and prints them with `to_json(…, utf8 => 1)`
+/// (CLI/qm.pm), one character per byte, so UTF-8 arrives encoded twice.
+fn as_perl_prints(text: &str) -> String {
+    text.bytes()
+        .map(|b| char::from_u32(u32::from(b)).unwrap_or('?'))
+        .collect()
 }
 
 /// The options of `qm guest exec`.
