@@ -73,8 +73,12 @@ pub fn plan_dataset(
                     want.iter().cloned().collect::<Vec<_>>().join(","),
                 ]);
             }
-            if kind == "dir" && ds.storage_class.as_deref() == Some("shared") {
-                argv.extend(["--shared".into(), "1".into()]);
+            // A directory on a dataset's mount point is offline, not filled, when the pool is
+            // not imported (pve-storage DirPlugin `is_mountpoint`). It is never `--shared 1`:
+            // that tells a cluster every node sees the same files, which a local dataset is
+            // not (the shell version's `storage_class: shared` meant shared between guests).
+            if kind == "dir" {
+                argv.extend(["--is_mountpoint".into(), "yes".into()]);
             }
             Ok((
                 vec![Change::new(Op::Add, "storages", id).to(format!("{kind} {full}"))],
@@ -154,6 +158,33 @@ mod tests {
             proxmox_content_type: Some(content.into()),
             ..ZfsDataset::default()
         }
+    }
+
+    /// pve-storage DirPlugin: `is_mountpoint yes` keeps a directory storage offline while its
+    /// dataset is not mounted; `shared 1` would claim every cluster node sees its files.
+    #[test]
+    fn directory_storages_on_datasets_are_mount_points_and_never_shared() {
+        let host = HostConfig::default();
+        let mut d = ds("dir", "iso,vztmpl");
+        d.storage_class = Some("shared".into());
+        let (_, a) = plan_dataset(&host, &d, &[]).unwrap();
+        let Some(Action::Add(argv)) = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(
+            argv,
+            [
+                "add",
+                "dir",
+                "tank-vm-disks",
+                "--path",
+                "/tank/vm-disks",
+                "--content",
+                "iso,vztmpl",
+                "--is_mountpoint",
+                "yes"
+            ]
+        );
     }
 
     #[test]
