@@ -351,6 +351,18 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
         runner
             .run(&pct::PCT.resize(id, disk, *gb))
             .with_context(|| format!("cannot grow {disk} of container {id} to {gb}G"))?;
+        phoenix_core::converge::observe::confirm(
+            runner,
+            layout,
+            (GuestKind::Lxc, id),
+            &format!("growing {disk} to {gb}G"),
+            |m| {
+                m.get(disk)
+                    .and_then(|v| v.split(',').find_map(|p| p.strip_prefix("size=")))
+                    .and_then(crate::spec::parse_size)
+                    .is_some_and(|b| b >= gb * crate::spec::GIB)
+            },
+        )?;
     }
     if let Some(lines) = &s.raw {
         let path = layout.pve_lxc_conf(id.get());
@@ -412,8 +424,14 @@ fn run_step(ctx: &Ctx<'_>, p: &Prepared, step: &Step) -> anyhow::Result<()> {
             }
             runner
                 .run(&pct::PCT.template(id))
-                .map(drop)
-                .with_context(|| format!("cannot convert container {id} to a template"))
+                .with_context(|| format!("cannot convert container {id} to a template"))?;
+            phoenix_core::converge::observe::confirm(
+                runner,
+                ctx.layout,
+                (GuestKind::Lxc, id),
+                "the template conversion",
+                |m| m.get("template") == Some("1"),
+            )
         }
     }
 }

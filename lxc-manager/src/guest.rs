@@ -12,6 +12,7 @@ use phoenix_core::config::lxc::{Container, HealthCheck};
 use phoenix_core::converge::leftovers;
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
+use phoenix_core::pve::tool::push_checked;
 
 use crate::observe::{self, MARKER_DIR};
 use crate::pct;
@@ -157,14 +158,14 @@ pub fn run_installer(
     let lib = phoenix_core::converge::observe::installer_lib(&layout.setup_scripts_dir())?;
     if let Some(lib) = &lib {
         let host_lib = stage(runner, layout, id, "common.sh", lib, 0o644)?;
-        runner
-            .run(&pct::push(
-                id,
-                &host_lib,
-                phoenix_core::converge::observe::GUEST_LIB,
-                "0644",
-            ))
-            .with_context(|| format!("cannot push the installer library into container {id}"))?;
+        push_checked(
+            runner,
+            id,
+            &host_lib,
+            phoenix_core::converge::observe::GUEST_LIB,
+            "0644",
+        )
+        .with_context(|| format!("cannot push the installer library into container {id}"))?;
     }
     let host_script = stage(runner, layout, id, &tag, &bytes, 0o700)?;
     let host_inputs = stage(
@@ -175,11 +176,9 @@ pub fn run_installer(
         serde_json::to_string_pretty(&inputs)?.as_bytes(),
         0o600,
     )?;
-    runner
-        .run(&pct::push(id, &host_script, &guest_script, "0755"))
+    push_checked(runner, id, &host_script, &guest_script, "0755")
         .with_context(|| format!("cannot push {label} into container {id}"))?;
-    runner
-        .run(&pct::push(id, &host_inputs, &guest_inputs, "0600"))
+    push_checked(runner, id, &host_inputs, &guest_inputs, "0600")
         .with_context(|| format!("cannot push the inputs of {label} into container {id}"))?;
     let mut argv: Vec<String> = vec![
         "env".into(),
@@ -256,8 +255,7 @@ pub fn run_installer(
         format!("{hash}\n").as_bytes(),
         0o644,
     )?;
-    runner
-        .run(&pct::push(id, &host_marker, &marker, "0644"))
+    push_checked(runner, id, &host_marker, &marker, "0644")
         .with_context(|| format!("cannot record {label} in container {id}"))?;
     for p in [host_script, host_inputs, host_marker] {
         runner.remove_file(&p)?;
@@ -514,8 +512,7 @@ pub fn run_tests(
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let dest = format!("/tmp/phoenix_tests/{base}");
-            runner
-                .run(&pct::push(id, &src, &dest, "0755"))
+            push_checked(runner, id, &src, &dest, "0755")
                 .with_context(|| format!("cannot push test {}", t.name))?;
             match runner.run(
                 &pct::exec(id, &[dest.clone(), id.to_string()], false)

@@ -14,7 +14,7 @@ pub fn mutate(args: &[String]) -> Cmd {
     Cmd::mutate("pct").args(args)
 }
 
-pub use phoenix_core::pve::tool::{pct_exec as exec, pct_push as push};
+pub use phoenix_core::pve::tool::pct_exec as exec;
 
 pub use phoenix_core::pve::pvesm::status_cmd as pvesm_status;
 

@@ -153,7 +153,7 @@ fn a_failing_feature_stops_its_container_and_its_dependents_and_the_next_run_res
         "rule",
         "add",
         "--match",
-        "*feature-step_cli*",
+        "*/bin/bash /tmp/phoenix/feature-step_cli*",
         "--guest",
         "102",
         "--exit",
@@ -513,4 +513,62 @@ fn growing_a_disk_beyond_the_storage_is_refused_by_the_plan() {
         "{err}"
     );
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
+
+/// Commands whose CLI exits 0 when their task failed (issue 16, item 6; pve-container
+/// src/PVE/CLI/pct.pm: `push`, `template` and the in-task part of `resize` have no
+/// `upid_exit`): the run checks their effect and fails clearly when it is not there.
+#[test]
+fn pushes_template_conversions_and_resizes_that_silently_fail_are_caught() {
+    let quiet_fault = |h: &Host, sub: &str| {
+        h.sim(&["fault", "clear"]).ok();
+        h.sim(&[
+            "fault",
+            "add",
+            "--tool",
+            "pct",
+            "--sub",
+            sub,
+            "--exit",
+            "0",
+            "--message",
+            "TASK ERROR: injected",
+        ])
+        .ok();
+    };
+    let h = Host::new(&examples(), 1);
+    quiet_fault(&h, "push");
+    let err = h.lxc(&["create", "900"]).fails(1).to_string();
+    assert!(
+        err.contains("pct push said it wrote /tmp/phoenix/")
+            && err.contains("into container 900, but the container does not hold it"),
+        "{err}"
+    );
+    h.sim(&["fault", "clear"]).ok();
+    h.lxc(&["converge", "900"]).ok();
+
+    h.edit(900, |c| c["storage_size_gb"] = json!(24));
+    quiet_fault(&h, "resize");
+    let err = h.lxc(&["converge", "900"]).fails(1).to_string();
+    assert!(
+        err.contains("growing rootfs to 24G of container 900 reported success, but its config file does not show it"),
+        "{err}"
+    );
+    h.sim(&["fault", "clear"]).ok();
+    h.lxc(&["converge", "900"]).ok();
+
+    h.edit(900, |c| {
+        c["is_template"] = json!(true);
+        c.as_object_mut().unwrap().remove("template_snapshot_name");
+    });
+    h.tool("pct", &["delsnapshot", "900", "final-form"]).ok();
+    quiet_fault(&h, "template");
+    let err = h.lxc(&["converge", "900"]).fails(1).to_string();
+    assert!(
+        err.contains("the template conversion of container 900 reported success, but its config file does not show it"),
+        "{err}"
+    );
+    h.sim(&["fault", "clear"]).ok();
+    h.lxc(&["converge", "900"]).ok();
+    assert!(h.read("/etc/pve/lxc/900.conf").contains("template: 1"));
 }

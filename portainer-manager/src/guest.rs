@@ -11,7 +11,7 @@ use phoenix_core::cmd::{FileSpec, Runner};
 use phoenix_core::converge::observe;
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
-use phoenix_core::pve::tool::{pct_exec, pct_push};
+use phoenix_core::pve::tool::pct_exec;
 use vm_manager::agent;
 
 /// A guest to work in.
@@ -166,9 +166,14 @@ impl Guest {
                     )?;
                 }
                 let staged = self.stage(runner, layout, data)?;
-                runner
-                    .run(&pct_push(self.id, &staged, path, &format!("{mode:04o}")))
-                    .with_context(|| format!("cannot push {path} into {self}"))?;
+                phoenix_core::pve::tool::push_checked(
+                    runner,
+                    self.id,
+                    &staged,
+                    path,
+                    &format!("{mode:04o}"),
+                )
+                .with_context(|| format!("cannot push {path} into {self}"))?;
                 runner.remove_file(&staged)?;
                 Ok(())
             }

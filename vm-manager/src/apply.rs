@@ -418,6 +418,17 @@ fn apply_settings(ctx: &Ctx<'_>, s: &Settings) -> anyhow::Result<()> {
     if let Some(gb) = s.grow {
         r.run(&QM.resize(id, "scsi0", gb))
             .with_context(|| format!("cannot grow scsi0 of VM {id} to {gb}G"))?;
+        seen::confirm(
+            r,
+            ctx.layout,
+            (KIND, id),
+            &format!("growing scsi0 to {gb}G"),
+            |m| {
+                m.prop("scsi0", Some("file"))
+                    .and_then(|p| p.get("size").and_then(plan::size_gib))
+                    .is_some_and(|have| have >= gb)
+            },
+        )?;
     }
     if let Some(fw) = &s.firewall {
         shared::write_firewall(r, ctx.layout, KIND, id, fw)?;

@@ -431,3 +431,34 @@ fn growing_a_vm_disk_beyond_the_storage_is_refused_by_the_plan() {
     );
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
+
+/// `qm disk resize` exits 0 when its task failed (qemu-server src/PVE/CLI/qm.pm: no
+/// `upid_exit`; even "shrinking disks is not supported" is raised inside the task): the run
+/// checks the new size and fails clearly.
+#[test]
+fn a_disk_resize_that_silently_fails_is_caught() {
+    let h = converged();
+    h.edit_vm(1001, |v| v["disk_size_gb"] = json!(64));
+    h.sim(&[
+        "fault",
+        "add",
+        "--tool",
+        "qm",
+        "--sub",
+        "disk resize",
+        "--exit",
+        "0",
+        "--message",
+        "TASK ERROR: injected",
+    ])
+    .ok();
+    let err = h.vm(&["converge", "1001"]).fails(1).to_string();
+    assert!(
+        err.contains(
+            "growing scsi0 to 64G of VM 1001 reported success, but its config file does not show it"
+        ),
+        "{err}"
+    );
+    h.sim(&["fault", "clear"]).ok();
+    h.vm(&["converge", "1001"]).ok();
+}

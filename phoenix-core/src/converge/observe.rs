@@ -78,6 +78,32 @@ pub fn storage_room(runner: &Runner, needs: &[(String, u64, String)]) -> anyhow:
     Ok(())
 }
 
+/// Checks, in the guest's config file, the effect of a command whose CLI exits 0 even when
+/// the task it runs failed — `pct template`, the resize in `pct resize`, `qm disk resize`
+/// (pve-container src/PVE/CLI/pct.pm and qemu-server src/PVE/CLI/qm.pm run them without
+/// `upid_exit`): `ok` must hold of the main section afterwards. A dry run checks nothing.
+pub fn confirm(
+    runner: &Runner,
+    layout: &crate::paths::Layout,
+    (kind, id): (GuestKind, GuestId),
+    what: &str,
+    ok: impl Fn(&crate::pve::conf::Section) -> bool,
+) -> anyhow::Result<()> {
+    if runner.is_dry_run() {
+        return Ok(());
+    }
+    let Some((c, _)) = conf(layout, kind, id)? else {
+        anyhow::bail!("{} {id} vanished after {what}", noun(kind));
+    };
+    if !ok(&c.main) {
+        anyhow::bail!(
+            "{what} of {} {id} reported success, but its config file does not show it (Proxmox exits 0 when this task fails; see the task log)",
+            noun(kind)
+        );
+    }
+    Ok(())
+}
+
 /// Whether the guest runs (`pct status` / `qm status`).
 pub fn running(runner: &Runner, kind: GuestKind, id: GuestId) -> anyhow::Result<bool> {
     let what = || format!("cannot read the status of {} {id}", noun(kind));

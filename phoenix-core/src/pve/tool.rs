@@ -136,6 +136,44 @@ pub fn pct_push(id: GuestId, src: &std::path::Path, dest: &str, perms: &str) -> 
         .arg(perms)
 }
 
+/// `pct push`, then a check that the guest holds what was pushed: `pct push` exits 0 when its
+/// task failed (pve-container src/PVE/CLI/pct.pm: the `push` entry has no `upid_exit`), so its
+/// status says nothing. The file is read back (`cat`; what is pushed is small) and compared.
+/// A dry run only records the push.
+pub fn push_checked(
+    runner: &crate::cmd::Runner,
+    id: GuestId,
+    src: &std::path::Path,
+    dest: &str,
+    perms: &str,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    runner
+        .run(&pct_push(id, src, dest, perms))
+        .with_context(|| format!("cannot push {dest} into container {id}"))?;
+    if runner.is_dry_run() {
+        return Ok(());
+    }
+    let want = crate::files::read(src)?;
+    let got = match runner.run(&pct_exec(id, &["cat".into(), dest.into()], false)) {
+        Ok(o) => o,
+        Err(crate::cmd::CmdError::Failed { code: Some(_), .. }) => anyhow::bail!(
+            "pct push said it wrote {dest} into container {id}, but the container does not hold it (pct push exits 0 when its task fails)"
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {dest} back from container {id}"));
+        }
+    };
+    if got.stdout != want {
+        anyhow::bail!(
+            "pct push said it wrote {dest} into container {id}, but the container holds {} bytes of other content, not the {} pushed (pct push exits 0 when its task fails)",
+            got.stdout.len(),
+            want.len()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
