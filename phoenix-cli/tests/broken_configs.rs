@@ -749,6 +749,30 @@ fn cases() -> Vec<Case> {
             "/1/permissions",
             "does not match",
         ),
+        // Raw lxc keys Proxmox drops or refuses (pve-container Config.pm
+        // is_valid_lxc_conf_key).
+        c(
+            "raw lxc key Proxmox drops",
+            vec![Set(
+                LXC,
+                "/lxc_configs/101/lxc_options",
+                json!(["lxc.hook.autodev.extra: /bin/true"]),
+            )],
+            LXC,
+            "/lxc_configs/101/lxc_options/0",
+            "Proxmox drops lxc.hook.autodev.extra",
+        ),
+        c(
+            "raw lxc key Proxmox refuses",
+            vec![Set(
+                LXC,
+                "/lxc_configs/101/lxc_options",
+                json!(["lxc.rootfs.path: /var/lib/other"]),
+            )],
+            LXC,
+            "/lxc_configs/101/lxc_options/0",
+            "lxc.rootfs.path is auto generated from rootfs",
+        ),
         // Unbounded reads (issue 15): a configuration file that is a device or huge is refused
         // before it is read.
         c(

@@ -22,6 +22,11 @@ fn strict() -> bool {
     STRICT.load(Ordering::Relaxed)
 }
 
+/// Whether this process is in strict mode (refusing what real Proxmox would only warn about).
+pub fn is_strict() -> bool {
+    strict()
+}
+
 fn lenient_note(n: String) {
     if let Ok(mut v) = NOTES.lock() {
         v.push(n);

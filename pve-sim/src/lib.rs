@@ -28,6 +28,7 @@ pub mod firewall;
 pub mod guestfs;
 pub mod host;
 pub mod knobs;
+pub mod lxc_keys;
 pub mod outcome;
 pub mod portainer;
 pub mod propstr;

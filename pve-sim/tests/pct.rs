@@ -169,6 +169,30 @@ fn status_start_stop_and_their_refusals() {
     );
 }
 
+/// pve-container Config.pm `is_valid_lxc_conf_key`: a raw key Proxmox does not keep never
+/// reaches LXC; the strict simulator refuses the start, so a product writing one is caught.
+#[test]
+fn raw_lxc_keys_proxmox_drops_are_refused_at_start() {
+    let sim = Sim::new();
+    sim.container(101, &[]).ok();
+    let conf = sim.read("/etc/pve/lxc/101.conf");
+    std::fs::write(
+        sim.path("/etc/pve/lxc/101.conf"),
+        format!(
+            "{conf}lxc.cgroup2.devices.allow: c 195:* rwm\nlxc.hook.autodev.extra: /bin/true\n"
+        ),
+    )
+    .unwrap();
+    let out = sim.run("pct", &["start", "101"]);
+    assert!(
+        out.stderr
+            .contains("vm 101 - unable to parse config: lxc.hook.autodev.extra: /bin/true"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(out.code, 0);
+}
+
 #[test]
 fn apparmor_override_warning_on_start() {
     let sim = Sim::new();

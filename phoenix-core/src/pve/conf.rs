@@ -341,9 +341,180 @@ pub fn parse_raw_option(s: &str) -> Option<(String, String)> {
     (!key.is_empty()).then_some((key, value))
 }
 
+/// What Proxmox does with a raw `lxc.*` key in a container's config (pve-container
+/// src/PVE/LXC/Config.pm `is_valid_lxc_conf_key` and its two tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LxcKey {
+    /// Kept.
+    Valid,
+    /// Kept, with a warning (the message).
+    Deprecated(String),
+    /// Refused with this message (`lxc.rootfs.path`, `lxc.rootfs.options`).
+    Refused(String),
+    /// Dropped with a warning: Proxmox does not pass it to LXC.
+    Unknown,
+}
+
+/// The keys Proxmox keeps (`$valid_lxc_conf_keys`), besides `lxc.cgroup2.*`, `lxc.prlimit.*`
+/// and `lxc.net.*`.
+const VALID_LXC_KEYS: &[&str] = &[
+    "lxc.apparmor.profile",
+    "lxc.apparmor.allow_incomplete",
+    "lxc.apparmor.allow_nesting",
+    "lxc.apparmor.raw",
+    "lxc.selinux.context",
+    "lxc.include",
+    "lxc.arch",
+    "lxc.uts.name",
+    "lxc.signal.halt",
+    "lxc.signal.reboot",
+    "lxc.signal.stop",
+    "lxc.init.cmd",
+    "lxc.init.cwd",
+    "lxc.init.uid",
+    "lxc.init.gid",
+    "lxc.init.groups",
+    "lxc.pty.max",
+    "lxc.console.logfile",
+    "lxc.console.path",
+    "lxc.tty.max",
+    "lxc.devtty.dir",
+    "lxc.hook.autodev",
+    "lxc.autodev",
+    "lxc.kmsg",
+    "lxc.mount.fstab",
+    "lxc.mount.entry",
+    "lxc.mount.auto",
+    "lxc.rootfs.mount",
+    "lxc.cap.drop",
+    "lxc.cap.keep",
+    "lxc.seccomp.profile",
+    "lxc.seccomp.notify.proxy",
+    "lxc.seccomp.notify.cookie",
+    "lxc.idmap",
+    "lxc.hook.pre-start",
+    "lxc.hook.pre-mount",
+    "lxc.hook.mount",
+    "lxc.hook.start",
+    "lxc.hook.stop",
+    "lxc.hook.post-stop",
+    "lxc.hook.clone",
+    "lxc.hook.destroy",
+    "lxc.hook.version",
+    "lxc.log.level",
+    "lxc.log.file",
+    "lxc.start.auto",
+    "lxc.start.delay",
+    "lxc.start.order",
+    "lxc.group",
+    "lxc.environment",
+    "lxc.environment.runtime",
+    "lxc.environment.hooks",
+    "lxc.sysctl.fs.mqueue",
+    "lxc.sysctl.kernel.msgmax",
+    "lxc.sysctl.kernel.msgmnb",
+    "lxc.sysctl.kernel.msgmni",
+    "lxc.sysctl.kernel.sem",
+    "lxc.sysctl.kernel.shmall",
+    "lxc.sysctl.kernel.shmmax",
+    "lxc.sysctl.kernel.shmmni",
+    "lxc.sysctl.kernel.shm_rmid_forced",
+];
+
+/// Keys renamed with LXC 3.0 (`$deprecated_lxc_conf_keys`): old name, new name.
+const RENAMED_LXC_KEYS: &[(&str, &str)] = &[
+    ("lxc.aa_profile", "lxc.apparmor.profile"),
+    ("lxc.aa_allow_incomplete", "lxc.apparmor.allow_incomplete"),
+    ("lxc.console", "lxc.console.path"),
+    ("lxc.devttydir", "lxc.tty.dir"),
+    ("lxc.haltsignal", "lxc.signal.halt"),
+    ("lxc.rebootsignal", "lxc.signal.reboot"),
+    ("lxc.stopsignal", "lxc.signal.stop"),
+    ("lxc.id_map", "lxc.idmap"),
+    ("lxc.init_cmd", "lxc.init.cmd"),
+    ("lxc.loglevel", "lxc.log.level"),
+    ("lxc.logfile", "lxc.log.file"),
+    ("lxc.mount", "lxc.mount.fstab"),
+    ("lxc.network.type", "lxc.net.INDEX.type"),
+    ("lxc.network.flags", "lxc.net.INDEX.flags"),
+    ("lxc.network.link", "lxc.net.INDEX.link"),
+    ("lxc.network.mtu", "lxc.net.INDEX.mtu"),
+    ("lxc.network.name", "lxc.net.INDEX.name"),
+    ("lxc.network.hwaddr", "lxc.net.INDEX.hwaddr"),
+    ("lxc.network.ipv4", "lxc.net.INDEX.ipv4.address"),
+    ("lxc.network.ipv4.gateway", "lxc.net.INDEX.ipv4.gateway"),
+    ("lxc.network.ipv6", "lxc.net.INDEX.ipv6.address"),
+    ("lxc.network.ipv6.gateway", "lxc.net.INDEX.ipv6.gateway"),
+    ("lxc.network.script.up", "lxc.net.INDEX.script.up"),
+    ("lxc.network.script.down", "lxc.net.INDEX.script.down"),
+    ("lxc.pts", "lxc.pty.max"),
+    ("lxc.se_context", "lxc.selinux.context"),
+    ("lxc.seccomp", "lxc.seccomp.profile"),
+    ("lxc.tty", "lxc.tty.max"),
+    ("lxc.utsname", "lxc.uts.name"),
+];
+
+/// What Proxmox does with raw key `key` (see [`LxcKey`]), in `is_valid_lxc_conf_key`'s order.
+pub fn lxc_key(key: &str) -> LxcKey {
+    if key.starts_with("lxc.limit.") {
+        return LxcKey::Deprecated(format!("{key}: lxc.limit.* was renamed to lxc.prlimit.*"));
+    }
+    if let Some((_, new)) = RENAMED_LXC_KEYS.iter().find(|(old, _)| *old == key) {
+        return LxcKey::Deprecated(format!("{key} is deprecated and was renamed to {new}"));
+    }
+    match key {
+        "lxc.rootfs.path" => {
+            return LxcKey::Refused("lxc.rootfs.path is auto generated from rootfs".into());
+        }
+        "lxc.rootfs.options" => {
+            return LxcKey::Refused(
+                "lxc.rootfs.options is not supported, please use mount point options in the \"rootfs\" key"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if VALID_LXC_KEYS.contains(&key) {
+        return LxcKey::Valid;
+    }
+    if key.starts_with("lxc.cgroup.") {
+        return LxcKey::Deprecated(format!(
+            "{key} is deprecated (cgroup v1), this will be a hard error in the future; use lxc.cgroup2.*"
+        ));
+    }
+    if ["lxc.cgroup2.", "lxc.prlimit.", "lxc.net."]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
+        return LxcKey::Valid;
+    }
+    LxcKey::Unknown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// pve-container src/PVE/LXC/Config.pm `is_valid_lxc_conf_key`.
+    #[test]
+    fn raw_keys_as_proxmox_judges_them() {
+        assert_eq!(lxc_key("lxc.apparmor.profile"), LxcKey::Valid);
+        assert_eq!(lxc_key("lxc.cgroup2.devices.allow"), LxcKey::Valid);
+        assert_eq!(lxc_key("lxc.mount.entry"), LxcKey::Valid);
+        assert_eq!(lxc_key("lxc.net.0.type"), LxcKey::Valid);
+        assert!(matches!(
+            lxc_key("lxc.cgroup.devices.allow"),
+            LxcKey::Deprecated(_)
+        ));
+        assert!(
+            matches!(lxc_key("lxc.aa_profile"), LxcKey::Deprecated(m) if m.contains("lxc.apparmor.profile"))
+        );
+        assert!(matches!(lxc_key("lxc.limit.nofile"), LxcKey::Deprecated(_)));
+        assert!(matches!(lxc_key("lxc.rootfs.path"), LxcKey::Refused(_)));
+        assert!(matches!(lxc_key("lxc.rootfs.options"), LxcKey::Refused(_)));
+        assert_eq!(lxc_key("lxc.hook.autodev.mine"), LxcKey::Unknown);
+        assert_eq!(lxc_key("lxc.apparmor.profilex"), LxcKey::Unknown);
+    }
 
     #[test]
     fn files_with_pending_snapshots_and_raw_lines() {

@@ -1183,6 +1183,16 @@ pub(crate) fn start_ct(ctx: &mut Ctx, id: u32) -> R {
     if conf.main.get("lock").is_some_and(|l| l != "mounted") {
         check_lock(&conf, F)?;
     }
+    // Raw lxc.* keys pve-container drops or refuses (Config.pm is_valid_lxc_conf_key) never
+    // reach LXC: Proxmox warns and starts without them. Strict mode refuses, so a product that
+    // writes one is caught.
+    for (k, v) in &conf.main.raw {
+        if let Some(why) = crate::lxc_keys::dropped(id, k, v) {
+            if crate::args::is_strict() {
+                return Err(Outcome::refuse(format!("{why}\n")));
+            }
+        }
+    }
     let cfg = StorageCfg::load(&ctx.root);
     if !conf.pending.keys.is_empty() {
         let mut out = String::new();

@@ -147,6 +147,7 @@ fn check_container(
         }
     }
     check_mounts(c, site, ct);
+    check_lxc_options(c, site, ct);
     check_id_maps(c, site, ct);
     for (i, v) in ct.zfs_volumes.iter().enumerate() {
         if !storages.contains(&v.pool) {
@@ -275,6 +276,36 @@ fn check_health_programs(c: &mut Checker<'_>, site: &Site<'_>, ct: &Container) {
         d.hint = Some(format!(
             "install it, or remove the check; create/converge of {id} fails until then"
         ));
+    }
+}
+
+/// Raw `lxc.*` lines as Proxmox judges their keys (pve-container Config.pm
+/// `is_valid_lxc_conf_key`): one Proxmox drops or refuses is an error here (the container
+/// would be reported converged while Proxmox ignores the line); a deprecated one a warning.
+fn check_lxc_options(c: &mut Checker<'_>, site: &Site<'_>, ct: &Container) {
+    use crate::pve::conf::{LxcKey, lxc_key, parse_raw_option};
+    for (i, opt) in ct.lxc_options.iter().enumerate() {
+        let Some((key, _)) = parse_raw_option(opt) else {
+            continue;
+        };
+        let at = format!("lxc_options/{i}");
+        match lxc_key(&key) {
+            LxcKey::Valid => {}
+            LxcKey::Deprecated(why) => {
+                c.guest_warn(site, &at, why);
+            }
+            LxcKey::Refused(why) => {
+                c.guest_err(site, &at, format!("Proxmox refuses this line: {why}"));
+            }
+            LxcKey::Unknown => {
+                c.guest_err(
+                    site,
+                    &at,
+                    format!("Proxmox drops {key} from a container's config (it keeps only the keys pve-container knows); it would never reach LXC"),
+                )
+                .hint = Some("use a key of lxc.conf(5) that Proxmox keeps (lxc.cgroup2.*, lxc.mount.entry, lxc.apparmor.*, …), or a Proxmox option".to_string());
+            }
+        }
     }
 }
 

@@ -308,3 +308,23 @@ fn a_missing_health_check_program_blocks_converging_its_container_only() {
     }
     assert!(load_here().config.unwrap().blockers.is_empty());
 }
+
+/// A cgroup v1 key is kept by Proxmox with a deprecation warning (pve-container Config.pm
+/// `is_valid_lxc_conf_key`): a warning at the line, not an error.
+#[test]
+fn a_cgroup_v1_lxc_key_is_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let l = load_lxc(
+        d.path(),
+        json!({"101": ct("web", json!({"template": "local:vztmpl/x.tar.zst",
+            "lxc_options": ["lxc.cgroup.devices.allow: c 195:* rwm"]}))}),
+    );
+    assert!(l.config.is_some(), "{:#?}", l.report.all());
+    let w: Vec<&Diagnostic> = l
+        .report
+        .of(Severity::Warning)
+        .filter(|d| d.pointer == "/lxc_configs/101/lxc_options/0")
+        .collect();
+    assert_eq!(w.len(), 1, "{:#?}", l.report.all());
+    assert!(w[0].message.contains("cgroup v1"), "{}", w[0].message);
+}
