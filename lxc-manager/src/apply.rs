@@ -236,11 +236,19 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
             .keys
             .iter()
             .any(|(k, v)| k.starts_with("mp") && v.starts_with('/'));
+    // Like Proxmox, no snapshot when a volume's storage cannot take one (a raw image on a
+    // `dir` storage): said in the plan, never a failure at the snapshot step.
+    let unsnappable = phoenix_core::pve::storage::snapshot_blocker(
+        &crate::create::storages(ctx.layout),
+        &effective,
+    );
     let mut state = RuntimeState {
         template,
         running: running && !stop_first,
         snapshots: conf.snapshots.keys().cloned().collect(),
-        no_snapshots: has_binds.then(|| "the container has bind mounts".to_string()),
+        no_snapshots: has_binds
+            .then(|| "the container has bind mounts".to_string())
+            .or(unsnappable),
         markers: None,
         app_marker: None,
         hook_marker: observe::hook_marker(ctx.layout, ctx.id),

@@ -40,7 +40,8 @@ enum TemplateRef {
     Path(String),
 }
 
-fn storages(layout: &Layout) -> Vec<storage::Storage> {
+/// The host's storages (`storage.cfg`; none when it cannot be read).
+pub fn storages(layout: &Layout) -> Vec<storage::Storage> {
     storage::parse(
         &phoenix_core::files::read_to_string(layout.host("/etc/pve/storage.cfg"))
             .unwrap_or_default(),
@@ -490,6 +491,11 @@ fn clone_plan(
     main.keys
         .retain(|k, _| !matches!(k.as_str(), "parent" | "snaptime" | "template" | "lock"));
     main.keys.insert("hostname".into(), spec.hostname.clone());
+    if !linked {
+        if let Some(target) = &spec.storage {
+            storage::move_volumes(&mut main, &storages(layout), target, spec.id.get(), true);
+        }
+    }
     // A clone gets new MAC addresses.
     for (k, n) in main.keys.iter_mut() {
         if k.starts_with("net") {

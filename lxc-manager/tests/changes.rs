@@ -572,3 +572,53 @@ fn pushes_template_conversions_and_resizes_that_silently_fail_are_caught() {
     h.lxc(&["converge", "900"]).ok();
     assert!(h.read("/etc/pve/lxc/900.conf").contains("template: 1"));
 }
+
+/// A container whose root disk sits on a storage that cannot snapshot it (a raw image on a
+/// `dir` storage; pve-storage Plugin.pm `volume_has_feature`: only qcow2 snapshots there) is
+/// created and converged without snapshots: the plan says why, the run never fails at the
+/// snapshot step (issue 16, item 5).
+#[test]
+fn a_container_on_a_storage_without_snapshots_is_noted_not_failed() {
+    let h = Host::new(&examples(), 1);
+    h.edit(900, |c| {
+        c["storage_pool"] = json!("tank-vm-persistent-data")
+    });
+    let out = h.lxc(&["create", "900"]);
+    out.ok();
+    let conf = h.read("/etc/pve/lxc/900.conf");
+    assert!(conf.contains("rootfs: tank-vm-persistent-data:"), "{conf}");
+    assert!(!conf.contains("[final-form]"), "{conf}");
+    h.edit(900, |c| c["memory_mb"] = json!(4096));
+    let plan = h.lxc(&["plan", "900"]).ok().to_string();
+    assert!(
+        plan.contains("final-form: snapshots unavailable (rootfs (tank-vm-persistent-data:")
+            && plan.contains("is on a storage that cannot snapshot it)"),
+        "{plan}"
+    );
+    let mark = h.mark();
+    h.lxc(&["converge", "900"]).ok();
+    assert!(
+        h.mutations_since(mark)
+            .iter()
+            .all(|m| !m.contains("snapshot")),
+        "{:?}",
+        h.mutations_since(mark)
+    );
+
+    // A full clone onto such a storage (`pct clone --storage`): its volumes move there, so
+    // the plan knows before the clone exists.
+    let h = Host::new(&examples(), 1);
+    h.lxc(&["create", "900"]).ok();
+    h.edit(901, |c| {
+        c["storage_pool"] = json!("tank-vm-persistent-data")
+    });
+    let plan = h.lxc(&["plan", "901"]).ok().to_string();
+    assert!(
+        plan.contains("snapshots unavailable (rootfs (tank-vm-persistent-data:901/vm-901-disk-0.raw) is on a storage that cannot snapshot it)"),
+        "{plan}"
+    );
+    h.lxc(&["create", "901"]).ok();
+    let conf = h.read("/etc/pve/lxc/901.conf");
+    assert!(conf.contains("rootfs: tank-vm-persistent-data:"), "{conf}");
+    assert!(!conf.contains('['), "{conf}");
+}

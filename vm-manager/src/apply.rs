@@ -280,9 +280,13 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
             "reboot (the changes take effect at boot)",
         ));
     }
+    // Like Proxmox, no snapshot when a disk's storage cannot take one (a raw image on a
+    // `dir` storage): said in the plan, never a failure at the snapshot step.
+    let unsnappable = phoenix_core::pve::storage::snapshot_blocker(&storages, &effective);
     let mut state = RuntimeState {
         template,
         running,
+        no_snapshots: unsnappable,
         snapshots: conf.snapshots.keys().cloned().collect(),
         settings_changed: creation.is_some() || !settings.is_empty(),
         leftovers: phoenix_core::converge::leftovers::read(ctx.layout, KIND, id),

@@ -236,6 +236,15 @@ pub fn plan(
             };
             predicted.main.keys.remove("template");
             predicted.main.keys.insert("name".into(), spec.name.clone());
+            if !linked {
+                phoenix_core::pve::storage::move_volumes(
+                    &mut predicted.main,
+                    storages,
+                    &spec.storage,
+                    id.get(),
+                    false,
+                );
+            }
             let mut what = format!("VM {id}: {how} {from}");
             if let Some(s) = snapshot {
                 what.push_str(&format!(" at snapshot {s}"));

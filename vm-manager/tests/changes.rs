@@ -462,3 +462,33 @@ fn a_disk_resize_that_silently_fails_is_caught() {
     h.sim(&["fault", "clear"]).ok();
     h.vm(&["converge", "1001"]).ok();
 }
+
+/// A VM whose disk sits on a storage that cannot snapshot it (a raw image on a `dir` storage;
+/// pve-storage Plugin.pm `volume_has_feature`: only qcow2 snapshots there, and qemu-server
+/// checks every drive but CD-ROMs) converges without snapshots: the plan says why, the run
+/// never fails at the snapshot step (issue 16, item 5).
+#[test]
+fn a_vm_on_a_storage_without_snapshots_is_noted_not_failed() {
+    let h = Host::new(&examples(), 0);
+    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+    h.edit_vm(1001, |v| {
+        v["storage_pool"] = json!("tank-vm-persistent-data")
+    });
+    h.vm(&["create", "9000"]).ok();
+    let plan = h.vm(&["plan", "1001"]).ok().to_string();
+    assert!(
+        plan.contains("final-form: snapshots unavailable (scsi0 (tank-vm-persistent-data:")
+            && plan.contains("is on a storage that cannot snapshot it)"),
+        "{plan}"
+    );
+    let mark = h.mark();
+    h.vm(&["create", "1001"]).ok();
+    let m = h.mutations_since(mark);
+    assert!(
+        m.iter().any(|c| c.starts_with("qm clone 9000 1001")),
+        "{m:#?}"
+    );
+    assert!(m.iter().all(|c| !c.contains("snapshot")), "{m:#?}");
+    let conf = h.read("/etc/pve/qemu-server/1001.conf");
+    assert!(conf.contains("tank-vm-persistent-data:"), "{conf}");
+}

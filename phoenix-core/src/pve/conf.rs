@@ -38,6 +38,37 @@ impl Section {
         self.get("template") == Some("1")
     }
 
+    /// The storage volumes it holds, as `(key, volume ID)`: a container's `rootfs` and `mpN`
+    /// that are not bind mounts (pve-container `foreach_volume`), a VM's drives (`ideN`,
+    /// `sataN`, `scsiN`, `virtioN`, `efidisk0`, `tpmstate0`) that are neither CD-ROMs nor
+    /// `none` (qemu-server `foreach_volume`, as `snapshot` checks them).
+    pub fn volumes(&self) -> Vec<(&str, &str)> {
+        let numbered = |k: &str, p: &str| {
+            k.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        self.keys
+            .iter()
+            .filter(|(k, v)| {
+                let ct = k.as_str() == "rootfs" || numbered(k, "mp");
+                let vm = ["ide", "sata", "scsi", "virtio", "efidisk", "tpmstate"]
+                    .iter()
+                    .any(|p| numbered(k, p))
+                    && !v.split(',').any(|p| p == "media=cdrom");
+                ct || vm
+            })
+            .filter_map(|(k, v)| {
+                let vol = v.split(',').next()?;
+                let vol = vol
+                    .strip_prefix("volume=")
+                    .or_else(|| vol.strip_prefix("file="))
+                    .unwrap_or(vol);
+                (!vol.is_empty() && vol != "none" && !vol.starts_with('/') && vol.contains(':'))
+                    .then_some((k.as_str(), vol))
+            })
+            .collect()
+    }
+
     /// Values of a raw `lxc.*` key, in order.
     pub fn lxc_values(&self, key: &str) -> Vec<&str> {
         self.lxc
