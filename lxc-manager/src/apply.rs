@@ -459,7 +459,22 @@ fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
         if let Some(c) = cr.changes.iter().find(|c| c.op == Op::Note) {
             tracing::info!("container {id}: {}", c.what);
         }
+        // Proxmox locks a clone's source for the whole copy: hold it the same way.
+        let source = match cr.clone_source() {
+            Some(from) if !ctx.runner.is_dry_run() => {
+                let mode = phoenix_core::pve::locks::clone_source(GuestKind::Lxc, true);
+                Some(phoenix_core::pve::locks::hold_clone_source(
+                    ctx.layout,
+                    GuestKind::Lxc,
+                    from,
+                    id,
+                    mode,
+                )?)
+            }
+            _ => None,
+        };
         create::apply(ctx.runner, cr).with_context(|| format!("container {id}: create"))?;
+        drop(source);
         // Plan the settings again on what Proxmox really made.
         let (conf, _) = observe::conf(ctx.layout, id)?.with_context(|| {
             format!(

@@ -31,6 +31,16 @@ pub struct Creation {
     pub predicted: GuestConfig,
 }
 
+impl Creation {
+    /// The container a `pct clone` copies.
+    pub fn clone_source(&self) -> Option<GuestId> {
+        match self.args.as_slice() {
+            [verb, from, ..] if verb == "clone" => from.parse().ok().map(GuestId),
+            _ => None,
+        }
+    }
+}
+
 /// Where a template tarball is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum TemplateRef {

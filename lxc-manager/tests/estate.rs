@@ -211,3 +211,39 @@ fn historical_estates_come_up_with_letsgo() {
         assert_eq!(h.refusals(), Vec::<String>::new(), "{set}");
     }
 }
+
+/// Real Proxmox locks a clone's source for the whole copy (pve-container `clone_vm`:
+/// `lock: disk`; qemu-server `clone_vm`: the source's config flock), and the simulator holds
+/// those locks as long as the simulated copy lasts. With the clocks running (time scale > 0,
+/// so the copies of sibling clones overlap in time) and 8 jobs, LetsGo on the reference
+/// estate brings everything up and Proxmox refuses nothing: sibling clones of one container
+/// wait for each other (issue 16, item 1).
+#[test]
+fn letsgo_with_8_jobs_never_runs_what_proxmox_locks_against_each_other() {
+    let Some(etc) = reference() else { return };
+    let h = Host::new(&etc, 2);
+    h.set_env("PVE_SIM_TIME_SCALE", "0.01");
+    let out = h.cli(&["LetsGo", "--jobs", "8"]);
+    assert_eq!(
+        out.code, 0,
+        "LetsGo failed\n--- stdout\n{}\n--- stderr\n{}",
+        out.stdout, out.stderr
+    );
+    assert_eq!(h.refusals(), Vec::<String>::new());
+    // Sibling clones of one container were among them.
+    let clones: Vec<String> = h
+        .audit()
+        .into_iter()
+        .filter(|e| e["tool"] == "pct" && e["argv"][0] == "clone" && e["exit"] == 0)
+        .map(|e| e["argv"][1].as_str().unwrap().to_string())
+        .collect();
+    let most = clones
+        .iter()
+        .map(|s| clones.iter().filter(|x| *x == s).count())
+        .max();
+    assert!(most >= Some(3), "{clones:?}");
+    for e in std::fs::read_dir(h.path("/etc/pve/lxc")).unwrap() {
+        let conf = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        assert!(!conf.contains("\nlock:"), "still locked:\n{conf}");
+    }
+}

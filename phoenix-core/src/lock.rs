@@ -63,6 +63,24 @@ pub fn guest(layout: &Layout, id: GuestId, wait: Duration) -> anyhow::Result<Loc
 
 /// Takes an exclusive lock on `path`, waiting up to `wait`.
 pub fn acquire(path: &Path, holder: &str, wait: Duration) -> anyhow::Result<LockGuard> {
+    acquire_mode(path, holder, wait, false, || {})
+}
+
+/// Takes a lock on `path` (shared or exclusive), waiting up to `wait`; calls `waiting` once
+/// when it has to wait.
+pub fn acquire_mode(
+    path: &Path,
+    holder: &str,
+    wait: Duration,
+    shared: bool,
+    waiting: impl FnOnce(),
+) -> anyhow::Result<LockGuard> {
+    let mut waiting = Some(waiting);
+    let arg = if shared {
+        FlockArg::LockSharedNonblock
+    } else {
+        FlockArg::LockExclusiveNonblock
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create the lock directory {}", dir.display()))?;
@@ -76,12 +94,15 @@ pub fn acquire(path: &Path, holder: &str, wait: Duration) -> anyhow::Result<Lock
         .open(path)
         .with_context(|| format!("failed to open the lock file {}", path.display()))?;
     loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        match Flock::lock(file, arg) {
             Ok(mut lock) => {
-                // Best effort: the PID only improves the message another process prints.
-                let _ = lock.set_len(0);
-                let _ = lock.seek(SeekFrom::Start(0));
-                let _ = writeln!(lock, "{}", std::process::id());
+                // Best effort: the PID only improves the message another process prints
+                // (one of several holders of a shared lock may erase another's).
+                if !shared {
+                    let _ = lock.set_len(0);
+                    let _ = lock.seek(SeekFrom::Start(0));
+                    let _ = writeln!(lock, "{}", std::process::id());
+                }
                 return Ok(LockGuard {
                     _lock: lock,
                     path: path.to_path_buf(),
@@ -95,6 +116,9 @@ pub fn acquire(path: &Path, holder: &str, wait: Duration) -> anyhow::Result<Lock
                         "{holder}{who} holds {}\n\nhint: wait for it to finish, then try again",
                         path.display()
                     );
+                }
+                if let Some(w) = waiting.take() {
+                    w();
                 }
                 file = f;
                 std::thread::sleep(Duration::from_millis(50));

@@ -81,6 +81,7 @@ pub const DEFAULT_COSTS: &[(&str, f64)] = &[
     ("qm.exec_status_poll", 1.0),
     ("qm.agent_ping", 1.0),
     ("qm.cloudinit", 0.2),
+    ("storage.alloc", 0.5),
     ("pvesm.alloc", 0.1),
     ("pvesm.write", 0.05),
     ("pveam.download", 20.0),

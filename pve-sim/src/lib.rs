@@ -261,8 +261,21 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
                 ..Outcome::ok(Effect::Read)
             }
         }
-        None => tools::dispatch(tool, &mut ctx, args),
+        None => {
+            ctx.state.holds.retain(state::Hold::alive);
+            match tools::guest::flock_conflict(tool, &sub, &id, &ctx.state) {
+                Some(refusal) => refusal,
+                None => tools::dispatch(tool, &mut ctx, args),
+            }
+        }
     };
+    let mut outcome = outcome;
+    let holds = std::mem::take(&mut outcome.holds);
+    for mut h in holds.iter().cloned() {
+        h.seq = seq;
+        h.pid = std::process::id();
+        ctx.state.holds.push(h);
+    }
     let secs = if outcome.secs > 0.0 {
         outcome.secs
     } else {
@@ -286,12 +299,17 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
     if wall > 0.0 {
         match &outcome.storage {
             Some(s) => {
-                // Proxmox holds the storage lock for allocations, clones and frees: operations
-                // on one storage wait for each other; the wait and the hold are recorded.
+                // Proxmox holds the storage lock only around allocations, clones of volumes
+                // and frees (pve-storage src/PVE/Storage.pm `vdisk_alloc`, `vdisk_clone`,
+                // `vdisk_free` run the plugin under `cluster_lock_storage`); the copy of the
+                // data that follows (qemu-img convert, rsync) runs without it. Operations on
+                // one storage wait for each other's allocation; the wait and the hold are
+                // recorded.
+                let held = wall.min(ctx.knobs.cost("storage.alloc") * ctx.knobs.time_scale);
                 let asked = unix_nanos();
                 let lock = ctx.root.named_lock(&format!("storage-{s}"))?;
                 let start = unix_nanos();
-                std::thread::sleep(Duration::from_secs_f64(wall));
+                std::thread::sleep(Duration::from_secs_f64(held));
                 let end = unix_nanos();
                 drop(lock);
                 let line = serde_json::json!({"seq": seq, "storage": s, "asked_ns": asked, "start_ns": start, "end_ns": end});
@@ -300,11 +318,30 @@ fn run_tool_inner(tool: &str, args: &[String]) -> anyhow::Result<Outcome> {
                     .append(true)
                     .open(ctx.root.data_file("storage-locks.jsonl"))?;
                 f.write_all(format!("{line}\n").as_bytes())?;
+                std::thread::sleep(Duration::from_secs_f64(wall - held));
             }
             None => std::thread::sleep(Duration::from_secs_f64(wall)),
         }
     }
+    if !holds.is_empty() {
+        release(&root, seq)?;
+    }
     Ok(outcome)
+}
+
+/// Ends the guest locks invocation `seq` held: its flocks, and the `lock:` values it wrote
+/// (unless something else replaced them meanwhile).
+fn release(root: &SimRoot, seq: u64) -> anyhow::Result<()> {
+    let _lock = root.lock()?;
+    let mut state = State::load(root)?;
+    let (mine, rest): (Vec<_>, Vec<_>) = state.holds.drain(..).partition(|h| h.seq == seq);
+    state.holds = rest;
+    for h in mine {
+        if let Some(l) = &h.lock {
+            tools::guest::remove_lock(root, h.vm, h.guest, l)?;
+        }
+    }
+    state.save(root)
 }
 
 fn unix_nanos() -> u128 {

@@ -27,8 +27,10 @@ pub struct Outcome {
     pub secs: f64,
     /// The guest the command concerned.
     pub guest: Option<u32>,
-    /// Storage whose lock the operation holds while it runs.
+    /// Storage whose lock the operation holds while it allocates.
     pub storage: Option<String>,
+    /// Guest locks it holds until it ends (seq and pid are filled in by the dispatcher).
+    pub holds: Vec<crate::state::Hold>,
 }
 
 /// Proxmox's CLI dies with status 255 on errors.
@@ -46,6 +48,7 @@ impl Outcome {
             secs: 0.0,
             guest: None,
             storage: None,
+            holds: Vec::new(),
         }
     }
 
@@ -89,7 +92,13 @@ impl Outcome {
         self
     }
 
-    /// Holds a storage lock while running.
+    /// Holds a guest lock until the command ends.
+    pub fn hold(mut self, h: crate::state::Hold) -> Self {
+        self.holds.push(h);
+        self
+    }
+
+    /// Holds a storage lock while allocating.
     pub fn storage(mut self, id: impl Into<String>) -> Self {
         self.storage = Some(id.into());
         self

@@ -35,6 +35,38 @@ pub struct State {
     pub facts: BTreeMap<String, String>,
     /// The host itself: packages, services, accounts, AppArmor, NVIDIA, exports, counters.
     pub host: crate::host::HostState,
+    /// Guest locks held by commands still running (see [`Hold`]).
+    pub holds: Vec<Hold>,
+}
+
+/// A guest lock a running command holds for as long as real Proxmox would: the `lock:`
+/// property it wrote into a config (`pct clone` puts `lock: disk` on its source and
+/// `lock: create` on its target; `qm clone` `lock: clone` on its target), or a VM config
+/// flock (`qm clone` holds a shared one on a stopped source, an exclusive one on a running
+/// source: qemu-server src/PVE/API2/Qemu.pm `clone_vm`, `$lock_source_vm`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Hold {
+    /// The holding invocation.
+    pub seq: u64,
+    /// Its process (a hold of a process that is gone is released, as the kernel releases a
+    /// flock; a `lock:` property it wrote stays, as on real Proxmox).
+    pub pid: u32,
+    /// A VM (else a container).
+    pub vm: bool,
+    /// The guest.
+    pub guest: u32,
+    /// The `lock:` value written into the guest's config, removed when the command ends.
+    pub lock: Option<String>,
+    /// A config flock: `Some(true)` shared, `Some(false)` exclusive.
+    pub flock_shared: Option<bool>,
+}
+
+impl Hold {
+    /// Whether the holding process is still alive.
+    pub fn alive(&self) -> bool {
+        std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
 }
 
 /// Runtime state of one guest.

@@ -409,3 +409,81 @@ fn operations_on_one_storage_hold_its_lock_in_turn() {
         "the two clones held local-zfs's lock at the same time: {holds:?}"
     );
 }
+
+/// Waits (bounded) until `path` on the simulated host contains `needle`.
+fn wait_for(sim: &Sim, path: &str, needle: &str) {
+    for _ in 0..2000 {
+        if std::fs::read_to_string(sim.path(path)).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("{path} never contained {needle:?}");
+}
+
+/// pve-container src/PVE/API2/LXC.pm `clone_vm`: `set_lock($vmid, 'disk')` on the source and
+/// `lock: create` on the target until the copy is done; meanwhile a second clone and a start
+/// of the source die in `check_lock` with "CT is locked (disk)" (pve-guest-common
+/// AbstractConfig.pm `check_lock`).
+#[test]
+fn a_container_clone_locks_its_source_until_the_copy_is_done() {
+    let sim = Sim::new();
+    sim.container(101, &[]).ok();
+    // 8 GiB at 0.25 s/GiB = 2 s simulated, slept at half speed: 1 s of wall time.
+    let env = [("PVE_SIM_TIME_SCALE", "0.5")];
+    std::thread::scope(|s| {
+        let first = s.spawn(|| sim.run_env("pct", &["clone", "101", "201", "--full"], &env));
+        wait_for(&sim, "/etc/pve/lxc/101.conf", "lock: disk");
+        assert!(sim.read("/etc/pve/lxc/201.conf").contains("lock: create"));
+        let second = sim.run("pct", &["clone", "101", "202", "--full"]);
+        assert!(
+            second.fails(255).contains("CT is locked (disk)"),
+            "{second:?}"
+        );
+        assert!(
+            sim.run("pct", &["start", "101"])
+                .fails(255)
+                .contains("CT is locked (disk)")
+        );
+        first.join().unwrap().ok();
+    });
+    assert!(!sim.read("/etc/pve/lxc/101.conf").contains("lock:"));
+    assert!(!sim.read("/etc/pve/lxc/201.conf").contains("lock:"));
+    sim.run("pct", &["clone", "101", "202", "--full"]).ok();
+}
+
+/// qemu-server src/PVE/API2/Qemu.pm `clone_vm`: a stopped source's config flock is held
+/// shared for the whole copy (sibling clones of a template run together), the new VM says
+/// `lock: clone`, and a command that needs the source's flock exclusively fails after its
+/// wait with pve-common's `can't lock file … - got timeout`.
+#[test]
+fn a_vm_clone_holds_its_source_shared() {
+    let sim = Sim::example();
+    sim.run(
+        "qm",
+        &[
+            "create",
+            "9000",
+            "--name",
+            "tmpl",
+            "--scsi0",
+            "tank-vm-disks:8",
+        ],
+    )
+    .ok();
+    let env = [("PVE_SIM_TIME_SCALE", "0.25")];
+    std::thread::scope(|s| {
+        let first = s.spawn(|| sim.run_env("qm", &["clone", "9000", "1001", "--full"], &env));
+        wait_for(&sim, "/etc/pve/qemu-server/1001.conf", "lock: clone");
+        sim.run("qm", &["clone", "9000", "1002", "--full"]).ok();
+        let set = sim.run("qm", &["set", "9000", "--memory", "4096"]);
+        assert!(
+            set.fails(255)
+                .contains("can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout"),
+            "{set:?}"
+        );
+        first.join().unwrap().ok();
+    });
+    assert!(!sim.read("/etc/pve/qemu-server/1001.conf").contains("lock:"));
+    sim.run("qm", &["set", "9000", "--memory", "4096"]).ok();
+}

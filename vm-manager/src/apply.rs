@@ -510,9 +510,17 @@ fn apply_steps(ctx: &Ctx<'_>, mut p: Prepared) -> anyhow::Result<()> {
         p.settings = plan::settings(&p.spec, &conf.effective(), &obs, &snip);
     }
     if let Some(cr) = &p.creation {
+        // Proxmox locks a clone's source for the whole copy: hold it the same way.
+        let source = match cr.clone_source {
+            Some((from, mode)) if !r.is_dry_run() => Some(
+                phoenix_core::pve::locks::hold_clone_source(ctx.layout, KIND, from, id, mode)?,
+            ),
+            _ => None,
+        };
         for c in &cr.cmds {
             r.run(c).with_context(|| format!("VM {id}: create"))?;
         }
+        drop(source);
         // Plan the settings again on what Proxmox really made.
         let (conf, _) = seen::conf(ctx.layout, KIND, id)?.with_context(|| {
             format!(

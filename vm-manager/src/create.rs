@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use phoenix_core::cmd::Cmd;
 use phoenix_core::converge::{Change, Op};
-use phoenix_core::ids::GuestId;
+use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
 use phoenix_core::pve::conf::{GuestConfig, Section};
 use phoenix_core::pve::storage::Storage;
@@ -106,6 +106,8 @@ pub struct Creation {
     /// `disk_size_gb`, a full clone), checked against `pvesm status`; `None` for a linked
     /// clone, which shares its template's blocks.
     pub needs: Option<u64>,
+    /// The VM a `qm clone` copies, and how Proxmox locks it meanwhile.
+    pub clone_source: Option<(GuestId, phoenix_core::pve::locks::Mode)>,
 }
 
 /// The options `qm create` gets for a template built from an image.
@@ -187,6 +189,7 @@ pub fn plan(
                 cmds,
                 predicted: predicted(&opts, spec),
                 needs: Some(spec.disk_gb.unwrap_or(0).saturating_mul(1 << 30)),
+                clone_source: None,
             })
         }
         Source::Clone { from, snapshot } => {
@@ -263,6 +266,10 @@ pub fn plan(
                 cmds: vec![cmd],
                 predicted,
                 needs,
+                clone_source: Some((
+                    *from,
+                    phoenix_core::pve::locks::clone_source(GuestKind::Vm, src_template),
+                )),
             })
         }
     }

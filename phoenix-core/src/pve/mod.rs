@@ -11,6 +11,7 @@ pub mod access;
 pub mod agent;
 pub mod conf;
 pub mod firewall;
+pub mod locks;
 pub mod propstr;
 pub mod pvesm;
 pub mod snapshots;

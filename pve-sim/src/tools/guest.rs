@@ -93,6 +93,90 @@ pub fn existing_kind(ctx: &Ctx, id: u32) -> Option<&'static str> {
     }
 }
 
+/// `qm` subcommands that take the VM's config flock exclusively (qemu-server: the API calls
+/// behind them run under `lock_config`, which waits 10 s: `lock_config_full($vmid, 10, …)`
+/// in pve-guest-common AbstractConfig.pm). Reads (`config`, `status`, `pending`, `list`),
+/// the agent (`guest`, `agent`) and `clone` (see [`flock_conflict`]) are not among them.
+const QM_EXCLUSIVE: &[&str] = &[
+    "set",
+    "start",
+    "stop",
+    "shutdown",
+    "reboot",
+    "destroy",
+    "snapshot",
+    "delsnapshot",
+    "rollback",
+    "template",
+    "resize",
+    "disk import",
+    "disk resize",
+    "disk move",
+    "importdisk",
+    "unlock",
+    "cloudinit update",
+];
+
+/// What real Proxmox answers when a command needs a VM config flock that a running command
+/// holds (a clone of that VM): after its wait, `can't lock file '…' - got timeout`
+/// (pve-common src/PVE/Tools.pm `lock_file_full`). The simulator does not wait: a clone
+/// holds the lock far longer than the 10 s a waiter gives it.
+pub fn flock_conflict(
+    tool: &str,
+    sub: &str,
+    id: &str,
+    state: &crate::state::State,
+) -> Option<Outcome> {
+    if tool != "qm" {
+        return None;
+    }
+    let id: u32 = id.parse().ok()?;
+    let held: Vec<bool> = state
+        .holds
+        .iter()
+        .filter(|h| h.vm && h.guest == id)
+        .filter_map(|h| h.flock_shared)
+        .collect();
+    if held.is_empty() {
+        return None;
+    }
+    let blocked = if sub == "clone" {
+        // A clone of a stopped source shares the lock; of a running one, it is exclusive.
+        !state.running(id) && held.iter().all(|s| *s)
+    } else {
+        !QM_EXCLUSIVE.contains(&sub)
+    };
+    (!blocked).then(|| {
+        Outcome::refuse(format!(
+            "can't lock file '/var/lock/qemu-server/lock-{id}.conf' - got timeout"
+        ))
+    })
+}
+
+/// Removes `lock: <value>` from a guest's config when it still says that (the end of a
+/// command that held it).
+pub fn remove_lock(
+    root: &crate::root::SimRoot,
+    vm: bool,
+    id: u32,
+    value: &str,
+) -> anyhow::Result<()> {
+    let (flavor, path) = if vm {
+        (Flavor::Qemu, root.qemu_conf(id))
+    } else {
+        (Flavor::Lxc, root.lxc_conf(id))
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let mut conf = GuestConf::parse(&text, flavor);
+    if conf.main.get("lock") != Some(value) {
+        return Ok(());
+    }
+    conf.main.remove("lock");
+    crate::root::write_atomic(&path, conf.render(flavor).as_bytes())
+}
+
 /// `check_lock`: `CT is locked (<lock>)`.
 pub fn check_lock(conf: &GuestConf, flavor: Flavor) -> Result<(), Outcome> {
     match conf.main.get("lock") {

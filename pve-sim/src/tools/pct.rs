@@ -689,16 +689,30 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
     if let Some(d) = p.get("description") {
         newconf.main.description = Some(format!("{d}\n"));
     }
+    // pve-container src/PVE/API2/LXC.pm `clone_vm`: the source carries `lock: disk` and the
+    // new container `lock: create` until the copy is done (`remove_lock` in `$realcmd`); a
+    // second clone of the source meanwhile dies in `set_lock` with "CT is locked (disk)".
+    newconf.main.set("lock", "create");
     guest::save(ctx, F, new, &newconf)?;
+    let mut source_conf = guest::load(ctx, F, src)?;
+    source_conf.main.set("lock", "disk");
+    guest::save(ctx, F, src, &source_conf)?;
     // clone_vmfw_conf
     let fw = ctx.root.firewall(src);
     if fw.is_file() {
         let _ = std::fs::copy(&fw, ctx.root.firewall(new));
     }
+    let hold = |guest: u32, lock: &str| crate::state::Hold {
+        guest,
+        lock: Some(lock.to_string()),
+        ..Default::default()
+    };
     let mut o = Outcome::ok(Effect::Mutate)
         .out(out)
         .secs(secs.max(cost(ctx, "pct.clone.linked")))
-        .guest(new);
+        .guest(new)
+        .hold(hold(src, "disk"))
+        .hold(hold(new, "create"));
     if let Some(s) = lock_storage {
         o = o.storage(s);
     }
@@ -1254,7 +1268,7 @@ pub(crate) fn start_ct(ctx: &mut Ctx, id: u32) -> R {
 
 /// `pct start <vmid>`.
 fn start(ctx: &mut Ctx, args: &[String]) -> R {
-    let (_, id) = opts(
+    let (p, id) = opts(
         args,
         "start",
         &[("skiplock", Kind::Bool), ("debug", Kind::Bool)],
@@ -1262,6 +1276,12 @@ fn start(ctx: &mut Ctx, args: &[String]) -> R {
     )?;
     if ctx.state.running(id) {
         return Err(die(format!("CT {id} already running")));
+    }
+    // pve-container src/PVE/API2/LXC/Status.pm `vm_start`: check_lock unless skiplock or
+    // the lock is `mounted`.
+    let conf = guest::load(ctx, F, id)?;
+    if !p.has("skiplock") && conf.main.get("lock") != Some("mounted") {
+        check_lock(&conf, F)?;
     }
     start_ct(ctx, id)
 }
@@ -1863,6 +1883,7 @@ fn exec(ctx: &mut Ctx, args: &[String]) -> R {
         secs: cost(ctx, "pct.exec") + r.secs,
         guest: Some(id),
         storage: None,
+        holds: Vec::new(),
     })
 }
 

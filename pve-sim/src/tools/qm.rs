@@ -2339,6 +2339,10 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
             .main
             .set("smbios1", format!("uuid={}", uuid(ctx, u64::from(new))));
     }
+    // qemu-server src/PVE/API2/Qemu.pm `clone_vm`: the new VM is written with `lock: clone`
+    // (removed when the copy is done) and the source's config flock is held throughout,
+    // shared when it is stopped, exclusive when it runs (`$lock_source_vm`).
+    newconf.main.set("lock", "clone");
     guest::save(ctx, F, new, &newconf)?;
     let fw = ctx.root.firewall(src);
     if fw.is_file() {
@@ -2359,7 +2363,19 @@ fn clone(ctx: &mut Ctx, args: &[String]) -> R {
     }
     .out(out)
     .secs(secs.max(cost(ctx, "qm.clone.linked")))
-    .guest(new);
+    .guest(new)
+    .hold(crate::state::Hold {
+        vm: true,
+        guest: new,
+        lock: Some("clone".into()),
+        ..Default::default()
+    })
+    .hold(crate::state::Hold {
+        vm: true,
+        guest: src,
+        flock_shared: Some(!ctx.state.running(src)),
+        ..Default::default()
+    });
     if let Some(s) = lock_storage {
         o = o.storage(s);
     }
