@@ -638,18 +638,114 @@ fn simulated_report(validate: &[u8], entries: &[serde_json::Value]) -> Result<St
         d.extend(g["clone_from"].as_u64());
         deps.insert(id, d);
     }
+    // Container clones hold their source's `lock: disk` for the copy (pve-container
+    // `clone_vm`); VM clones of a template share its lock (qemu-server `clone_vm`).
+    let mut holds: Holds = Ids::new();
+    for e in entries {
+        if e["tool"] == "pct" && e["argv"][0] == "clone" && e["exit"] == 0 {
+            let source = e["argv"][1].as_str().and_then(|s| s.parse().ok());
+            if let (Some(g), Some(source)) = (e["guest"].as_u64(), source) {
+                holds.insert(g, (source, e["secs"].as_f64().unwrap_or(0.0)));
+            }
+        }
+    }
     let (total, path) = critical_path(&deps, &secs);
+    let locked = critical_path_locked(&deps, &secs, &holds);
     let mut out = String::from("\nsimulated time per guest (Proxmox operations):\n");
     for (g, s) in &secs {
         out.push_str(&format!("  {g:<6} {s:>8.1} s\n"));
     }
     let shown: Vec<String> = path.iter().map(u64::to_string).collect();
     out.push_str(&format!(
-        "critical path: {} ({total:.1} s simulated; {:.1} s for every guest one after another)\n",
+        "critical path: {} ({total:.1} s simulated; {locked:.1} s under Proxmox's clone locks; {:.1} s for every guest one after another)\n",
         shown.join(" -> "),
         secs.values().sum::<f64>()
     ));
     Ok(out)
+}
+
+/// Guests whose creation copies a source under an exclusive lock: guest → (source, seconds
+/// of the copy).
+type Holds = Ids<(u64, f64)>;
+
+/// The shortest time to build every guest with unlimited jobs under Proxmox's clone locks
+/// (pure; a greedy schedule, so an upper bound on the true optimum and a lower bound on any
+/// real run): a guest starts when what it needs is done, and a guest in `holds` first copies
+/// its source while holding that source's lock, so copies of one source run one after
+/// another. Among guests that could start, the earliest goes first, then the one with the
+/// longest chain of work after it.
+fn critical_path_locked(deps: &Ids<Vec<u64>>, secs: &Ids<f64>, holds: &Holds) -> f64 {
+    let all: std::collections::BTreeSet<u64> = deps.keys().chain(secs.keys()).copied().collect();
+    let cost = |g: u64| secs.get(&g).copied().unwrap_or(0.0);
+    // Longest chain of work from each guest to the end (itself included).
+    let mut tail: Ids<f64> = Ids::new();
+    let dependents = |g: u64| {
+        all.iter()
+            .copied()
+            .filter(move |d| deps.get(d).is_some_and(|v| v.contains(&g)))
+    };
+    fn tail_of(
+        g: u64,
+        cost: &dyn Fn(u64) -> f64,
+        dependents: &dyn Fn(u64) -> Vec<u64>,
+        memo: &mut Ids<f64>,
+        depth: usize,
+    ) -> f64 {
+        if let Some(t) = memo.get(&g) {
+            return *t;
+        }
+        let after = if depth < 64 {
+            dependents(g)
+                .into_iter()
+                .map(|d| tail_of(d, cost, dependents, memo, depth + 1))
+                .fold(0.0, f64::max)
+        } else {
+            0.0
+        };
+        let t = cost(g) + after;
+        memo.insert(g, t);
+        t
+    }
+    let dep_list = |g: u64| dependents(g).collect::<Vec<_>>();
+    for g in &all {
+        tail_of(*g, &cost, &dep_list, &mut tail, 0);
+    }
+    let mut finish: Ids<f64> = Ids::new();
+    let mut lock_free: Ids<f64> = Ids::new();
+    while finish.len() < all.len() {
+        let next = all
+            .iter()
+            .copied()
+            .filter(|g| !finish.contains_key(g))
+            .filter(|g| {
+                deps.get(g)
+                    .into_iter()
+                    .flatten()
+                    .all(|d| finish.contains_key(d) || !all.contains(d))
+            })
+            .map(|g| {
+                let ready = deps
+                    .get(&g)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| finish.get(d))
+                    .fold(0.0, |a: f64, b| a.max(*b));
+                let start = match holds.get(&g) {
+                    Some((s, _)) => ready.max(lock_free.get(s).copied().unwrap_or(0.0)),
+                    None => ready,
+                };
+                (g, start)
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(tail[&b.0].total_cmp(&tail[&a.0])));
+        let Some((g, start)) = next else {
+            break; // a cycle: validate refuses those
+        };
+        if let Some((s, copy)) = holds.get(&g) {
+            lock_free.insert(*s, start + copy);
+        }
+        finish.insert(g, start + cost(g));
+    }
+    finish.values().fold(0.0, |a: f64, b| a.max(*b))
 }
 
 /// The longest chain of guests, each after what it needs (pure): `(seconds, chain)`, the
@@ -810,5 +906,38 @@ mod demo_tests {
         .collect();
         assert_eq!(critical_path(&deps, &secs), (45.0, vec![900, 901, 950]));
         assert_eq!(critical_path(&Ids::new(), &Ids::new()), (0.0, vec![]));
+        // Without locks the bound is the chain.
+        assert_eq!(critical_path_locked(&deps, &secs, &Holds::new()), 45.0);
+    }
+
+    /// Three clones of one container copy it one after another (pve-container `clone_vm`
+    /// `lock: disk`); the one with the longest work after it goes first.
+    #[test]
+    fn clones_of_one_container_copy_one_after_another() {
+        let deps: Ids<Vec<u64>> = [
+            (900, vec![]),
+            (101, vec![900]),
+            (102, vec![900]),
+            (103, vec![900]),
+            (950, vec![103]),
+        ]
+        .into_iter()
+        .collect();
+        let secs: Ids<f64> = [(900, 10.0), (101, 5.0), (102, 5.0), (103, 5.0), (950, 20.0)]
+            .into_iter()
+            .collect();
+        let holds: Holds = [(101, (900, 4.0)), (102, (900, 4.0)), (103, (900, 4.0))]
+            .into_iter()
+            .collect();
+        // 103 (tail 25) copies first: 10..14, done 15, then 950 15..35; the others copy
+        // 14..18 and 18..22.
+        assert_eq!(critical_path_locked(&deps, &secs, &holds), 35.0);
+        // Were the copies 10 s each, the last one would end the run: 10 + 3 × 10 + 1.
+        let long: Holds = holds.iter().map(|(g, (s, _))| (*g, (*s, 10.0))).collect();
+        let secs: Ids<f64> = secs
+            .iter()
+            .map(|(g, t)| (*g, if long.contains_key(g) { 11.0 } else { *t }))
+            .collect();
+        assert_eq!(critical_path_locked(&deps, &secs, &long), 41.0);
     }
 }
