@@ -129,10 +129,11 @@ fn setup(
     wipe_disks: &[PathBuf],
     only: &[Step],
 ) -> Exit {
+    let runner = Runner::system(cli.global.dry_run);
     let _lock = if cli.global.dry_run {
         None
     } else {
-        match phoenix_core::lock::global(layout, std::time::Duration::ZERO) {
+        match phoenix_core::lock::start_run(layout, &runner, std::time::Duration::ZERO) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -140,7 +141,6 @@ fn setup(
             }
         }
     };
-    let runner = Runner::system(cli.global.dry_run);
     let bin_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(std::path::Path::to_path_buf))

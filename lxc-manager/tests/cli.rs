@@ -23,10 +23,23 @@ fn run(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn converge_needs_an_existing_container() {
-    let (code, err) = run(&["converge", "101"]);
+    let (code, err) = run(&["converge", "101", "--dry-run"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("container 101 does not exist; `lxc-manager create 101` creates it"),
+        "{err}"
+    );
+}
+
+/// This machine is no Proxmox VE host: a run that would change it says so, instead of
+/// answering as if the guest were missing (issue 16, item 3: the version is read first).
+#[test]
+fn a_run_on_a_machine_without_proxmox_says_so() {
+    let (code, err) = run(&["converge", "101"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot read the Proxmox VE version (Phoenix runs on a Proxmox VE host)")
+            && err.contains("`pveversion` not found on PATH"),
         "{err}"
     );
 }

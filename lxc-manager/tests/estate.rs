@@ -89,79 +89,81 @@ fn full_run(h: &Host, order: &[u32]) {
     );
 }
 
-#[test]
-fn the_reference_estate_converges_with_the_manager() {
-    let Some(etc) = reference() else { return };
-    let h = Host::new(&etc, 2);
-    let order = h.creation_order();
-    assert_eq!(order.len(), 12);
-    full_run(&h, &order);
-    // Shapes the shell version got wrong.
-    let c101 = h.read("/etc/pve/lxc/101.conf");
-    assert!(
-        c101.contains("lxc.idmap: g 33 33 1\n"),
-        "id_maps are honoured:\n{c101}"
-    );
-    assert!(h.read("/etc/subgid").contains("root:33:1\n"));
-    let c911 = h.read("/etc/pve/lxc/911.conf");
-    assert!(
-        !c911.contains("/dev/nvidia1"),
-        "911 (GPU 0) does not keep 901's second GPU:\n{c911}"
-    );
-    assert!(
-        c911.contains("unprivileged: 1"),
-        "911 inherits its source's privilege level"
-    );
-    let fw = h.read("/etc/pve/firewall/900.fw");
-    assert!(fw.starts_with("[OPTIONS]\n\nenable: 1\n"), "{fw}");
-    let c900 = h.read("/etc/pve/lxc/900.conf");
-    assert!(
-        c900.contains("[final-form]") && c900.contains("[pre-configured]"),
-        "{c900}"
-    );
-}
-
-#[test]
-fn the_example_estate_converges_through_phoenix() {
-    let h = Host::new(&examples(), 1);
-    let order = h.creation_order();
-    let ids: Vec<String> = order.iter().map(ToString::to_string).collect();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-
-    let mark = h.mark();
-    let mut args = vec!["create", "--dry-run"];
-    args.extend(&ids);
-    let out = h.cli(&args);
-    out.ok();
-    for id in &ids {
+phoenix_testkit::on_each_release! {
+    fn the_reference_estate_converges_with_the_manager(pve) {
+        let Some(etc) = reference() else { return };
+        let h = Host::on(&etc, 2, pve);
+        let order = h.creation_order();
+        assert_eq!(order.len(), 12);
+        full_run(&h, &order);
+        // Shapes the shell version got wrong.
+        let c101 = h.read("/etc/pve/lxc/101.conf");
         assert!(
-            out.stdout.contains(&format!("lxc {id} (")),
-            "plan for {id}:\n{}",
-            out.stdout
+            c101.contains("lxc.idmap: g 33 33 1\n"),
+            "id_maps are honoured:\n{c101}"
+        );
+        assert!(h.read("/etc/subgid").contains("root:33:1\n"));
+        let c911 = h.read("/etc/pve/lxc/911.conf");
+        assert!(
+            !c911.contains("/dev/nvidia1"),
+            "911 (GPU 0) does not keep 901's second GPU:\n{c911}"
+        );
+        assert!(
+            c911.contains("unprivileged: 1"),
+            "911 inherits its source's privilege level"
+        );
+        let fw = h.read("/etc/pve/firewall/900.fw");
+        assert!(fw.starts_with("[OPTIONS]\n\nenable: 1\n"), "{fw}");
+        let c900 = h.read("/etc/pve/lxc/900.conf");
+        assert!(
+            c900.contains("[final-form]") && c900.contains("[pre-configured]"),
+            "{c900}"
         );
     }
-    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}
 
-    let mut args = vec!["create"];
-    args.extend(&ids);
-    h.cli(&args).ok();
-    assert_eq!(h.refusals(), Vec::<String>::new());
+phoenix_testkit::on_each_release! {
+    fn the_example_estate_converges_through_phoenix(pve) {
+        let h = Host::on(&examples(), 1, pve);
+        let order = h.creation_order();
+        let ids: Vec<String> = order.iter().map(ToString::to_string).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
 
-    let mark = h.mark();
-    let mut args = vec!["converge"];
-    args.extend(&ids);
-    h.cli(&args).ok();
-    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+        let mark = h.mark();
+        let mut args = vec!["create", "--dry-run"];
+        args.extend(&ids);
+        let out = h.cli(&args);
+        out.ok();
+        for id in &ids {
+            assert!(
+                out.stdout.contains(&format!("lxc {id} (")),
+                "plan for {id}:\n{}",
+                out.stdout
+            );
+        }
+        assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 
-    let mut args = vec!["status", "--output", "json"];
-    args.extend(&ids);
-    let out = h.cli(&args);
-    out.ok();
-    for id in &ids {
-        let st = h.lxc(&["status", id, "--output", "json"]);
-        let v: serde_json::Value = serde_json::from_str(st.ok()).unwrap();
-        assert_eq!(v["state"], "running", "{v}");
-        assert_eq!(v["drift"], serde_json::json!([]), "{v}");
+        let mut args = vec!["create"];
+        args.extend(&ids);
+        h.cli(&args).ok();
+        assert_eq!(h.refusals(), Vec::<String>::new());
+
+        let mark = h.mark();
+        let mut args = vec!["converge"];
+        args.extend(&ids);
+        h.cli(&args).ok();
+        assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+
+        let mut args = vec!["status", "--output", "json"];
+        args.extend(&ids);
+        let out = h.cli(&args);
+        out.ok();
+        for id in &ids {
+            let st = h.lxc(&["status", id, "--output", "json"]);
+            let v: serde_json::Value = serde_json::from_str(st.ok()).unwrap();
+            assert_eq!(v["state"], "running", "{v}");
+            assert_eq!(v["drift"], serde_json::json!([]), "{v}");
+        }
     }
 }
 
@@ -212,38 +214,42 @@ fn historical_estates_come_up_with_letsgo() {
     }
 }
 
-/// Real Proxmox locks a clone's source for the whole copy (pve-container `clone_vm`:
-/// `lock: disk`; qemu-server `clone_vm`: the source's config flock), and the simulator holds
-/// those locks as long as the simulated copy lasts. With the clocks running (time scale > 0,
-/// so the copies of sibling clones overlap in time) and 8 jobs, LetsGo on the reference
-/// estate brings everything up and Proxmox refuses nothing: sibling clones of one container
-/// wait for each other (issue 16, item 1).
-#[test]
-fn letsgo_with_8_jobs_never_runs_what_proxmox_locks_against_each_other() {
-    let Some(etc) = reference() else { return };
-    let h = Host::new(&etc, 2);
-    h.set_env("PVE_SIM_TIME_SCALE", "0.01");
-    let out = h.cli(&["LetsGo", "--jobs", "8"]);
-    assert_eq!(
-        out.code, 0,
-        "LetsGo failed\n--- stdout\n{}\n--- stderr\n{}",
-        out.stdout, out.stderr
-    );
-    assert_eq!(h.refusals(), Vec::<String>::new());
-    // Sibling clones of one container were among them.
-    let clones: Vec<String> = h
-        .audit()
-        .into_iter()
-        .filter(|e| e["tool"] == "pct" && e["argv"][0] == "clone" && e["exit"] == 0)
-        .map(|e| e["argv"][1].as_str().unwrap().to_string())
-        .collect();
-    let most = clones
-        .iter()
-        .map(|s| clones.iter().filter(|x| *x == s).count())
-        .max();
-    assert!(most >= Some(3), "{clones:?}");
-    for e in std::fs::read_dir(h.path("/etc/pve/lxc")).unwrap() {
-        let conf = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        assert!(!conf.contains("\nlock:"), "still locked:\n{conf}");
+phoenix_testkit::on_each_release! {
+    /// Real Proxmox locks a clone's source for the whole copy (pve-container `clone_vm`:
+    /// `lock: disk`; qemu-server `clone_vm`: the source's config flock), and the simulator holds
+    /// those locks as long as the simulated copy lasts. With the clocks running (time scale > 0,
+    /// so the copies of sibling clones overlap in time) and 8 jobs, LetsGo on the reference
+    /// estate brings everything up and Proxmox refuses nothing: sibling clones of one container
+    /// wait for each other (issue 16, item 1).
+    fn letsgo_with_8_jobs_never_runs_what_proxmox_locks_against_each_other(pve) {
+        let Some(etc) = reference() else { return };
+        let h = Host::on(&etc, 2, pve);
+        h.set_env("PVE_SIM_TIME_SCALE", "0.01");
+        let out = h.cli(&["LetsGo", "--jobs", "8"]);
+        assert_eq!(
+            out.code, 0,
+            "LetsGo failed\n--- stdout\n{}\n--- stderr\n{}",
+            out.stdout, out.stderr
+        );
+        assert_eq!(h.refusals(), Vec::<String>::new());
+        // The version was read once, by the dispatcher (issue 16, item 3).
+        let reads = h.audit().iter().filter(|e| e["tool"] == "pveversion").count();
+        assert_eq!(reads, 1);
+        // Sibling clones of one container were among them.
+        let clones: Vec<String> = h
+            .audit()
+            .into_iter()
+            .filter(|e| e["tool"] == "pct" && e["argv"][0] == "clone" && e["exit"] == 0)
+            .map(|e| e["argv"][1].as_str().unwrap().to_string())
+            .collect();
+        let most = clones
+            .iter()
+            .map(|s| clones.iter().filter(|x| *x == s).count())
+            .max();
+        assert!(most >= Some(3), "{clones:?}");
+        for e in std::fs::read_dir(h.path("/etc/pve/lxc")).unwrap() {
+            let conf = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            assert!(!conf.contains("\nlock:"), "still locked:\n{conf}");
+        }
     }
 }

@@ -123,8 +123,9 @@ fn dispatch(cli: &Cli, layout: &Layout) -> anyhow::Result<Exit> {
         return Ok(Exit::Invalid);
     }
 
+    let runner = Runner::system(false);
     let _lock = if cli.verb.mutates() && !dry_run {
-        let guard = phoenix_core::lock::global(layout, Duration::ZERO)?;
+        let guard = phoenix_core::lock::start_run(layout, &runner, Duration::ZERO)?;
         if guard.is_some() {
             launcher
                 .env
@@ -134,7 +135,6 @@ fn dispatch(cli: &Cli, layout: &Layout) -> anyhow::Result<Exit> {
     } else {
         None
     };
-    let runner = Runner::system(false);
 
     if let Some((manager, args)) = single {
         launcher.prefix = false;

@@ -477,3 +477,35 @@ fn json_output_reports_every_job() {
         .collect();
     assert_eq!(rows, [(900, "ok"), (103, "ok"), (102, "failed")]);
 }
+
+/// A host older than the floor (PVE 8.2: qemu-server 8.2.4, libpve-storage-perl 8.2.5) is
+/// refused once, before any manager runs, naming each package and the version needed
+/// (issue 16, item 3); a dry run, which changes nothing, is not.
+#[test]
+fn an_older_proxmox_is_refused_before_any_manager_runs() {
+    let env = setup();
+    env.pveversion("proxmox-ve: 8.2.0 (running kernel: 6.8.12-2-pve)\npve-manager: 8.2.7 (running version: 8.2.7/3e0176e6bb2ade3b)\nlibpve-storage-perl: 8.2.5\npve-container: 5.1.12\nqemu-server: 8.2.4\n");
+    let run = env.run(["LetsGo"], &[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("this Proxmox VE host is too old for Phoenix; nothing was changed")
+            && run
+                .stderr
+                .contains("qemu-server is 8.2.4; Phoenix needs qemu-server 8.2.7 or newer")
+            && run.stderr.contains(
+                "libpve-storage-perl is 8.2.5; Phoenix needs libpve-storage-perl 8.2.8 or newer"
+            ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(verbs(&env), Vec::<String>::new());
+    env.run(["create", "900", "--dry-run"], &[]).expect_code(0);
+
+    // Read once per run: the dispatcher reads it, the managers it runs do not.
+    env.pveversion(crate::support::PVE_91);
+    let _ = std::fs::remove_file(format!("{}.tools", env.log().display()));
+    env.run(["create", "101", "-j", "1"], &[]).expect_code(0);
+    let tools = std::fs::read_to_string(format!("{}.tools", env.log().display())).unwrap();
+    assert_eq!(tools, "pveversion -v\n");
+}

@@ -52,6 +52,22 @@ pub fn global(layout: &Layout, wait: Duration) -> anyhow::Result<Option<LockGuar
     acquire(&global_path(layout), "another phoenix run", wait).map(Some)
 }
 
+/// Starts a mutating run: takes the global lock (unless the parent `phoenix-cli` holds it)
+/// and, in the process that took it, reads the host's Proxmox VE version and refuses a host
+/// older than [`crate::pve::version::FLOOR`]. So the version is read once per run, before
+/// any change, whether the run is `phoenix-cli`'s or a manager's called directly.
+pub fn start_run(
+    layout: &Layout,
+    runner: &crate::cmd::Runner,
+    wait: Duration,
+) -> anyhow::Result<Option<LockGuard>> {
+    let guard = global(layout, wait)?;
+    if guard.is_some() {
+        crate::pve::version::require(runner)?;
+    }
+    Ok(guard)
+}
+
 /// Takes a guest's lock.
 pub fn guest(layout: &Layout, id: GuestId, wait: Duration) -> anyhow::Result<LockGuard> {
     acquire(

@@ -141,7 +141,41 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The Proxmox VE releases the product supports and the estate tests run on (`pve-sim init
+/// --pve`).
+pub const RELEASES: [&str; 2] = ["8.4", "9.1"];
+
+/// Defines a test module `name` with one test per supported release (`pve_8_4`, `pve_9_1`),
+/// each running `body` with `pve` bound to the release.
+#[macro_export]
+macro_rules! on_each_release {
+    ($(#[$m:meta])* fn $name:ident($pve:ident) $body:block) => {
+        $(#[$m])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($pve: &str) $body
+
+            #[test]
+            fn pve_8_4() {
+                run($crate::RELEASES[0])
+            }
+
+            #[test]
+            fn pve_9_1() {
+                run($crate::RELEASES[1])
+            }
+        }
+    };
+}
+
 impl Host {
+    /// [`Host::new`] on Proxmox VE release `pve`.
+    pub fn on(etc: &Path, gpus: u32, pve: &str) -> Host {
+        Self::with_init(etc, &["--gpus", &gpus.to_string(), "--pve", pve])
+    }
+
     /// A host made from the configuration in `etc` (pools, storages, templates as
     /// `pve-sim init --from-config` makes them) with `gpus` GPUs, and phoenix installed with
     /// that configuration.

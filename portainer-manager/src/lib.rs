@@ -175,10 +175,11 @@ fn run(cli: &Cli, cfg: &Config, layout: &Layout, opts: &sync::Options) -> Exit {
         eprintln!("error: {e}");
         return Exit::Invalid;
     }
+    let runner = phoenix_core::cmd::Runner::system(dry_run);
     let _lock = if dry_run {
         None
     } else {
-        match phoenix_core::lock::global(layout, std::time::Duration::from_secs(600)) {
+        match phoenix_core::lock::start_run(layout, &runner, std::time::Duration::from_secs(600)) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -186,7 +187,6 @@ fn run(cli: &Cli, cfg: &Config, layout: &Layout, opts: &sync::Options) -> Exit {
             }
         }
     };
-    let runner = phoenix_core::cmd::Runner::system(dry_run);
     let bin_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(std::path::Path::to_path_buf))

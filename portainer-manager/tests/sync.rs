@@ -49,7 +49,12 @@ fn ca_dir(h: &Host) -> String {
 /// A host with the sync guests created and running, the CA's files in place, and
 /// `portainer-sim` serving the configured host name over TLS.
 fn estate(etc: &Path, knobs: Knobs) -> Estate {
-    let h = Host::new(etc, 2);
+    estate_on(etc, knobs, "9.1")
+}
+
+/// [`estate`] on a host of Proxmox VE release `pve` (`pve-sim init --pve`).
+fn estate_on(etc: &Path, knobs: Knobs, pve: &str) -> Estate {
+    let h = Host::with_init(etc, &["--gpus", "2", "--pve", pve]);
     let host = h.host_config();
     let name = host["portainer_api"]["portainer_hostname"]
         .as_str()
@@ -535,6 +540,73 @@ fn lets_go_runs_sync_after_the_tier_that_asks_for_it() {
     let mut names: Vec<String> = p.stacks.iter().map(|s| s.name.clone()).collect();
     names.sort();
     assert_eq!(names, want);
+}
+
+/// On each supported Proxmox VE release (issue 16, item 3): `phoenix setup`, LetsGo, and a
+/// second LetsGo that changes nothing; the version is read once per run.
+#[test]
+fn setup_and_letsgo_twice_on_each_release() {
+    for pve in ["8.4", "9.1"] {
+        let e = estate_on(&examples(), knobs("example"), pve);
+        // The secrets the example names (an operator writes them once); the hash is a
+        // crypt(3)-shaped stand-in for no known password.
+        e.h.write_host_file(
+            "/etc/phoenix_hypervisor/secrets/admin_password.hash",
+            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\n",
+            0o600,
+        );
+        e.h.write_host_file(
+            "/etc/phoenix_hypervisor/secrets/samba_password",
+            "test samba password\n",
+            0o600,
+        );
+        let out = e.h.cli(&["setup"]);
+        assert_eq!(out.code, 0, "{pve}: setup\n{}\n{}", out.stdout, out.stderr);
+        let mark = e.h.mark();
+        let out = e.h.cli(&["LetsGo", "--jobs", "4"]);
+        assert_eq!(out.code, 0, "{pve}: LetsGo\n{}\n{}", out.stdout, out.stderr);
+        let versions = e.h.audit()[mark..]
+            .iter()
+            .filter(|a| a["tool"] == "pveversion")
+            .count();
+        assert_eq!(versions, 1, "{pve}: pveversion read once per run");
+        let mark = e.h.mark();
+        let out = e.h.cli(&["LetsGo", "--jobs", "4"]);
+        assert_eq!(
+            out.code, 0,
+            "{pve}: second LetsGo\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        assert_eq!(e.h.mutations_since(mark), Vec::<String>::new(), "{pve}");
+        assert_eq!(e.h.refusals(), Vec::<String>::new(), "{pve}");
+    }
+}
+
+/// A Proxmox VE 8.2 host (qemu-server 8.2.4, libpve-storage-perl 8.2.5) is refused before
+/// any change, by `phoenix` and by a manager called directly.
+#[test]
+fn an_8_2_host_is_refused_before_any_change() {
+    let h = Host::with_init(&examples(), &["--gpus", "2", "--pve", "8.2"]);
+    let mark = h.mark();
+    for args in [&["setup"][..], &["LetsGo"][..], &["create", "900"][..]] {
+        let out = h.cli(args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("qemu-server is 8.2.4; Phoenix needs qemu-server 8.2.7 or newer"),
+            "{}",
+            out.stderr
+        );
+    }
+    let out = h.lxc(&["create", "900"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("too old for Phoenix; nothing was changed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
 
 /// The client on its own: 5xx answers are retried, a 4xx answer is final, and the attempts

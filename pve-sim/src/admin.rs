@@ -30,12 +30,14 @@ bookkeeping in var/lib/pve-sim/ (state.json, config.json, faults.json, rules.jso
 
 COMMANDS:
     init [--node NAME] [--from-config DIR] [--bare] [--gpus N] [--nvidia-driver VER|none]
-         [--force]
+         [--pve 8.2|8.4|9.1] [--force]
         Create a fresh host: the installer's rpool, storages `local` (dir) and `local-zfs`
-        (zfspool), a system disk, the standard container template, and a fresh Proxmox VE 8
-        host (the packages of an installation, their services enabled and running, root and
-        the system accounts, root@pam, time zone Etc/UTC, en_US.UTF-8, /etc/hostname and
-        /etc/hosts, the stock LXC AppArmor profiles loaded, kernel 6.8.12-4-pve). With
+        (zfspool), a system disk, the standard container template, and a fresh Proxmox VE
+        host of the release --pve names (default 9.1: its package versions in `pveversion
+        -v`, its kernel, its output formats; 8.2 is older than Phoenix supports) (the
+        packages of an installation, their services enabled and running, root and the system
+        accounts, root@pam, time zone Etc/UTC, en_US.UTF-8, /etc/hostname and /etc/hosts,
+        the stock LXC AppArmor profiles loaded). With
         --from-config, also the pools, datasets and storages of
         DIR/phoenix_hypervisor_config.json (the host after `setup`), its pool disks, its
         address and domain in /etc/hosts, and the templates and cloud images the LXC and VM
@@ -343,9 +345,17 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
 fn init(args: &[String]) -> anyhow::Result<String> {
     let f = Flags::parse(
         args,
-        &["node", "from-config", "gpus", "nvidia-driver"],
+        &["node", "from-config", "gpus", "nvidia-driver", "pve"],
         &["bare", "force"],
     )?;
+    let pve_name = f.get("pve").unwrap_or(crate::profile::DEFAULT);
+    let pve = crate::profile::get(pve_name).with_context(|| {
+        let all: Vec<&str> = crate::profile::PROFILES.iter().map(|p| p.name).collect();
+        format!(
+            "--pve `{pve_name}` is not a simulated Proxmox VE release (one of {})",
+            all.join(", ")
+        )
+    })?;
     let root = SimRoot::from_env()?;
     if root.initialised() && !f.has("force") {
         bail!(
@@ -693,6 +703,7 @@ fn init(args: &[String]) -> anyhow::Result<String> {
             domain,
             gpus,
             driver,
+            pve,
         },
     )?);
     cfg.save(&root)?;

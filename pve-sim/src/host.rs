@@ -33,6 +33,8 @@ pub struct HostState {
     pub hostname: String,
     /// Running kernel (`uname -r`).
     pub kernel: String,
+    /// The Proxmox VE release ([`crate::profile`]).
+    pub pve: String,
     /// Unix users by name.
     pub users: BTreeMap<String, User>,
     /// Unix groups by name.

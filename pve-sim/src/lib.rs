@@ -31,6 +31,7 @@ pub mod knobs;
 pub mod lxc_keys;
 pub mod outcome;
 pub mod portainer;
+pub mod profile;
 pub mod propstr;
 pub mod root;
 pub mod state;
@@ -50,7 +51,16 @@ use root::SimRoot;
 use state::State;
 
 /// Proxmox's tools this binary answers as.
-pub const PVE_TOOLS: [&str; 7] = ["pct", "qm", "pvesm", "pvesh", "pveam", "zfs", "zpool"];
+pub const PVE_TOOLS: [&str; 8] = [
+    "pct",
+    "qm",
+    "pvesm",
+    "pvesh",
+    "pveam",
+    "pveversion",
+    "zfs",
+    "zpool",
+];
 
 /// Every tool this binary answers as: Proxmox's, then the host tools
 /// ([`tools::host::TOOLS`]).

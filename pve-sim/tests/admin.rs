@@ -203,9 +203,9 @@ fn state_dump_shows_guests_storages_and_zfs() {
     let json: serde_json::Value =
         serde_json::from_str(sim.admin(&["state", "--json"]).ok()).unwrap();
     assert_eq!(json["guests"]["101"]["running"], true);
-    assert_eq!(json["host"]["packages"]["proxmox-ve"], "8.4.0");
+    assert_eq!(json["host"]["packages"]["proxmox-ve"], "9.1.0");
     for want in [
-        "\nhost: pve  kernel 6.8.12-4-pve  time zone Etc/UTC  locales en_US.UTF-8\n",
+        "\nhost: pve  kernel 6.17.2-1-pve  time zone Etc/UTC  locales en_US.UTF-8\n",
         "    chrony.service                   enabled   active",
         "    root             uid 0",
         "  proxmox users: root@pam\n",

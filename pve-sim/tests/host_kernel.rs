@@ -225,7 +225,12 @@ fn the_runfile_installs_a_driver_that_loads_on_reboot() {
     ));
     sim.run_env(
         "apt-get",
-        &["install", "-y", "dkms", "proxmox-headers-6.8.12-4-pve"],
+        &[
+            "install",
+            "-y",
+            "dkms",
+            &format!("proxmox-headers-{}", sim.run("uname", &["-r"]).ok().trim()),
+        ],
         &[("DEBIAN_FRONTEND", "noninteractive")],
     )
     .ok();

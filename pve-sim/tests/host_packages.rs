@@ -13,7 +13,7 @@ fn a_fresh_host_has_the_packages_and_services_of_an_installation() {
     assert_eq!(
         sim.run("dpkg-query", &["-W", "-f", FMT, "proxmox-ve", "chrony"])
             .ok(),
-        "proxmox-ve\t8.4.0\tinstall ok installed\tinstalled\nchrony\t4.3-2+deb12u1\tinstall ok installed\tinstalled\n"
+        "proxmox-ve\t9.1.0\tinstall ok installed\tinstalled\nchrony\t4.3-2+deb12u1\tinstall ok installed\tinstalled\n"
     );
     let out = sim.run(
         "dpkg-query",

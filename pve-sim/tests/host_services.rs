@@ -229,7 +229,55 @@ fn time_zone_locales_host_name_and_kernel() {
             .fails(1),
         "Invalid hostname 'not_valid'\n"
     );
-    assert_eq!(sim.run("uname", &["-r"]).ok(), "6.8.12-4-pve\n");
+    assert_eq!(sim.run("uname", &["-r"]).ok(), "6.17.2-1-pve\n");
+}
+
+/// `pve-sim init --pve 8.4|9.1`: each release's kernel and package versions, as
+/// `pveversion -v` (pve-manager bin/pveversion) and `pvesh get /nodes/<node>/status` say.
+#[test]
+fn each_release_profile_reports_its_versions() {
+    for (pve, kernel, manager, qemu) in [
+        ("8.4", "6.8.12-10-pve", "8.4.1", "8.3.12"),
+        ("9.1", "6.17.2-1-pve", "9.1.1", "9.1.0"),
+    ] {
+        let sim = Sim::init(&["--pve", pve]);
+        assert_eq!(sim.run("uname", &["-r"]).ok(), format!("{kernel}\n"));
+        let v = sim.run("pveversion", &["-v"]).ok().to_string();
+        assert!(
+            v.starts_with(&format!("proxmox-ve: {pve}.0 (running kernel: {kernel})\npve-manager: {manager} (running version: {manager}/")),
+            "{v}"
+        );
+        let parsed = phoenix_core::pve::version::parse(&v);
+        assert_eq!(parsed["qemu-server"], qemu);
+        assert!(phoenix_core::pve::version::check(parsed).is_ok(), "{pve}");
+        assert!(
+            sim.run("pveversion", &[])
+                .ok()
+                .starts_with(&format!("pve-manager/{manager}/"))
+        );
+        let status = sim
+            .run(
+                "pvesh",
+                &["get", "/nodes/pve/status", "--output-format", "json"],
+            )
+            .ok()
+            .to_string();
+        assert!(
+            status.contains(&format!("\"pveversion\":\"pve-manager/{manager}/")),
+            "{status}"
+        );
+    }
+    let old = Sim::init(&["--pve", "8.2"]);
+    let e = phoenix_core::pve::version::check(phoenix_core::pve::version::parse(
+        old.run("pveversion", &["-v"]).ok(),
+    ))
+    .unwrap_err();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        old.admin(&["init", "--force", "--pve", "7.4"])
+            .fails(2)
+            .contains("--pve `7.4` is not a simulated Proxmox VE release (one of 8.2, 8.4, 9.1)")
+    );
 }
 
 #[test]

@@ -6,12 +6,24 @@ use support::Sim;
 
 #[test]
 fn pvesm_status_has_proxmox_columns() {
+    // PVE 8 (pve-storage 8.x) prints bare column names.
+    let old = Sim::init(&["--pve", "8.4"]);
+    let out = old.run("pvesm", &["status"]).ok().to_string();
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "Name             Type     Status           Total            Used       Available        %"
+    );
+    assert_eq!(
+        phoenix_core::pve::pvesm::parse_status(&out).unwrap().len(),
+        2
+    );
+    // PVE 9 (pve-storage src/PVE/CLI/pvesm.pm) names the unit.
     let sim = Sim::new();
     let out = sim.run("pvesm", &["status"]).ok().to_string();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "Name             Type     Status           Total            Used       Available        %"
+        "Name             Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %"
     );
     assert_eq!(lines.len(), 3);
     // `%-{maxlen+1}s %10s %10s %15d %15d %15d % 7.2f%%`

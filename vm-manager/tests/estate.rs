@@ -35,29 +35,30 @@ fn estate(h: &Host, ids: &[&str]) {
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
 }
 
-#[test]
-fn reference_vms_converge_and_stay_converged() {
-    let Some(etc) = reference() else { return };
-    let h = Host::new(&etc, 0);
-    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
-    estate(&h, &["9000", "1001", "1002"]);
-    for id in [1001, 1002] {
-        for f in ["base_setup", "trusted_ca", "step_cli", "docker"] {
-            assert!(
-                h.vm_has(id, &format!("/opt/phoenix/vm-{f}")),
-                "{id} ran {f}"
-            );
-        }
-        let out = h.vm(&["health-check", &id.to_string()]);
-        let stdout = out.ok();
-        for check in [
-            "PASS guest agent answers",
-            "PASS cloud-init finished",
-            "PASS NFS /persistent-storage mounted",
-            "PASS docker running",
-            "PASS CA trusted",
-        ] {
-            assert!(stdout.contains(check), "{id}: {stdout}");
+phoenix_testkit::on_each_release! {
+    fn reference_vms_converge_and_stay_converged(pve) {
+        let Some(etc) = reference() else { return };
+        let h = Host::on(&etc, 0, pve);
+        h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+        estate(&h, &["9000", "1001", "1002"]);
+        for id in [1001, 1002] {
+            for f in ["base_setup", "trusted_ca", "step_cli", "docker"] {
+                assert!(
+                    h.vm_has(id, &format!("/opt/phoenix/vm-{f}")),
+                    "{id} ran {f}"
+                );
+            }
+            let out = h.vm(&["health-check", &id.to_string()]);
+            let stdout = out.ok();
+            for check in [
+                "PASS guest agent answers",
+                "PASS cloud-init finished",
+                "PASS NFS /persistent-storage mounted",
+                "PASS docker running",
+                "PASS CA trusted",
+            ] {
+                assert!(stdout.contains(check), "{id}: {stdout}");
+            }
         }
     }
 }
@@ -103,35 +104,36 @@ fn phoenix_create_1002_builds_its_chain_in_order_across_containers() {
     assert!(stdout.contains("PASS CA trusted"), "{stdout}");
 }
 
-#[test]
-fn the_whole_reference_estate_converges_through_phoenix() {
-    let Some(etc) = reference() else { return };
-    let h = Host::new(&etc, 2);
-    h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
-    let mut ids: Vec<String> = h.creation_order().iter().map(ToString::to_string).collect();
-    ids.extend(["9000", "1001", "1002"].map(String::from));
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    // Containers that depend on VM 1002 (901, 801, 802, …) are created after it by the
-    // dispatcher, whatever order they are named in.
-    let mut args = vec!["create"];
-    args.extend(&ids);
-    let out = h.cli(&args);
-    out.ok();
-    assert_eq!(h.refusals(), Vec::<String>::new());
-    let m = h.mutations_since(0);
-    let vm1002 = m
-        .iter()
-        .position(|c| c.starts_with("qm clone 9000 1002"))
-        .expect("1002 cloned");
-    let ct901 = m
-        .iter()
-        .position(|c| {
-            c.starts_with("pct ") && c.split_whitespace().skip(2).take(2).any(|w| w == "901")
-        })
-        .expect("901 created");
-    assert!(vm1002 < ct901, "901 depends on VM 1002: {m:#?}");
-    let again = h.mark();
-    args[0] = "converge";
-    h.cli(&args).ok();
-    assert_eq!(h.mutations_since(again), Vec::<String>::new());
+phoenix_testkit::on_each_release! {
+    fn the_whole_reference_estate_converges_through_phoenix(pve) {
+        let Some(etc) = reference() else { return };
+        let h = Host::on(&etc, 2, pve);
+        h.write_vm_feature("trusted_ca", VM_TRUSTED_CA);
+        let mut ids: Vec<String> = h.creation_order().iter().map(ToString::to_string).collect();
+        ids.extend(["9000", "1001", "1002"].map(String::from));
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // Containers that depend on VM 1002 (901, 801, 802, …) are created after it by the
+        // dispatcher, whatever order they are named in.
+        let mut args = vec!["create"];
+        args.extend(&ids);
+        let out = h.cli(&args);
+        out.ok();
+        assert_eq!(h.refusals(), Vec::<String>::new());
+        let m = h.mutations_since(0);
+        let vm1002 = m
+            .iter()
+            .position(|c| c.starts_with("qm clone 9000 1002"))
+            .expect("1002 cloned");
+        let ct901 = m
+            .iter()
+            .position(|c| {
+                c.starts_with("pct ") && c.split_whitespace().skip(2).take(2).any(|w| w == "901")
+            })
+            .expect("901 created");
+        assert!(vm1002 < ct901, "901 depends on VM 1002: {m:#?}");
+        let again = h.mark();
+        args[0] = "converge";
+        h.cli(&args).ok();
+        assert_eq!(h.mutations_since(again), Vec::<String>::new());
+    }
 }

@@ -131,6 +131,21 @@ echo "end $name $*" >> "$log"
 "#,
             );
         }
+        self.pveversion(PVE_91);
+    }
+
+    /// Installs a fake `pveversion` on the `PATH` the binaries run with, printing `verbose`
+    /// for `pveversion -v`.
+    pub fn pveversion(&self, verbose: &str) {
+        let dir = self.dir.path().join("tools");
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("pveversion");
+        std::fs::write(
+            &p,
+            format!("#!/bin/sh\necho \"pveversion $*\" >> \"$FAKE_LOG.tools\"\ncat <<'EOF'\n{verbose}EOF\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// Every `start …` line of the call log, without the `start ` prefix.
@@ -190,6 +205,9 @@ fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
     }
 }
 
+/// `pveversion -v` of a Proxmox VE 9.1 host (pve-manager bin/pveversion), shortened.
+pub const PVE_91: &str = "proxmox-ve: 9.1.0 (running kernel: 6.17.2-1-pve)\npve-manager: 9.1.1 (running version: 9.1.1/42db4a6cf33dac83)\nlibpve-storage-perl: 9.1.0\npve-container: 6.0.18\nqemu-server: 9.1.0\n";
+
 /// Runs a binary with the test installation's environment. The test harness's one process
 /// spawn (the product's go through phoenix_core's runner).
 #[allow(clippy::disallowed_methods)]
@@ -202,7 +220,10 @@ where
     c.args(args)
         .current_dir(env.dir.path())
         .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", env.dir.path().join("tools").display()),
+        )
         .env("PHOENIX_ROOT", env.root())
         .env("PHOENIX_SYSROOT", env.sys())
         .env("FAKE_LOG", env.log())

@@ -116,9 +116,10 @@ pub struct GuestLocks {
     _guest: LockGuard,
 }
 
-/// Takes [`GuestLocks`] for guest `id`.
-pub fn lock(layout: &Layout, id: GuestId) -> anyhow::Result<GuestLocks> {
-    let global = crate::lock::global(layout, LOCK_WAIT)?;
+/// Takes [`GuestLocks`] for guest `id` (starting the run when no parent did:
+/// [`crate::lock::start_run`]).
+pub fn lock(layout: &Layout, runner: &Runner, id: GuestId) -> anyhow::Result<GuestLocks> {
+    let global = crate::lock::start_run(layout, runner, LOCK_WAIT)?;
     let guest = crate::lock::guest(layout, id, LOCK_WAIT)?;
     Ok(GuestLocks {
         _global: global,

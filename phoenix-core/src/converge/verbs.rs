@@ -122,7 +122,7 @@ pub fn dispatch(
         return exit;
     }
     let _locks = if cli.verb.mutates() && !cli.global.dry_run {
-        match crate::converge::apply::lock(layout, id) {
+        match crate::converge::apply::lock(layout, &crate::cmd::Runner::system(false), id) {
             Ok(l) => Some(l),
             Err(e) => return exit_for(&e),
         }

@@ -18,6 +18,7 @@ pub mod snapshots;
 pub mod status;
 pub mod storage;
 pub mod tool;
+pub mod version;
 pub mod zfs;
 
 /// Why output could not be parsed: which tool, which line, what was expected.

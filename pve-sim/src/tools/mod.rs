@@ -26,10 +26,31 @@ pub fn dispatch(tool: &str, ctx: &mut Ctx, args: &[String]) -> Outcome {
         "pvesm" => pvesm::run(ctx, args),
         "pvesh" => pvesh::run(ctx, args),
         "pveam" => pveam::run(ctx, args),
+        "pveversion" => pveversion(ctx, args),
         "zfs" => zfs::run(ctx, args),
         "zpool" => zpool::run(ctx, args),
         other => host::dispatch(other, ctx, args)
             .unwrap_or_else(|| Outcome::refuse(format!("{other}: not simulated"))),
+    }
+}
+
+/// `pveversion [--verbose]` (pve-manager bin/pveversion; Getopt::Long also takes `-v`).
+fn pveversion(ctx: &Ctx, args: &[String]) -> Outcome {
+    let p = crate::profile::of(&ctx.state);
+    match args {
+        [] => Outcome::read(format!(
+            "pve-manager/{} (running kernel: {})\n",
+            p.manager_text, p.kernel
+        )),
+        [v] if matches!(v.as_str(), "-v" | "--verbose" | "-verbose") => {
+            Outcome::read(crate::profile::pveversion_verbose(p))
+        }
+        _ => Outcome {
+            code: 255,
+            stderr: "USAGE: pveversion [--verbose]\n".into(),
+            refused: true,
+            ..Outcome::ok(Effect::Read)
+        },
     }
 }
 

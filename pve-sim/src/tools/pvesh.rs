@@ -560,21 +560,24 @@ fn get(ctx: &Ctx, rt: &Route, p: &Parsed) -> Result<(Value, Table), Outcome> {
             },
         ),
         Route::NodeStatus => (
-            json!({
-                "boot-info": {"mode": "efi", "secureboot": 0},
-                "cpu": 0.0123,
-                "cpuinfo": {"cores": cpus / 2, "cpus": cpus, "flags": "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr", "hvm": "1", "mhz": "3600.000", "model": "pve-sim virtual CPU", "sockets": 1, "user_hz": 100},
-                "current-kernel": {"machine": "x86_64", "release": "6.14.8-2-pve", "sysname": "Linux", "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)"},
-                "idle": 0,
-                "kversion": "Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)",
-                "loadavg": ["0.05", "0.10", "0.08"],
-                "memory": {"free": memory - memory / 16, "total": memory, "used": memory / 16},
-                "pveversion": "pve-manager/9.0.10/pvesim",
-                "rootfs": {"avail": 90u64 << 30, "free": 90u64 << 30, "total": 100u64 << 30, "used": 10u64 << 30},
-                "swap": {"free": 8u64 << 30, "total": 8u64 << 30, "used": 0},
-                "uptime": uptime,
-                "wait": 0,
-            }),
+            {
+                let prof = crate::profile::of(&ctx.state);
+                json!({
+                    "boot-info": {"mode": "efi", "secureboot": 0},
+                    "cpu": 0.0123,
+                    "cpuinfo": {"cores": cpus / 2, "cpus": cpus, "flags": "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr", "hvm": "1", "mhz": "3600.000", "model": "pve-sim virtual CPU", "sockets": 1, "user_hz": 100},
+                    "current-kernel": {"machine": "x86_64", "release": prof.kernel, "sysname": "Linux", "version": prof.kernel_build},
+                    "idle": 0,
+                    "kversion": format!("Linux {} {}", prof.kernel, prof.kernel_build),
+                    "loadavg": ["0.05", "0.10", "0.08"],
+                    "memory": {"free": memory - memory / 16, "total": memory, "used": memory / 16},
+                    "pveversion": format!("pve-manager/{}", prof.manager_text),
+                    "rootfs": {"avail": 90u64 << 30, "free": 90u64 << 30, "total": 100u64 << 30, "used": 10u64 << 30},
+                    "swap": {"free": 8u64 << 30, "total": 8u64 << 30, "used": 0},
+                    "uptime": uptime,
+                    "wait": 0,
+                })
+            },
             Table {
                 columns: vec![],
                 keys: vec![

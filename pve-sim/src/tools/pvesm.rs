@@ -222,9 +222,15 @@ fn status(ctx: &mut Ctx, args: &[String]) -> R {
         .max()
         .unwrap_or(0)
         + 1;
+    // pve-storage 9.x (PVE/CLI/pvesm.pm `print_status`) names the unit in its headers.
+    let (total_h, used_h, avail_h) = if crate::profile::of(&ctx.state).pvesm_kib_header {
+        ("Total (KiB)", "Used (KiB)", "Available (KiB)")
+    } else {
+        ("Total", "Used", "Available")
+    };
     let mut out = format!(
         "{:<maxlen$} {:>10} {:>10} {:>15} {:>15} {:>15} {:>8}\n",
-        "Name", "Type", "Status", "Total", "Used", "Available", "%"
+        "Name", "Type", "Status", total_h, used_h, avail_h, "%"
     );
     let mut stderr = String::new();
     for s in rows {

@@ -1,4 +1,4 @@
-//! The fresh Proxmox VE 8 host `pve-sim init` starts from (packages, services, accounts,
+//! The fresh Proxmox VE host `pve-sim init` starts from (packages, services, accounts,
 //! Proxmox users, time zone, locales, host name, AppArmor policy, CA store, NVIDIA driver)
 //! and what a reboot does to it (`pve-sim reboot`).
 
@@ -9,11 +9,8 @@ use crate::host::{Acl, Group, PveUser, Unit, User};
 use crate::root::SimRoot;
 use crate::state::State;
 
-/// The kernel a fresh host runs.
-pub const KERNEL: &str = "6.8.12-4-pve";
-
 /// What `init` was asked for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct InitHost {
     /// Node and host name.
     pub node: String,
@@ -25,6 +22,8 @@ pub struct InitHost {
     pub gpus: Option<u32>,
     /// Driver version; `None` for `--nvidia-driver none`.
     pub driver: Option<String>,
+    /// The Proxmox VE release (`--pve`).
+    pub pve: &'static crate::profile::Profile,
 }
 
 /// Debian's `/etc/locale.gen` with only `en_US.UTF-8` enabled (shortened).
@@ -94,13 +93,22 @@ pub fn init(root: &SimRoot, st: &mut State, opts: &InitHost) -> anyhow::Result<V
     let e = |r: Result<(), String>| r.map_err(anyhow::Error::msg);
     let mut report = Vec::new();
     let h = &mut st.host;
-    h.kernel = KERNEL.into();
+    h.kernel = opts.pve.kernel.into();
+    h.pve = opts.pve.name.into();
     h.timezone = "Etc/UTC".into();
     h.locales = vec!["en_US.UTF-8".into()];
     h.hostname = opts.node.clone();
     for name in PREINSTALLED {
-        let p = pkg::lookup(name, KERNEL).expect("pre-installed packages are in the catalogue");
-        h.packages.insert(p.name.clone(), p.version.clone());
+        let p = pkg::lookup(name, opts.pve.kernel)
+            .expect("pre-installed packages are in the catalogue");
+        // The release's own version of a package it ships (proxmox-ve, zfsutils-linux).
+        let version = opts
+            .pve
+            .packages
+            .iter()
+            .find(|(n, _)| *n == p.name)
+            .map_or_else(|| p.version.clone(), |(_, v)| (*v).to_string());
+        h.packages.insert(p.name.clone(), version);
         for u in p.units {
             h.units.insert(
                 u.name.to_string(),
