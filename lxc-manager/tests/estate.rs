@@ -253,3 +253,48 @@ phoenix_testkit::on_each_release! {
         }
     }
 }
+
+phoenix_testkit::on_each_release! {
+    /// Template tiers at every level of the chain (issue 16, item 10): 900, and 901 and 902
+    /// cloned from it, all Proxmox templates. Each tier is made (900 from its OS template,
+    /// 901/902 as linked clones of 900), its installers run, it is converted; what clones
+    /// them is a linked clone (`pct clone` without `--full`), nothing is refused, and
+    /// converging again changes nothing.
+    fn template_tiers_work_at_every_level_of_the_chain(pve) {
+        let h = Host::on(&examples(), 1, pve);
+        for id in [900, 901, 902] {
+            h.edit(id, |c| {
+                c["is_template"] = serde_json::json!(true);
+                c.as_object_mut().unwrap().remove("template_snapshot_name");
+            });
+        }
+        let out = h.cli(&["validate", "-v"]);
+        assert!(!out.stdout.contains("container 900 is cloned"), "{}", out.stdout);
+        let ids: Vec<String> = h.creation_order().iter().map(ToString::to_string).collect();
+        let mut args = vec!["create", "--jobs", "4"];
+        args.extend(ids.iter().map(String::as_str));
+        let out = h.cli(&args);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(h.refusals(), Vec::<String>::new());
+        let clones: Vec<String> = h
+            .mutations_since(0)
+            .into_iter()
+            .filter(|m| m.starts_with("pct clone"))
+            .collect();
+        for (from, to) in [("900", "901"), ("900", "101"), ("901", "950"), ("901", "960")] {
+            let c = clones
+                .iter()
+                .find(|c| c.starts_with(&format!("pct clone {from} {to} ")))
+                .unwrap_or_else(|| panic!("{from} -> {to}: {clones:#?}"));
+            assert!(!c.contains("--full"), "{c}");
+        }
+        for id in [900, 901, 902] {
+            let conf = h.read(&format!("/etc/pve/lxc/{id}.conf"));
+            assert!(conf.contains("template: 1"), "{id}:\n{conf}");
+        }
+        let mark = h.mark();
+        args[0] = "converge";
+        h.cli(&args).ok();
+        assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+    }
+}

@@ -203,3 +203,37 @@ pub(super) fn check_cycles(c: &mut Checker<'_>) {
         d.guest = Some(first);
     }
 }
+
+/// Per clone source that is not a template, a note saying how many full copies it causes
+/// and how to switch to linked clones (issue 16, item 10). A clone of a non-template copies
+/// the source's disks whole (pve-container `clone_vm` / qemu-server `clone_vm`: `full`
+/// defaults to "not a template"); a clone of a template shares its blocks on storages that
+/// can (ZFS, LVM-thin, RBD: pve-storage `volume_has_feature(clone)`).
+pub(super) fn check_full_copies(c: &mut Checker<'_>) {
+    let all = sites(c.inp);
+    for site in &all {
+        if site.guest.is_template() {
+            continue;
+        }
+        let copies: Vec<String> = all
+            .iter()
+            .filter(|s| s.guest.clone_source() == Some(site.id) && s.kind() == site.kind())
+            .map(|s| s.id.to_string())
+            .collect();
+        if copies.is_empty() {
+            continue;
+        }
+        let noun = match site.kind() {
+            GuestKind::Lxc => "container",
+            GuestKind::Vm => "VM",
+        };
+        let (n, list) = (copies.len(), copies.join(", "));
+        let what = if n == 1 { "a full copy" } else { "full copies" };
+        let msg = format!(
+            "{noun} {} is cloned {n} time(s) as {what} of its whole disk ({list}); set \"is_template\": true on it to make them linked clones that share its blocks (a template is never started and takes no snapshots; its installers still run before it is converted)",
+            site.id
+        );
+        let d = c.note(&site.file, &site.base, msg);
+        d.guest = Some(site.id);
+    }
+}

@@ -328,3 +328,37 @@ fn a_cgroup_v1_lxc_key_is_a_warning() {
     assert_eq!(w.len(), 1, "{:#?}", l.report.all());
     assert!(w[0].message.contains("cgroup v1"), "{}", w[0].message);
 }
+
+/// Clones of a source that is not a template copy its whole disk (pve-container and
+/// qemu-server `clone_vm`: `full` defaults to "source is not a template"): one note per such
+/// source, counting the copies and saying how to switch; a template source gets none.
+#[test]
+fn each_full_copy_source_gets_a_note_on_linked_clones() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "final-form"});
+    let l = load_lxc(
+        dir.path(),
+        json!({
+            "900": ct("base", tpl.clone()),
+            "101": ct("a", json!({"clone_from_ctid": "900"})),
+            "102": ct("b", json!({"clone_from_ctid": "900"})),
+            "901": ct("tier", json!({"clone_from_ctid": "900", "is_template": true})),
+            "950": ct("c", json!({"clone_from_ctid": "901"})),
+        }),
+    );
+    let notes: Vec<&Diagnostic> = l
+        .report
+        .of(Severity::Note)
+        .filter(|d| d.message.contains("full cop"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{:#?}", l.report.all());
+    assert_eq!(notes[0].pointer, "/lxc_configs/900");
+    assert_eq!(notes[0].guest, Some(GuestId(900)));
+    assert!(
+        notes[0]
+            .message
+            .starts_with("container 900 is cloned 3 time(s) as full copies of its whole disk (101, 102, 901); set \"is_template\": true"),
+        "{}",
+        notes[0].message
+    );
+}
