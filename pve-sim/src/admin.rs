@@ -19,7 +19,7 @@ pve-sim: a strict Proxmox VE simulator to test and demo against
 
 USAGE:
     pve-sim <COMMAND> [ARGS]
-    pct|qm|pvesm|pvesh|pveam|zfs|zpool ...     (through the links `pve-sim install` makes)
+    pct|qm|pvesm|pvesh|pveam|pveversion|zfs|zpool ... (through the links `pve-sim install` makes)
     <host tool> ...                            (likewise; see HOST TOOLS)
     pve-sim <tool> ...                         (the same, without links)
 
@@ -95,7 +95,7 @@ COMMANDS:
         argv, effect read|mutate, exit, refused, fault, secs, guest). --summary counts
         invocations, mutations, refusals and simulated seconds per tool.
 
-HOST TOOLS (a Debian 12 / Proxmox VE 8 host, stateful; probes are reads, the rest mutate):
+HOST TOOLS (a Debian / Proxmox VE host, stateful; probes are reads, the rest mutate):
     lsblk --json --bytes --nodeps --output COLS DEV; wipefs [--no-act --json | -a] DEV
     apt-get update|install|reinstall|remove|purge|upgrade|dist-upgrade|autoremove [-y] [-q]
     dpkg-query -W [-f FORMAT] PKG... | -s PKG...
