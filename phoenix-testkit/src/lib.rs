@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use phoenix_core::cmd::{Cmd, CmdError, Runner};
 use serde_json::Value;
 
+pub mod validate;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

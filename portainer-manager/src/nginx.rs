@@ -2,9 +2,11 @@
 //! Traefik's `web` entrypoint (spec §10.2), for every host the mesh routes.
 //!
 //! Decisions on the shell version's bugs (P39): `server_name` lists the gateway's own name and
-//! every route host (not only `nginx.` and `portainer.`), HTTP/2 is `http2 on;` (the
-//! `listen … http2` form is deprecated since nginx 1.25.1), and both servers listen on IPv6
-//! too. The certificate and key come from the certificate manifest, as paths inside the
+//! every route host (not only `nginx.` and `portainer.`), HTTP/2 is the `listen … ssl http2`
+//! parameter, and both servers listen on IPv6 too. Not the `http2 on;` directive: it exists
+//! only from nginx 1.25.1 (nginx.org ngx_http_v2_module), and the gateway runs the distribution's
+//! nginx (Debian 12: 1.22, Ubuntu 24.04: 1.24), which refuses it as an unknown directive; newer
+//! nginx still accepts the `listen` parameter, with a deprecation warning. The certificate and key come from the certificate manifest, as paths inside the
 //! gateway container, instead of a hard-coded directory.
 
 use std::net::IpAddr;
@@ -101,9 +103,8 @@ server {{
 }}
 
 server {{
-    listen 443 ssl;
-    listen [::]:443 ssl;
-    http2 on;
+    listen 443 ssl http2;
+    listen [::]:443 ssl http2;
     server_name {names};
 
     ssl_certificate {cert};
@@ -251,9 +252,8 @@ mod tests {
         }
 
         server {
-            listen 443 ssl;
-            listen [::]:443 ssl;
-            http2 on;
+            listen 443 ssl http2;
+            listen [::]:443 ssl http2;
             server_name gateway.lab.example a.lab.example b.lab.example;
 
             ssl_certificate /etc/nginx/ssl/gateway.lab.example.crt;

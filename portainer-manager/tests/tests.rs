@@ -6,6 +6,8 @@ mod support;
 mod cli;
 // Golden Traefik and Nginx files of both configurations; the YAML read back.
 mod generate;
+// The generated files against the real validators (nginx -t, published JSON Schemas).
+mod validators;
 // `sync` on a simulated host against portainer-sim over TLS: convergence, idempotence,
 // dry runs, failures, LetsGo.
 mod sync;

@@ -80,10 +80,34 @@ pub fn values(spec: &VmSpec) -> Vec<(&'static str, Value)> {
 }
 
 /// Replaces every `{{name}}` in `template` with the JSON of its value. An unknown or
-/// unterminated placeholder is an error naming it.
+/// unterminated placeholder is an error naming it. A line that is only `key: {{name}}` whose
+/// value is an empty list is left out: cloud-init's schema refuses empty lists for keys such
+/// as `mounts` ("[] is too short": cloudinit/config/schemas/schema-cloud-config-v1.json,
+/// `minItems: 1`), and an absent key means the same as an empty one.
 pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String> {
+    let empty_list_line = |line: &str| {
+        let Some((key, rest)) = line.split_once(": ") else {
+            return false;
+        };
+        let name = rest
+            .trim_end()
+            .strip_prefix("{{")
+            .and_then(|r| r.strip_suffix("}}"))
+            .map(str::trim);
+        !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && name.is_some_and(|n| {
+                values
+                    .iter()
+                    .any(|(k, v)| *k == n && v.as_array().is_some_and(Vec::is_empty))
+            })
+    };
+    let kept: String = template
+        .split_inclusive('\n')
+        .filter(|l| !empty_list_line(l))
+        .collect();
     let mut out = String::with_capacity(template.len() + 256);
-    let mut rest = template;
+    let mut rest = kept.as_str();
     while let Some(i) = rest.find("{{") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
@@ -124,6 +148,14 @@ mod tests {
             out,
             "#cloud-config\nhostname: \"a\\\"b\"\nlist: [1,\"x\"]\n"
         );
+    }
+
+    /// cloud-init's schema: `mounts` has `minItems: 1`.
+    #[test]
+    fn a_key_whose_list_is_empty_is_left_out() {
+        let t = "#cloud-config\nmounts: {{m}}\npackages: {{p}}\nrun: [{{m}}]\n";
+        let out = render(t, &[("m", json!([])), ("p", json!(["x"]))]).unwrap();
+        assert_eq!(out, "#cloud-config\npackages: [\"x\"]\nrun: [[]]\n");
     }
 
     #[test]

@@ -137,3 +137,44 @@ phoenix_testkit::on_each_release! {
         assert_eq!(h.mutations_since(again), Vec::<String>::new());
     }
 }
+
+/// The user-data vm-manager renders for every VM of both configurations passes cloud-init's
+/// own schema (canonical/cloud-init `schema-cloud-config-v1.json`, the check `cloud-init
+/// schema` runs): `mounts: []` ("[] is too short") is left out when a VM has no volumes.
+#[test]
+fn rendered_user_data_passes_cloud_inits_schema() {
+    let Some(schema) =
+        phoenix_testkit::validate::shared_schema("cloud-init-schema-cloud-config-v1.json")
+    else {
+        return;
+    };
+    // What the schema refuses, so this test can fail.
+    let empty = serde_json::json!({"mounts": []});
+    assert!(!phoenix_testkit::validate::against_schema(&schema, &empty).is_empty());
+    let mut dirs = vec![phoenix_testkit::examples()];
+    dirs.extend(reference());
+    let mut checked = 0;
+    for dir in dirs {
+        let cfg = phoenix_testkit::load_config(&dir);
+        let (template, _) = vm_manager::cloudinit::template(&dir, &phoenix_testkit::examples())
+            .expect("the template");
+        for vm in &cfg.vm.vms {
+            let Some(id) = vm.vmid.map(|r| r.0) else {
+                continue;
+            };
+            let spec = vm_manager::spec::spec(&cfg, id).expect("spec");
+            let text = vm_manager::cloudinit::user_data(&template, &spec).expect("rendered");
+            let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+            let json = serde_json::to_value(yaml).expect("as JSON");
+            let errors = phoenix_testkit::validate::against_schema(&schema, &json);
+            assert_eq!(
+                errors,
+                Vec::<String>::new(),
+                "VM {id} of {}:\n{text}",
+                dir.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "{checked} VMs");
+}
