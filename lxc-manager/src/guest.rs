@@ -92,6 +92,16 @@ pub struct Installer<'a> {
     pub hash: &'a str,
 }
 
+/// The Phoenix root CA as the CA container left it on the host (`step_ca.root_ca_file`, else
+/// `phoenix_root_ca.crt` in the CA container's state directory), when it is there and is a
+/// PEM certificate. Installers get it in their inputs (`.globals.ca_root_pem`), so
+/// `trusted_ca` needs no mount of the CA's state directory, which also holds its secrets.
+pub fn ca_root_pem(layout: &Layout, cfg: &Config) -> Option<String> {
+    let file = phoenix_core::mesh::ca_root_file(cfg)?;
+    let text = phoenix_core::files::read_to_string(layout.host(&file)).ok()?;
+    text.contains("-----BEGIN CERTIFICATE-----").then_some(text)
+}
+
 /// Runs one installer inside container `id` (configured as `c`) and records its hash.
 pub fn run_installer(
     runner: &Runner,
@@ -122,6 +132,7 @@ pub fn run_installer(
             "nvidia_runfile_url": cfg.lxc.nvidia_runfile_url,
             "domain_name": cfg.host.domain_name,
             "step_ca": cfg.host.step_ca,
+            "ca_root_pem": ca_root_pem(layout, cfg),
         },
     });
     let tag = match kind {
@@ -534,4 +545,45 @@ pub fn run_tests(
         }
     }
     Ok((passed, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example's gateway and Traefik containers trust the CA without mounting the CA's
+    /// state directory (which also holds its provisioner password): the root the CA left on
+    /// the host reaches `trusted_ca` in its inputs (issue 17: `trusted_ca` failed in 101 and
+    /// 102, where nothing mounted the root).
+    #[test]
+    fn the_ca_root_on_the_host_reaches_the_installers() {
+        let cfg = phoenix_testkit::load_config(&phoenix_testkit::examples());
+        let root_file = phoenix_core::mesh::ca_root_file(&cfg).expect("the example's CA root");
+        for id in [101, 102] {
+            let Some(phoenix_core::config::Guest::Lxc(_, c)) = cfg.guest(GuestId(id)) else {
+                panic!("{id}");
+            };
+            assert!(c.features.iter().any(|f| f == "trusted_ca"), "{id}");
+            assert_eq!(c.trusted_ca_file, None);
+            assert_eq!(
+                phoenix_core::mesh::container_path(&cfg, GuestId(id), &root_file),
+                None,
+                "{id} mounts no CA directory"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("root"), dir.path().join("sys"));
+        assert_eq!(
+            ca_root_pem(&layout, &cfg),
+            None,
+            "not there before the CA ran"
+        );
+        let host = layout.host(&root_file);
+        std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+        std::fs::write(&host, "not a certificate\n").unwrap();
+        assert_eq!(ca_root_pem(&layout, &cfg), None);
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(&host, pem).unwrap();
+        assert_eq!(ca_root_pem(&layout, &cfg).as_deref(), Some(pem));
+    }
 }

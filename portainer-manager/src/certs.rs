@@ -65,6 +65,32 @@ pub fn inspect(pem: &[u8]) -> Result<Facts, String> {
     })
 }
 
+/// The manifest as the sync issues it (pure): the certificate the gateway's site uses also
+/// names every host that site serves (its `server_name`), so a browser reaching any routed
+/// name through the gateway gets a certificate for it (nginx picks the site by name, then
+/// presents this one certificate). The other entries are as written.
+pub fn effective(cfg: &phoenix_core::config::Config) -> Vec<Certificate> {
+    let mut out = cfg.certificates.clone();
+    let m = phoenix_core::mesh::mesh(cfg);
+    let (Some(gw), Ok(site)) = (
+        phoenix_core::mesh::roles(cfg).gateway,
+        crate::nginx::site(cfg, &m),
+    ) else {
+        return out;
+    };
+    for c in &mut out {
+        if phoenix_core::mesh::container_path(cfg, gw, &c.cert_path).as_deref()
+            == Some(site.cert.as_str())
+        {
+            let mut names = wanted_names(c);
+            names.extend(site.server_names.iter().map(|n| n.to_ascii_lowercase()));
+            c.sans = names.into_iter().collect();
+            break;
+        }
+    }
+    out
+}
+
 /// The names a manifest entry wants: its `sans`, or its common name when there are none.
 pub fn wanted_names(c: &Certificate) -> BTreeSet<String> {
     let sans: BTreeSet<String> = c

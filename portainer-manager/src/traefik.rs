@@ -14,7 +14,7 @@ use phoenix_core::mesh::{self, Mesh, Target};
 /// The first line of the generated file.
 pub const HEADER: &str = "# Managed by phoenix portainer-manager (sync); edits are overwritten.";
 
-/// The servers transport `https` upstreams use.
+/// The servers transports `https` upstreams use: `internal-ca-<route name>`.
 pub const TRANSPORT: &str = "internal-ca";
 
 /// The file-provider YAML for `mesh`. `root_ca` is the root certificate's path inside the
@@ -25,8 +25,14 @@ pub const TRANSPORT: &str = "internal-ca";
 /// service — `api@internal` for the dashboard — and the `web` entrypoint), a blank line and
 /// `services:` (one per upstream: `<name>-service` with one server URL, `passHostHeader`, and
 /// for `https` the `internal-ca@file` transport), and, when an upstream is `https`, a blank
-/// line and `serversTransports:` with `internal-ca` (`insecureSkipVerify: false`). A mesh
-/// without routes gives `http: {}`.
+/// line and `serversTransports:` with one `internal-ca-<name>` per `https` upstream
+/// (`insecureSkipVerify: false`, `serverName` the route's host). A mesh without routes gives
+/// `http: {}`.
+///
+/// Upstreams are addressed by IP, while their certificates name hosts (the manifest issues
+/// them for the route's host): Traefik verifies an upstream's certificate against the
+/// transport's `serverName` (Traefik v3 `http.serversTransports.<name>.serverName`, also
+/// sent as SNI), else against the URL's host, which an IP never matches.
 pub fn dynamic_config(mesh: &Mesh, root_ca: Option<&str>) -> String {
     let mut t = format!("{HEADER}\n");
     if mesh.routes.is_empty() {
@@ -62,20 +68,29 @@ pub fn dynamic_config(mesh: &Mesh, root_ca: Option<&str>) -> String {
             if r.target.is_https() {
                 t.push_str(&format!(
                     "        serversTransport: {}\n",
-                    quoted(&format!("{TRANSPORT}@file"))
+                    quoted(&format!("{TRANSPORT}-{}@file", r.name))
                 ));
             }
         }
     }
-    if upstreams.iter().any(|(r, _)| r.target.is_https()) {
-        t.push_str(&format!(
-            "\n  serversTransports:\n    {TRANSPORT}:\n      insecureSkipVerify: false\n"
-        ));
-        if let Some(ca) = root_ca {
+    let https: Vec<_> = upstreams
+        .iter()
+        .filter(|(r, _)| r.target.is_https())
+        .collect();
+    if !https.is_empty() {
+        t.push_str("\n  serversTransports:\n");
+        for (r, _) in https {
             t.push_str(&format!(
-                "      rootCAs:\n        - {}\n",
-                plain_or_quoted(ca)
+                "    {}:\n      serverName: {}\n      insecureSkipVerify: false\n",
+                key(&format!("{TRANSPORT}-{}", r.name)),
+                quoted(&r.host),
             ));
+            if let Some(ca) = root_ca {
+                t.push_str(&format!(
+                    "      rootCAs:\n        - {}\n",
+                    plain_or_quoted(ca)
+                ));
+            }
         }
     }
     t
@@ -189,7 +204,7 @@ mod tests {
                 servers:
                   - url: "https://10.0.0.5:9443"
                 passHostHeader: true
-                serversTransport: "internal-ca@file"
+                serversTransport: "internal-ca-portainer@file"
             qdrant-service:
               loadBalancer:
                 servers:
@@ -197,7 +212,8 @@ mod tests {
                 passHostHeader: true
 
           serversTransports:
-            internal-ca:
+            internal-ca-portainer:
+              serverName: "portainer.lab.example"
               insecureSkipVerify: false
               rootCAs:
                 - /etc/step-ca/ssl/phoenix_root_ca.crt
@@ -220,7 +236,7 @@ mod tests {
         let t = dynamic_config(&https, None);
         assert!(
             t.ends_with(
-                "  serversTransports:\n    internal-ca:\n      insecureSkipVerify: false\n"
+                "  serversTransports:\n    internal-ca-p:\n      serverName: \"p.lab.example\"\n      insecureSkipVerify: false\n"
             ),
             "{t}"
         );

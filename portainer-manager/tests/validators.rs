@@ -132,3 +132,79 @@ fn stack_compose_files_match_the_compose_spec() {
     }
     assert!(checked >= 3, "{checked} compose files");
 }
+
+/// The certificate the gateway presents names every host its site serves (issue 17: it
+/// covered 2 of the 7 names in `server_name`), as `openssl verify -verify_hostname` would
+/// require for each.
+#[test]
+fn the_gateway_certificate_names_every_host_its_site_serves() {
+    for (name, cfg) in configs() {
+        let m = mesh::mesh(&cfg);
+        let site = nginx::site(&cfg, &m).expect("a gateway site");
+        let gw = mesh::roles(&cfg).gateway.expect("a gateway");
+        let manifest = portainer_manager::certs::effective(&cfg);
+        let entry = manifest
+            .iter()
+            .find(|c| mesh::container_path(&cfg, gw, &c.cert_path).as_deref() == Some(&site.cert))
+            .expect("the gateway's certificate");
+        let names = portainer_manager::certs::wanted_names(entry);
+        for n in &site.server_names {
+            assert!(
+                names.contains(n),
+                "{name}: {n} is served but not named by {names:?}"
+            );
+        }
+        assert!(
+            site.server_names.len() > 2,
+            "{name}: {:?}",
+            site.server_names
+        );
+    }
+}
+
+/// Traefik reaches `https` upstreams by IP; each upstream's transport names the host its
+/// certificate is issued for (`serverName`), which Traefik verifies instead of the IP.
+#[test]
+fn https_upstreams_are_verified_against_their_certificates_names() {
+    for (name, cfg) in configs() {
+        let m = mesh::mesh(&cfg);
+        let tr = mesh::roles(&cfg).traefik.expect("a Traefik container");
+        let yaml = traefik::dynamic_config(&m, traefik::root_ca_in_container(&cfg, tr).as_deref());
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let mut checked = 0;
+        for r in &m.routes {
+            if !r.target.is_https() {
+                continue;
+            }
+            let service = &doc["http"]["services"][format!("{}-service", r.name).as_str()];
+            let url = service["loadBalancer"]["servers"][0]["url"]
+                .as_str()
+                .unwrap();
+            let transport = service["loadBalancer"]["serversTransport"]
+                .as_str()
+                .and_then(|t| t.strip_suffix("@file"))
+                .expect("a transport");
+            let server_name = doc["http"]["serversTransports"][transport]["serverName"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {transport} has no serverName"));
+            let host = url.split("://").nth(1).unwrap().split(':').next().unwrap();
+            assert!(host.parse::<std::net::IpAddr>().is_ok() || host == server_name);
+            if let Some(c) = cfg
+                .certificates
+                .iter()
+                .find(|c| c.common_name.eq_ignore_ascii_case(&r.host))
+            {
+                assert!(
+                    portainer_manager::certs::wanted_names(c).contains(server_name),
+                    "{name}: {server_name} is not on {}'s certificate",
+                    c.common_name
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 1,
+            "{name}: no https upstream with a manifest certificate"
+        );
+    }
+}

@@ -57,6 +57,23 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# scratch VAR [dir|file]: a temporary directory (or file) in VAR, removed when the installer
+# exits, however it exits. The paths live in a global no function shadows: an EXIT trap that
+# names `$tmp` sees the `local tmp` of the function `die` exits from (apt_key, write_file), so
+# it removed that one and left the installer's own behind.
+_PHOENIX_SCRATCH=()
+_phoenix_cleanup() {
+    local path
+    for path in "${_PHOENIX_SCRATCH[@]}"; do rm -rf -- "$path"; done
+}
+scratch() {
+    local made
+    if [ "${2:-dir}" = dir ]; then made="$(mktemp -d)"; else made="$(mktemp)"; fi
+    _PHOENIX_SCRATCH+=("$made")
+    trap _phoenix_cleanup EXIT
+    printf -v "$1" '%s' "$made"
+}
+
 # An apt repository's signing key at KEYRING, fetched from URL only when it is missing.
 apt_key() {
     local url="$1" keyring="$2" tmp

@@ -25,8 +25,8 @@ PROFILE_ADVICE="the container needs features nesting=1,keyctl=1 and \"apparmor_p
 with \"apparmor_manages_nesting\": true (etc/apparmor/lxc-phoenix-v2, loaded on the host); fix the \
 container's configuration and converge it again"
 
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+tmp=""
+scratch tmp
 
 unprivileged="$(input '.container.unprivileged | tostring')"
 gpu="$(input '.container.gpu_assignment')"

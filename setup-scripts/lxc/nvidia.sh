@@ -43,8 +43,8 @@ case "$runfile" in
 esac
 
 apt_install ca-certificates curl kmod
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+tmp=""
+scratch tmp
 log "nvidia: installing user-space $want (was: ${current:-none})"
 curl -fsSL -o "$tmp/$runfile" "$url" || die "cannot download $url"
 [ -s "$tmp/$runfile" ] || die "the download of $url is empty"

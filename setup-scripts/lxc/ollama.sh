@@ -30,8 +30,8 @@ if [ "$current" != "$want" ]; then
     arch="$(dpkg --print-architecture)"
     case "$arch" in amd64 | arm64) ;; *) die "Ollama has no Linux release for architecture $arch" ;; esac
     url="https://github.com/ollama/ollama/releases/download/v$want/ollama-linux-$arch.tgz"
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
+    tmp=""
+    scratch tmp
     log "ollama: installing $want (was: ${current:-none})"
     curl -fsSL -o "$tmp/ollama.tgz" "$url" || die "cannot download $url (is $want an Ollama release?)"
     mkdir -p "$tmp/x"

@@ -36,8 +36,8 @@ if [ "$current" != "$want" ]; then
     apt_install ca-certificates curl
     arch="$(dpkg --print-architecture)"
     url="https://github.com/traefik/traefik/releases/download/v$want/traefik_v${want}_linux_$arch.tar.gz"
-    tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
+    tmp=""
+    scratch tmp
     log "traefik: installing $want (was: ${current:-none})"
     curl -fsSL -o "$tmp/traefik.tar.gz" "$url" || die "cannot download $url (is $want a Traefik release?)"
     tar -xzf "$tmp/traefik.tar.gz" -C "$tmp" traefik || die "cannot unpack traefik from $url"

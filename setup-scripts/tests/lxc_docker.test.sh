@@ -71,3 +71,13 @@ echo "Cannot connect: runc: apparmor failed to apply profile: write /proc/self/a
     >"$STUB_STATE/docker_info"
 echo 1 >"$STUB_STATE/docker_info_rc"
 run_fails lxc/docker.sh "lxc-phoenix-v2"
+
+# A failed run leaves no temporary directory behind (the EXIT trap once removed a function's
+# `local tmp` instead of the installer's own).
+new_case docker_key_fails '{"ctid": 902, "container": {"unprivileged": true}}'
+os_release
+with_package ca-certificates curl jq
+mkdir -p "$CASE/tmp"
+touch "$STUB_STATE/curl_fail"
+TMPDIR="$CASE/tmp" run_fails lxc/docker.sh "cannot download the repository key"
+[ -z "$(ls -A "$CASE/tmp")" ] || fail "a failed run left $(ls -A "$CASE/tmp") behind"

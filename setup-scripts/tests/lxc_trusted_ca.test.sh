@@ -35,3 +35,11 @@ assert_idempotent lxc/trusted_ca.sh
 new_case trusted_ca_missing '{"ctid": 102, "container": {}}'
 run_fails lxc/trusted_ca.sh "/etc/step-ca/ssl/phoenix_root_ca.crt"
 assert_not_called "update-ca-certificates"
+
+# The root from the host in the inputs: no mount needed, nothing else read.
+new_case trusted_ca_pem "$(jq -n --arg pem "$(cert ROOT4)" '{ctid: 101, container: {}, globals: {ca_root_pem: $pem}}')"
+with_package ca-certificates
+run_installer lxc/trusted_ca.sh
+assert_file /usr/local/share/ca-certificates/phoenix_root_ca.crt ROOT4
+assert_called "update-ca-certificates"
+assert_idempotent lxc/trusted_ca.sh

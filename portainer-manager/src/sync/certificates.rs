@@ -97,7 +97,7 @@ impl Stage for Certificates {
     fn plan(&self, cx: &Cx<'_>) -> anyhow::Result<Planned<CertAction>> {
         let mut p = StepPlan::default();
         let mut renew = 0;
-        for (i, c) in cx.cfg().certificates.iter().enumerate() {
+        for (i, c) in certs::effective(cx.cfg()).iter().enumerate() {
             let d = certs::due(c, cert_facts(cx, &c.cert_path), now());
             if d == Due::No {
                 let drift = meta_drift(cx, c)?;
@@ -159,12 +159,13 @@ impl Stage for Certificates {
         let issuer = Issuer::from_config(cx.cfg());
         let host = |p: &str| cx.layout().host(p).display().to_string();
         let mut failed = Vec::new();
+        let manifest = certs::effective(cx.cfg());
         for a in actions {
             let (i, renew) = match a {
                 CertAction::Renew(i) => (i, true),
                 CertAction::Fix(i) => (i, false),
             };
-            let c = &cx.cfg().certificates[i];
+            let c = &manifest[i];
             let r = (|| -> anyhow::Result<()> {
                 if renew {
                     let issuer = issuer.as_ref().context("no provisioner password file")?;

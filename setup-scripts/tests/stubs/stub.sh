@@ -7,6 +7,7 @@ set -euo pipefail
 #
 # Behaviour a test can steer (files under $STUB_STATE):
 #   docker_info, docker_info_rc   what `docker info` prints and its exit status (default: ok)
+#   curl_fail                     present: every download fails (curl's exit 22)
 #   nvidia_version                what `nvidia-smi --query-gpu=driver_version` prints; absent:
 #                                 nvidia-smi fails as it does without a driver
 #   pip_vllm                      the vllm version a venv's python reports (set by pip install)
@@ -160,6 +161,10 @@ docker)
     ;;
 curl | wget)
     record READ "$@"
+    if [ -e "$STUB_STATE/curl_fail" ]; then
+        echo "curl: (22) The requested URL returned error: 404" >&2
+        exit 22
+    fi
     url=""
     for a in "$@"; do
         case "$a" in http://* | https://*) url="$a" ;; esac

@@ -175,6 +175,7 @@ pub fn check(inp: &Inputs<'_>) -> Report {
     refs::check_references(&mut c);
     refs::check_cycles(&mut c);
     refs::check_full_copies(&mut c);
+    refs::check_trusted_ca_order(&mut c);
     guests::check_guests(&mut c);
     guests::check_stacks(&mut c);
     net::check_unique_addresses(&mut c);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Checker, Entry, file_name, find, sites};
+use super::{Checker, Entry, Guest, file_name, find, sites};
 use crate::config::json::child;
 use crate::graph::{EdgeKind, Graph};
 use crate::ids::{GuestId, GuestKind};
@@ -235,5 +235,65 @@ pub(super) fn check_full_copies(c: &mut Checker<'_>) {
         );
         let d = c.note(&site.file, &site.base, msg);
         d.guest = Some(site.id);
+    }
+}
+
+/// A container with the feature `trusted_ca` and no `trusted_ca_file` trusts the root the CA
+/// container (feature `step_ca`) leaves on the host, which lxc-manager passes to the
+/// installer: the CA must be built first, so it must be among the container's dependencies
+/// (directly, or through them or its clone source). A warning otherwise: the installer would
+/// fail on the first run, naming the missing root.
+pub(super) fn check_trusted_ca_order(c: &mut Checker<'_>) {
+    let all = sites(c.inp);
+    let ca: Vec<GuestId> = all
+        .iter()
+        .filter(|s| s.kind() == GuestKind::Lxc && s.guest.features().iter().any(|f| f == "step_ca"))
+        .map(|s| s.id)
+        .collect();
+    let needs = |from: GuestId| -> std::collections::BTreeSet<GuestId> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![from];
+        while let Some(g) = todo.pop() {
+            let Some(site) = all.iter().find(|s| s.id == g) else {
+                continue;
+            };
+            for d in site
+                .guest
+                .dependencies()
+                .into_iter()
+                .chain(site.guest.clone_source())
+            {
+                if seen.insert(d) {
+                    todo.push(d);
+                }
+            }
+        }
+        seen
+    };
+    for site in &all {
+        let Guest::Lxc(_, ct) = site.guest else {
+            continue;
+        };
+        let Some(i) = ct.features.iter().position(|f| f == "trusted_ca") else {
+            continue;
+        };
+        if ct
+            .trusted_ca_file
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty())
+        {
+            continue;
+        }
+        let before = needs(site.id);
+        if ca.iter().any(|a| before.contains(a) || *a == site.id) {
+            continue;
+        }
+        let msg = match ca.as_slice() {
+            [] => "feature trusted_ca has no root to trust: no container has the feature step_ca; set trusted_ca_file to where the root is inside this container".to_string(),
+            [a, ..] => format!(
+                "feature trusted_ca needs the root CA container {a} built first, but {a} is not among this container's dependencies; add it to dependencies (or set trusted_ca_file)"
+            ),
+        };
+        c.guest_warn(site, &format!("features/{i}"), msg);
     }
 }

@@ -362,3 +362,38 @@ fn each_full_copy_source_gets_a_note_on_linked_clones() {
         notes[0].message
     );
 }
+
+/// `trusted_ca` without `trusted_ca_file` trusts the root the CA container (feature
+/// `step_ca`) makes: the CA must come first, through the dependencies.
+#[test]
+fn trusted_ca_without_the_ca_among_its_dependencies_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = json!({"template": "local:vztmpl/x.tar.zst"});
+    let mut ca = tpl.clone();
+    ca["features"] = json!(["step_ca"]);
+    let mut ok = tpl.clone();
+    ok["features"] = json!(["trusted_ca"]);
+    ok["dependencies"] = json!([103]);
+    let mut late = tpl.clone();
+    late["features"] = json!(["base_setup", "trusted_ca"]);
+    let mut own = late.clone();
+    own["trusted_ca_file"] = json!("/srv/root.crt");
+    let l = load_lxc(
+        dir.path(),
+        json!({"103": ct("ca", ca), "101": ct("gw", ok), "102": ct("tr", late), "104": ct("x", own)}),
+    );
+    let found: Vec<&Diagnostic> = l
+        .report
+        .of(Severity::Warning)
+        .filter(|d| d.message.contains("trusted_ca"))
+        .collect();
+    assert_eq!(found.len(), 1, "{:#?}", l.report.all());
+    assert_eq!(found[0].pointer, "/lxc_configs/102/features/1");
+    assert!(
+        found[0]
+            .message
+            .contains("needs the root CA container 103 built first"),
+        "{}",
+        found[0].message
+    );
+}
