@@ -594,6 +594,14 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
         again.len(),
         changes.len()
     );
+    println!(
+        "\nnote: the guests' installers, application scripts and health checks in this demo are\n\
+         one-line stand-ins (the simulator interprets simple commands, not real installers).\n\
+         The real setup-scripts/ run against stub tools in setup-scripts/tests/ (cargo xtask ci),\n\
+         and what they and the managers write is checked by the real validators in cargo test\n\
+         (nginx -t, dnsmasq --test, testparm, visudo, apparmor_parser, systemd-analyze,\n\
+         logrotate, cloud-init's, Traefik's and Compose's schemas)."
+    );
     if !changes.is_empty() {
         return Err(format!(
             "the second LetsGo changed the host:\n{}",
