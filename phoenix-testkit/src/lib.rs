@@ -518,6 +518,14 @@ impl Host {
         .unwrap();
     }
 
+    /// Replaces the stand-in installers with the project's real `setup-scripts/` (for real
+    /// guests).
+    pub fn install_real_setup_scripts(&self) {
+        let dir = self.root().join("setup-scripts");
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(&repo().join("setup-scripts"), &dir);
+    }
+
     /// Sets an environment variable for every later run of a binary on this host.
     pub fn set_env(&self, key: &str, value: &str) {
         let mut env = self.env.borrow_mut();

@@ -33,6 +33,7 @@ pub mod outcome;
 pub mod portainer;
 pub mod profile;
 pub mod propstr;
+pub mod real;
 pub mod root;
 pub mod state;
 pub mod storage;

@@ -8,7 +8,9 @@
 //!   then LetsGo again, which must change nothing);
 //! - `install [--prefix DIR] [--destdir DIR]`: release binaries and the installation tree
 //!   (see `install.rs`);
-//! - `dist`: a `.deb` built from the same tree.
+//! - `dist`: a `.deb` built from the same tree;
+//! - `e2e`: the real installers in real guests (root, mmdebstrap, systemd-nspawn; a Debian
+//!   root file system built once into `target/e2e/`).
 
 mod install;
 mod tidy;
@@ -25,9 +27,10 @@ fn main() -> ExitCode {
         Some("install") => install_task(&args[1..]),
         Some("dist") => dist(),
         Some("install-check") => install_check(),
+        Some("e2e") => e2e(),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  build release binaries and lay out an installation [--prefix DIR] [--destdir DIR]\n  dist     build a .deb of the installation (target/dist/)\n  install-check  install the debug binaries into a temporary directory and validate from there (part of ci)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci       fmt check, clippy -D warnings, tests, the demo, shellcheck (what CI runs)\n  demo     build and run the demo on the example configuration\n  install  build release binaries and lay out an installation [--prefix DIR] [--destdir DIR]\n  dist     build a .deb of the installation (target/dist/)\n  install-check  install the debug binaries into a temporary directory and validate from there (part of ci)\n  e2e      the real setup-scripts in real Debian guests booted with systemd-nspawn (root; mmdebstrap)"
             );
             Ok(())
         }
@@ -107,6 +110,70 @@ fn ci() -> Result<(), String> {
     // The installers against stub tools in a temporary root: what they install, and that a
     // second run changes nothing.
     run("bash", &os(&["setup-scripts/tests/run.sh"]), &[])
+}
+
+/// The real installers in real guests: builds (once, cached in `target/e2e/`) a Debian 12
+/// root file system with `mmdebstrap` from Debian's archive, then runs
+/// `lxc-manager/tests/real_guests.rs` with the simulator booting containers from it
+/// (`PVE_SIM_REAL_GUESTS`), which prints the installer table. Needs root, `mmdebstrap`,
+/// `systemd-nspawn` (systemd-container) and `nsenter` (util-linux).
+fn e2e() -> Result<(), String> {
+    let uid = String::from_utf8_lossy(&capture(Path::new("id"), &["-u"])?)
+        .trim()
+        .to_string();
+    if uid != "0" {
+        return Err("e2e boots guests with systemd-nspawn, which needs root".into());
+    }
+    for (tool, package) in [
+        ("mmdebstrap", "mmdebstrap"),
+        ("systemd-nspawn", "systemd-container"),
+        ("nsenter", "util-linux"),
+    ] {
+        if capture(Path::new("sh"), &["-c", &format!("command -v {tool}")]).is_err() {
+            return Err(format!("{tool} is missing: apt-get install {package}"));
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
+    let dir = target.join("e2e");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tar = dir.join("debian-bookworm-rootfs.tar");
+    if !tar.is_file() {
+        let partial = dir.join("debian-bookworm-rootfs.tar.partial");
+        run(
+            "mmdebstrap",
+            &[
+                OsStr::new("--variant=apt"),
+                OsStr::new("--include=systemd,systemd-sysv,dbus"),
+                OsStr::new("--format=tar"),
+                OsStr::new("bookworm"),
+                partial.as_os_str(),
+                OsStr::new("http://deb.debian.org/debian"),
+            ],
+            &[],
+        )?;
+        std::fs::rename(&partial, &tar).map_err(|e| format!("{}: {e}", tar.display()))?;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    // The binaries the test drives (the simulator, the managers) come from the target dir.
+    run(
+        &cargo,
+        &os(&["build", "--quiet", "--workspace", "--bins"]),
+        &[],
+    )?;
+    run(
+        &cargo,
+        &os(&[
+            "test",
+            "-p",
+            "lxc-manager",
+            "--test",
+            "real_guests",
+            "--",
+            "--nocapture",
+        ]),
+        &[("PHOENIX_REAL_GUESTS", tar.as_os_str())],
+    )
 }
 
 fn demo() -> Result<(), String> {

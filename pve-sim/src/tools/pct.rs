@@ -438,8 +438,18 @@ fn create(ctx: &mut Ctx, args: &[String]) -> R {
     } else {
         volume_tree(ctx, &cfg, &root_volid).unwrap_or_default()
     };
-    unpack_template(&tree, &archive.to_string_lossy(), &hostname)
-        .map_err(|e| die(format!("unable to create CT {id} - {e}")))?;
+    // A real guest is the real system the tarball holds (its /etc/os-release included); the
+    // host name is what Proxmox's setup writes (pve-container LXC/Setup/Base.pm set_hostname).
+    match crate::real::tarball() {
+        Some(tar) => crate::real::populate(&tree, &tar)
+            .and_then(|()| {
+                std::fs::write(tree.join("etc/hostname"), format!("{hostname}\n"))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| die(format!("unable to create CT {id} - {e}")))?,
+        None => unpack_template(&tree, &archive.to_string_lossy(), &hostname)
+            .map_err(|e| die(format!("unable to create CT {id} - {e}")))?,
+    }
 
     let mut conf = GuestConf::default();
     let m = &mut conf.main;
@@ -1253,6 +1263,11 @@ pub(crate) fn start_ct(ctx: &mut Ctx, id: u32) -> R {
     {
         out.push_str("explicitly configured lxc.apparmor.profile overrides the following settings: features:nesting\n");
     }
+    if crate::real::tarball().is_some() {
+        let fs = guest_fs(ctx, &conf.main).map_err(die)?;
+        crate::real::boot(&ctx.root.data(), id, &fs.root, &fs.mounts)
+            .map_err(|e| die(format!("startup for container '{id}' failed: {e}")))?;
+    }
     let now = ctx.state.now();
     let boot = ctx.knobs.ct_boot_secs;
     let rt = ctx.state.guests.entry(id).or_default();
@@ -1305,6 +1320,7 @@ fn stop(ctx: &mut Ctx, args: &[String], cmd: &str) -> R {
     if conf.main.get("lock").is_some_and(|l| l != "mounted") {
         check_lock(&conf, F)?;
     }
+    crate::real::stop(&ctx.root.data(), id);
     if let Some(rt) = ctx.state.guests.get_mut(&id) {
         rt.running = false;
     }
@@ -1319,6 +1335,7 @@ fn reboot(ctx: &mut Ctx, args: &[String]) -> R {
     if !ctx.state.running(id) {
         return Err(die(format!("VM {id} not running")));
     }
+    crate::real::stop(&ctx.root.data(), id);
     if let Some(rt) = ctx.state.guests.get_mut(&id) {
         rt.running = false;
     }
@@ -1356,6 +1373,7 @@ fn destroy(ctx: &mut Ctx, args: &[String]) -> R {
             )));
         }
         out.push_str(&format!("forced to stop CT {id} before destroying!\n"));
+        crate::real::stop(&ctx.root.data(), id);
         if let Some(rt) = ctx.state.guests.get_mut(&id) {
             rt.running = false;
         }
@@ -1680,6 +1698,7 @@ fn rollback(ctx: &mut Ctx, args: &[String]) -> R {
         }
     }
     check_lock(&conf, F)?;
+    crate::real::stop(&ctx.root.data(), id);
     if let Some(rt) = ctx.state.guests.get_mut(&id) {
         rt.running = false;
     }
@@ -1777,7 +1796,10 @@ fn push(ctx: &mut Ctx, args: &[String]) -> R {
         Err(e) => return Ok(task_error_exit0(e, Effect::Read).guest(id)),
     };
     let fs = guest_fs(ctx, &conf.main).map_err(die)?;
-    let target = fs.host_path(&dest);
+    // A booted real guest has its own mounts (a tmpfs on /tmp): pct writes through the
+    // container's view of its file system, as pve-container does for a running CT.
+    let target =
+        crate::real::view(&ctx.root.data(), id, &dest).unwrap_or_else(|| fs.host_path(&dest));
     use std::os::unix::fs::PermissionsExt;
     if let Err(e) = std::fs::write(&target, &data)
         .and_then(|()| std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)))
@@ -1821,7 +1843,9 @@ fn pull(ctx: &mut Ctx, args: &[String]) -> R {
         ));
     }
     let fs = guest_fs(ctx, &conf.main).map_err(die)?;
-    let data = match std::fs::read(fs.host_path(&path)) {
+    let from =
+        crate::real::view(&ctx.root.data(), id, &path).unwrap_or_else(|| fs.host_path(&path));
+    let data = match std::fs::read(from) {
         Ok(d) => d,
         Err(_) => {
             return Ok(task_error_exit0(
@@ -1867,6 +1891,22 @@ fn exec(ctx: &mut Ctx, args: &[String]) -> R {
             "missing command at /usr/share/perl5/PVE/CLI/pct.pm line 260.",
         ));
     }
+    if crate::real::tarball().is_some() {
+        let (code, stdout, stderr) = crate::real::exec(&ctx.root.data(), id, &cmd).map_err(die)?;
+        return Ok(Outcome {
+            code,
+            stdout,
+            stderr,
+            effect: if real_read(&cmd) {
+                Effect::Read
+            } else {
+                Effect::Mutate
+            },
+            secs: cost(ctx, "pct.exec"),
+            guest: Some(id),
+            ..Outcome::ok(Effect::Read)
+        });
+    }
     let fs = guest_fs(ctx, &conf.main).map_err(die)?;
     let r = fs.exec(&cmd, &ctx.rules, id);
     let effect = if r.mutates {
@@ -1885,6 +1925,23 @@ fn exec(ctx: &mut Ctx, args: &[String]) -> R {
         storage: None,
         holds: Vec::new(),
     })
+}
+
+/// Whether a command run in a real guest only reads (for the audit log): the probes the
+/// managers make. Anything else counts as a change.
+fn real_read(cmd: &[String]) -> bool {
+    let first = cmd.first().map(String::as_str).unwrap_or("");
+    let prog = first.rsplit('/').next().unwrap_or(first);
+    match prog {
+        "cat" | "test" | "stat" | "ls" | "sha256sum" | "id" | "true" | "hostname" => true,
+        "systemctl" => cmd.get(1).is_some_and(|s| {
+            matches!(
+                s.as_str(),
+                "is-active" | "is-enabled" | "is-system-running" | "status"
+            )
+        }),
+        _ => false,
+    }
 }
 
 /// `pct unlock <vmid>`.
