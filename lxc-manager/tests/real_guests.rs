@@ -135,3 +135,65 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
     println!("{table}");
     assert!(unchanged, "second run\n{stdout}");
 }
+
+/// Through `phoenix`: `setup`, then `LetsGo 101` builds 101's chain in real guests — 900 from
+/// the root file system with the real `base_setup`, snapshotted, and 101 cloned from that
+/// snapshot (a copy of the real system) with the real `trusted_ca` and gateway script —
+/// then a second `LetsGo 101` changes nothing.
+#[test]
+fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothing() {
+    let Some(tar) = tarball() else { return };
+    let h = Host::new(&examples(), 0);
+    h.install_real_setup_scripts();
+    h.set_env("PVE_SIM_REAL_GUESTS", &tar);
+    for (file, text) in [
+        (
+            "/etc/phoenix_hypervisor/secrets/admin_password.hash",
+            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\n",
+        ),
+        (
+            "/etc/phoenix_hypervisor/secrets/samba_password",
+            "test samba password\n",
+        ),
+    ] {
+        h.write_host_file(file, text, 0o600);
+    }
+    let certs = tempfile::tempdir().unwrap();
+    pve_sim::portainer::gen_cert(certs.path(), &["ca.lab.example.internal".into()], &[]).unwrap();
+    let cfg = phoenix_testkit::load_config(&examples());
+    h.write_host_file(
+        &phoenix_core::mesh::ca_root_file(&cfg).unwrap(),
+        &std::fs::read_to_string(certs.path().join("ca.crt")).unwrap(),
+        0o644,
+    );
+    // 101 without what needs a third-party repository (step_cli: Smallstep's) or another
+    // guest running first (its health check probes Traefik and the CA).
+    h.edit(101, |c| {
+        let o = c.as_object_mut().unwrap();
+        o.remove("health_check");
+        o.insert("features".into(), serde_json::json!(["trusted_ca"]));
+        o.insert("dependencies".into(), serde_json::json!([]));
+    });
+    let _stop = (Stop(&h, "101"), Stop(&h, "900"));
+    let out = h.cli(&["setup"]);
+    assert_eq!(out.code, 0, "setup\n{}\n{}", out.stdout, out.stderr);
+    let out = h.cli(&["LetsGo", "101"]);
+    assert_eq!(out.code, 0, "LetsGo\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(h.refusals(), Vec::<String>::new());
+    let exec = |args: &[&str]| {
+        let mut a = vec!["exec", "101", "--"];
+        a.extend_from_slice(args);
+        h.tool("pct", &a)
+    };
+    assert_eq!(
+        exec(&["systemctl", "is-active", "nginx"]).ok().trim(),
+        "active"
+    );
+    // base_setup ran in 900, before the snapshot 101 was cloned from.
+    exec(&["grep", "-qx", "en_US.UTF-8 UTF-8", "/etc/locale.gen"]).ok();
+    exec(&["test", "-s", "/etc/ssl/certs/phoenix_root_ca.pem"]).ok();
+    let mark = h.mark();
+    let out = h.cli(&["LetsGo", "101"]);
+    assert_eq!(out.code, 0, "second LetsGo\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+}

@@ -520,26 +520,55 @@ pub fn snapshot_dir(root: &SimRoot, snap: &str) -> PathBuf {
 
 /// Copies a directory tree (files, directories, modes, symlinks).
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     std::fs::create_dir_all(to)?;
     if !from.exists() {
         return Ok(());
     }
+    // Owners are kept where this process may set them (a real guest's tree: root), then the
+    // mode, so set-ID bits survive the chown.
+    let keep = |src: &std::fs::Metadata, dest: &Path, mode: bool| -> std::io::Result<()> {
+        let _ = std::os::unix::fs::lchown(dest, Some(src.uid()), Some(src.gid()));
+        if mode {
+            std::fs::set_permissions(dest, src.permissions())?;
+        }
+        Ok(())
+    };
     for e in std::fs::read_dir(from)? {
         let e = e?;
         let t = e.file_type()?;
+        let meta = std::fs::symlink_metadata(e.path())?;
         let dest = to.join(e.file_name());
         if t.is_dir() {
             copy_tree(&e.path(), &dest)?;
-            std::fs::set_permissions(&dest, std::fs::metadata(e.path())?.permissions())?;
+            keep(&meta, &dest, true)?;
         } else if t.is_symlink() {
             let target = std::fs::read_link(e.path())?;
             let _ = std::fs::remove_file(&dest);
             std::os::unix::fs::symlink(target, &dest)?;
+            keep(&meta, &dest, false)?;
+        } else if t.is_char_device() || t.is_block_device() || t.is_fifo() {
+            // A real guest's /dev entries and FIFOs: made anew (needs root; skipped otherwise,
+            // as a booted guest gets its own /dev).
+            let _ = std::fs::remove_file(&dest);
+            let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc_s_ifmt());
+            let perm = nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777);
+            if nix::sys::stat::mknod(&dest, kind, perm, meta.rdev()).is_ok() {
+                keep(&meta, &dest, true)?;
+            }
+        } else if t.is_socket() {
+            // A socket is a running program's, not content.
         } else {
             std::fs::copy(e.path(), &dest)?;
+            keep(&meta, &dest, true)?;
         }
     }
     Ok(())
+}
+
+/// `S_IFMT`: the file-type bits of `st_mode`.
+const fn libc_s_ifmt() -> u32 {
+    0o170000
 }
 
 /// Total size of the files below `dir`.

@@ -115,7 +115,8 @@ fn ci() -> Result<(), String> {
 /// The real installers in real guests: builds (once, cached in `target/e2e/`) a Debian 12
 /// root file system with `mmdebstrap` from Debian's archive, then runs
 /// `lxc-manager/tests/real_guests.rs` with the simulator booting containers from it
-/// (`PVE_SIM_REAL_GUESTS`), which prints the installer table. Needs root, `mmdebstrap`,
+/// (`PVE_SIM_REAL_GUESTS`): the installer table, then `setup`, `LetsGo 101` (a real clone
+/// chain) and a second LetsGo that changes nothing. Needs root, `mmdebstrap`,
 /// `systemd-nspawn` (systemd-container) and `nsenter` (util-linux).
 fn e2e() -> Result<(), String> {
     let uid = String::from_utf8_lossy(&capture(Path::new("id"), &["-u"])?)
