@@ -42,8 +42,8 @@ fn summary(stdout: &str) -> &str {
 }
 
 /// A container made from the real root file system gets its installers one at a time — the
-/// real `base_setup`, `trusted_ca` (the CA root passed from the host, no mount) and the
-/// gateway's application script (real nginx: `nginx -t`, the service active) — each run
+/// real `base_setup`, `trusted_ca` (the CA root passed from the host, no mount),
+/// `python_api_service` and the gateway's application script (real nginx: `nginx -t`, the service active) — each run
 /// timed; then a converge runs nothing, and the guest still passes the checks. Prints the
 /// installer table.
 #[test]
@@ -76,12 +76,15 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
     let _stop = Stop(&h, "101");
     h.lxc(&["create", "101"]).ok();
     let mut rows: Vec<(String, String, f64)> = Vec::new();
-    let steps: [(&str, Edit<'_>); 3] = [
+    let steps: [(&str, Edit<'_>); 4] = [
         ("base_setup", &|c| {
             c["features"] = serde_json::json!(["base_setup"])
         }),
         ("trusted_ca", &|c| {
             c["features"] = serde_json::json!(["base_setup", "trusted_ca"])
+        }),
+        ("python_api_service", &|c| {
+            c["features"] = serde_json::json!(["base_setup", "trusted_ca", "python_api_service"])
         }),
         (app, &|c| c["application_script"] = serde_json::json!(app)),
     ];
@@ -112,6 +115,7 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
         assert!(exec(&["nginx", "-t"]).stderr.contains("test is successful"));
         exec(&["test", "-s", "/etc/ssl/certs/phoenix_root_ca.pem"]).ok();
         exec(&["grep", "-qx", "en_US.UTF-8 UTF-8", "/etc/locale.gen"]).ok();
+        exec(&["python3", "-m", "venv", "--help"]).ok();
     };
     check();
     let again = h.lxc(&["converge", "101"]);
@@ -139,7 +143,8 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
 /// Through `phoenix`: `setup`, then `LetsGo 101` builds 101's chain in real guests — 900 from
 /// the root file system with the real `base_setup`, snapshotted, and 101 cloned from that
 /// snapshot (a copy of the real system) with the real `trusted_ca` and gateway script —
-/// then a second `LetsGo 101` changes nothing.
+/// then a second `LetsGo 101` changes nothing, and `sync` writes the gateway site that the
+/// guest's real nginx checks and serves.
 #[test]
 fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothing() {
     let Some(tar) = tarball() else { return };
@@ -196,4 +201,55 @@ fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothin
     let out = h.cli(&["LetsGo", "101"]);
     assert_eq!(out.code, 0, "second LetsGo\n{}\n{}", out.stdout, out.stderr);
     assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+
+    // `sync` writes the gateway's site into the real guest, where the real nginx checks it
+    // (`nginx -t`) before reloading. The gateway's certificate and key are in place (the
+    // certificates stage, which needs the CA, is not what this checks); the stages that need
+    // Portainer or other guests fail or wait, and do not stop this one.
+    let gw = cfg
+        .certificates
+        .iter()
+        .find(|c| c.cert_path.contains("/101/"))
+        .expect("the gateway's certificate");
+    // nginx checks that the certificate and key load, not the names on them.
+    let names = vec![gw.common_name.clone()];
+    let tls = tempfile::tempdir().unwrap();
+    pve_sim::portainer::gen_cert(tls.path(), &names, &[]).unwrap();
+    for (from, to) in [("server.crt", &gw.cert_path), ("server.key", &gw.key_path)] {
+        h.write_host_file(
+            to,
+            &std::fs::read_to_string(tls.path().join(from)).unwrap(),
+            0o640,
+        );
+    }
+    let out = h.cli(&["sync", "all"]);
+    let nginx = out
+        .stdout
+        .lines()
+        .find(|l| {
+            l.contains("nginx ")
+                && (l.contains("changed")
+                    || l.contains("failed")
+                    || l.contains("not ready")
+                    || l.contains(" ok"))
+        })
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        nginx.contains("changed"),
+        "nginx stage: {nginx:?}\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let site = exec(&["cat", "/etc/nginx/sites-enabled/gateway"]);
+    assert!(
+        site.ok().contains("listen 443 ssl http2;"),
+        "{}",
+        site.stdout
+    );
+    assert!(exec(&["nginx", "-t"]).stderr.contains("test is successful"));
+    assert_eq!(
+        exec(&["systemctl", "is-active", "nginx"]).ok().trim(),
+        "active"
+    );
 }
