@@ -253,3 +253,63 @@ fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothin
         "active"
     );
 }
+
+/// Installers that need a third-party repository, in a real guest with no network but
+/// loopback (`PVE_SIM_REAL_GUESTS_OFFLINE`): each fails at once, naming the URL it needed, and
+/// nothing leaves the machine; none is recorded as done, so the next converge runs it again.
+#[test]
+fn third_party_installers_fail_cleanly_naming_their_url_offline() {
+    let Some(tar) = tarball() else { return };
+    let h = Host::new(&examples(), 0);
+    h.install_real_setup_scripts();
+    h.set_env("PVE_SIM_REAL_GUESTS", &tar);
+    h.set_env("PVE_SIM_REAL_GUESTS_OFFLINE", "1");
+    h.edit(102, |c| {
+        let o = c.as_object_mut().unwrap();
+        for k in ["clone_from_ctid", "health_check", "application_script"] {
+            o.remove(k);
+        }
+        o.insert(
+            "template".into(),
+            serde_json::json!("bulk-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
+        );
+        o.insert("features".into(), serde_json::json!([]));
+        o.insert("dependencies".into(), serde_json::json!([]));
+    });
+    let _stop = Stop(&h, "102");
+    h.lxc(&["create", "102"]).ok();
+    for (feature, url) in [
+        ("docker", "https://download.docker.com/linux/debian/gpg"),
+        (
+            "traefik",
+            "https://github.com/traefik/traefik/releases/download/",
+        ),
+        ("step_cli", "https://packages.smallstep.com/"),
+    ] {
+        h.edit(102, |c| c["features"] = serde_json::json!([feature]));
+        let out = h.lxc(&["converge", "102"]);
+        assert_eq!(out.code, 1, "{feature}\n{}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains(url) || out.stdout.contains(url),
+            "{feature} does not name {url}:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(
+            h.tool(
+                "pct",
+                &[
+                    "exec",
+                    "102",
+                    "--",
+                    "test",
+                    "-e",
+                    &format!("/var/lib/phoenix/features/{feature}.sha256")
+                ]
+            )
+            .code
+                != 0,
+            "{feature} recorded as done"
+        );
+    }
+}

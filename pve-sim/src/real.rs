@@ -6,8 +6,11 @@
 //! `cargo xtask e2e` with `mmdebstrap`. Without the variable, guests are the simulator's cheap
 //! file trees (every other test).
 //!
-//! The guest shares the host's network (apt reaches Debian's archive); it is the caller's
-//! business to run only what reaches nowhere else.
+//! The guest shares the host's network (apt reaches Debian's archive), so only installers
+//! that use Debian's archive may run there; with `PVE_SIM_REAL_GUESTS_OFFLINE=1` it gets a
+//! network of its own with only loopback (`systemd-nspawn --private-network`), where an
+//! installer that needs a third-party repository fails at once and nothing leaves the
+//! machine.
 //!
 //! This is test tooling that starts and stops processes (the guests), the simulator's one
 //! exception to running commands through phoenix-core's runner, which it does not link.
@@ -125,6 +128,9 @@ pub fn boot(data: &Path, id: u32, root: &Path, binds: &[(String, PathBuf)]) -> R
         "-D".into(),
         root.display().to_string(),
     ];
+    if std::env::var_os("PVE_SIM_REAL_GUESTS_OFFLINE").is_some_and(|v| v == "1") {
+        args.push("--private-network".into());
+    }
     for (inside, host) in binds {
         std::fs::create_dir_all(host).map_err(|e| format!("{}: {e}", host.display()))?;
         args.push(format!("--bind={}:{inside}", host.display()));

@@ -138,14 +138,15 @@ fn e2e() -> Result<(), String> {
         .map_or_else(|| project_root().join("target"), PathBuf::from);
     let dir = target.join("e2e");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tar = dir.join("debian-bookworm-rootfs.tar");
+    // Named by what it holds: a changed package list builds a new one.
+    let tar = dir.join("debian-bookworm-systemd-curl-jq.tar");
     if !tar.is_file() {
-        let partial = dir.join("debian-bookworm-rootfs.tar.partial");
+        let partial = dir.join("debian-bookworm-systemd-curl-jq.tar.partial");
         run(
             "mmdebstrap",
             &[
                 OsStr::new("--variant=apt"),
-                OsStr::new("--include=systemd,systemd-sysv,dbus"),
+                OsStr::new("--include=systemd,systemd-sysv,dbus,ca-certificates,curl,jq"),
                 OsStr::new("--format=tar"),
                 OsStr::new("bookworm"),
                 partial.as_os_str(),
