@@ -2,9 +2,11 @@
 //! each profile's package versions (what `pveversion -v` prints), running kernel and output
 //! formats. Every release-dependent answer reads its profile from here.
 //!
-//! Versions are those of the releases' packages (the `debian/changelog` of pve-manager,
-//! qemu-server, pve-container and pve-storage): 8.2 as of its last point release, 8.4 and 9.1
-//! as first released.
+//! Versions are those of the releases' packages, checked in the `debian/changelog` of
+//! pve-manager, qemu-server, pve-container and pve-storage (8.2 as of its last point release,
+//! 8.4 and 9.1 as first released), and the running version's commit is pve-manager's "bump
+//! version" commit. `pveversion -v` lists only those packages (the real one lists about 40);
+//! the kernels are the releases' default kernels.
 
 /// One release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,15 +36,9 @@ pub const PROFILES: &[Profile] = &[
         packages: &[
             ("proxmox-ve", "8.2.0"),
             ("pve-manager", "8.2.7"),
-            ("libpve-common-perl", "8.2.3"),
-            ("libpve-guest-common-perl", "5.1.4"),
             ("libpve-storage-perl", "8.2.5"),
-            ("lxc-pve", "6.0.0-1"),
-            ("pve-cluster", "8.0.7"),
             ("pve-container", "5.1.12"),
-            ("pve-firewall", "5.0.7"),
             ("qemu-server", "8.2.4"),
-            ("zfsutils-linux", "2.2.6-pve1"),
         ],
         pvesm_kib_header: false,
     },
@@ -54,15 +50,9 @@ pub const PROFILES: &[Profile] = &[
         packages: &[
             ("proxmox-ve", "8.4.0"),
             ("pve-manager", "8.4.1"),
-            ("libpve-common-perl", "8.3.1"),
-            ("libpve-guest-common-perl", "5.2.2"),
             ("libpve-storage-perl", "8.3.6"),
-            ("lxc-pve", "6.0.0-1"),
-            ("pve-cluster", "8.1.0"),
             ("pve-container", "5.2.6"),
-            ("pve-firewall", "5.1.1"),
             ("qemu-server", "8.3.12"),
-            ("zfsutils-linux", "2.2.7-pve2"),
         ],
         pvesm_kib_header: false,
     },
@@ -70,19 +60,13 @@ pub const PROFILES: &[Profile] = &[
         name: "9.1",
         kernel: "6.17.2-1-pve",
         kernel_build: "#1 SMP PREEMPT_DYNAMIC PMX 6.17.2-1 (2025-10-21T11:55Z)",
-        manager_text: "9.1.1/42db4a6cf33dac83",
+        manager_text: "9.1.1/f4d3f125ffae50e9",
         packages: &[
             ("proxmox-ve", "9.1.0"),
             ("pve-manager", "9.1.1"),
-            ("libpve-common-perl", "9.0.15"),
-            ("libpve-guest-common-perl", "6.0.2"),
             ("libpve-storage-perl", "9.1.0"),
-            ("lxc-pve", "6.0.5-3"),
-            ("pve-cluster", "9.0.7"),
             ("pve-container", "6.0.18"),
-            ("pve-firewall", "6.0.4"),
             ("qemu-server", "9.1.0"),
-            ("zfsutils-linux", "2.3.4-pve1"),
         ],
         pvesm_kib_header: true,
     },

@@ -206,7 +206,7 @@ fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
 }
 
 /// `pveversion -v` of a Proxmox VE 9.1 host (pve-manager bin/pveversion), shortened.
-pub const PVE_91: &str = "proxmox-ve: 9.1.0 (running kernel: 6.17.2-1-pve)\npve-manager: 9.1.1 (running version: 9.1.1/42db4a6cf33dac83)\nlibpve-storage-perl: 9.1.0\npve-container: 6.0.18\nqemu-server: 9.1.0\n";
+pub const PVE_91: &str = "proxmox-ve: 9.1.0 (running kernel: 6.17.2-1-pve)\npve-manager: 9.1.1 (running version: 9.1.1/f4d3f125ffae50e9)\nlibpve-storage-perl: 9.1.0\npve-container: 6.0.18\nqemu-server: 9.1.0\n";
 
 /// Runs a binary with the test installation's environment. The test harness's one process
 /// spawn (the product's go through phoenix_core's runner).
