@@ -75,8 +75,15 @@ fn files(data: &Path, id: u32) -> (PathBuf, PathBuf) {
     )
 }
 
+/// Whether `pid` runs (an exited process its parent has not reaped yet, a zombie, does not).
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next())
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 fn nspawn_pid(data: &Path, id: u32) -> Option<u32> {
@@ -212,7 +219,6 @@ pub fn stop(data: &Path, id: u32) {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while alive(pid) && Instant::now() < deadline {
-        // Reap it if it is our child (it is not, after `pct start` exited).
         std::thread::sleep(Duration::from_millis(100));
     }
     if alive(pid) {

@@ -173,6 +173,9 @@ fn e2e() -> Result<(), String> {
             "real_guests",
             "--",
             "--nocapture",
+            // Online guests share the host's network (their nginx binds the host's port 80):
+            // one at a time.
+            "--test-threads=1",
         ]),
         &[("PHOENIX_REAL_GUESTS", tar.as_os_str())],
     )
