@@ -43,6 +43,11 @@ pkg_installed() {
 PHOENIX_APT_UPDATED=0
 
 # Installs the packages that are missing, and only those.
+# apt waits for a dpkg lock another apt holds (a fresh guest's apt-daily or
+# unattended-upgrades run at boot) instead of failing at once (apt.conf(5):
+# DPkg::Lock::Timeout, apt >= 1.9.11: Debian 11, Ubuntu 20.04 and later).
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
+
 apt_install() {
     local missing=() pkg
     for pkg in "$@"; do
@@ -50,11 +55,11 @@ apt_install() {
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "$PHOENIX_APT_UPDATED" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" update -q
         PHOENIX_APT_UPDATED=1
     fi
     log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # scratch VAR [dir|file]: a temporary directory (or file) in VAR, removed when the installer
@@ -89,7 +94,7 @@ apt_key() {
 
 # Runs `apt-get update` (after a list changed); apt_install then does not run it again.
 apt_refresh() {
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" update -q
     PHOENIX_APT_UPDATED=1
 }
 

@@ -60,6 +60,7 @@ in_root() {
 
 case "$name" in
 apt-get)
+    while [ "${1:-}" = "-o" ]; do shift 2; done
     case "${1:-}" in
     update)
         record READ "$@"
