@@ -789,77 +789,57 @@ fn every_file_setup_writes_passes_its_real_checker() {
         let h = bare(&etc);
         setup(&h, &[]).ok();
         let file = |p: &str| h.path(p);
-        let checks: Vec<(&str, &str, Vec<std::ffi::OsString>)> = vec![
+        let state = h.path("/tmp/logrotate.state").display().to_string();
+        let host_ad = file("/etc/apparmor.d").display().to_string();
+        // (checker, its Debian package, the file setup wrote, the checker's arguments before
+        // it, how the file is passed)
+        let checks: [(&str, &str, &str, Vec<&str>, &str); 5] = [
             (
                 "dnsmasq",
                 "dnsmasq-base",
-                vec![
-                    "--test".into(),
-                    format!(
-                        "--conf-file={}",
-                        file("/etc/dnsmasq.d/phoenix.conf").display()
-                    )
-                    .into(),
-                ],
+                "/etc/dnsmasq.d/phoenix.conf",
+                vec!["--test"],
+                "--conf-file=",
             ),
             (
                 "testparm",
                 "samba-common-bin",
-                vec![
-                    "-s".into(),
-                    "--suppress-prompt".into(),
-                    file("/etc/samba/smb.conf").into(),
-                ],
+                "/etc/samba/smb.conf",
+                vec!["-s", "--suppress-prompt"],
+                "",
             ),
             (
                 "visudo",
                 "sudo",
-                vec![
-                    "-c".into(),
-                    "-f".into(),
-                    file("/etc/sudoers.d/phoenix").into(),
-                ],
+                "/etc/sudoers.d/phoenix",
+                vec!["-c", "-f"],
+                "",
             ),
             (
                 "apparmor_parser",
                 "apparmor liblxc-common",
-                vec![
-                    "-Q".into(),
-                    "-K".into(),
-                    "-I".into(),
-                    file("/etc/apparmor.d").into(),
-                    "-I".into(),
-                    "/etc/apparmor.d".into(),
-                    file("/etc/apparmor.d/lxc-phoenix-v2").into(),
-                ],
+                "/etc/apparmor.d/lxc-phoenix-v2",
+                vec!["-Q", "-K", "-I", &host_ad, "-I", "/etc/apparmor.d"],
+                "",
             ),
             (
                 "logrotate",
                 "logrotate",
-                vec![
-                    "-d".into(),
-                    "-s".into(),
-                    h.path("/tmp/logrotate.state").into(),
-                    file("/etc/logrotate.d/phoenix_hypervisor").into(),
-                ],
+                "/etc/logrotate.d/phoenix_hypervisor",
+                vec!["-d", "-s", &state],
+                "",
             ),
         ];
-        for (program, package, args) in checks {
+        for (program, package, written, before, how) in checks {
             let Some(bin) = validate::program(program, package) else {
                 continue;
             };
-            let last = std::path::PathBuf::from(args.last().unwrap());
-            let target = last
-                .to_str()
-                .and_then(|s| s.split_once('='))
-                .map_or(last.clone(), |(_, p)| p.into());
-            assert!(
-                target.is_file(),
-                "{label}: setup wrote no {}",
-                target.display()
-            );
+            let target = file(written);
+            assert!(target.is_file(), "{label}: setup wrote no {written}");
+            let mut args: Vec<String> = before.iter().map(|a| a.to_string()).collect();
+            args.push(format!("{how}{}", target.display()));
             if let Err(e) = validate::run(&bin, &args) {
-                panic!("{label}: {program} refuses {}:\n{e}", target.display());
+                panic!("{label}: {program} refuses {written}:\n{e}");
             }
         }
         // The units phoenix owns.

@@ -33,35 +33,30 @@ fn tarball() -> Option<String> {
     t
 }
 
-/// A change to the container's configuration block.
-type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
-
-/// The first line of a plan: `lxc 101 (gateway): 0 to add, … 0 to run`.
-fn summary(stdout: &str) -> &str {
-    stdout.lines().next().unwrap_or_default()
-}
-
-/// A container made from the real root file system gets its installers one at a time — the
-/// real `base_setup`, `trusted_ca` (the CA root passed from the host, no mount),
-/// `python_api_service` and the gateway's application script (real nginx: `nginx -t`, the service active) — each run
-/// timed; then a converge runs nothing, and the guest still passes the checks. Prints the
-/// installer table.
-#[test]
-fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
-    let Some(tar) = tarball() else { return };
+/// The example host with the real `setup-scripts/`, its containers made from `tar`.
+fn real_host(tar: &str) -> Host {
     let h = Host::new(&examples(), 0);
     h.install_real_setup_scripts();
-    h.set_env("PVE_SIM_REAL_GUESTS", &tar);
-    // The CA root where the CA container leaves it on the host.
+    h.set_env("PVE_SIM_REAL_GUESTS", tar);
+    h
+}
+
+/// The CA root (a test CA's) where the CA container leaves it on the host.
+fn ca_root_on_host(h: &Host) {
     let certs = tempfile::tempdir().unwrap();
     pve_sim::portainer::gen_cert(certs.path(), &["ca.lab.example.internal".into()], &[]).unwrap();
-    let root = std::fs::read_to_string(certs.path().join("ca.crt")).unwrap();
     let cfg = phoenix_testkit::load_config(&examples());
-    let root_file = phoenix_core::mesh::ca_root_file(&cfg).unwrap();
-    h.write_host_file(&root_file, &root, 0o644);
-    let app = "phoenix_hypervisor_lxc_101.sh";
-    // The gateway container, made from the OS template (no clone chain), with nothing yet.
-    h.edit(101, |c| {
+    h.write_host_file(
+        &phoenix_core::mesh::ca_root_file(&cfg).unwrap(),
+        &std::fs::read_to_string(certs.path().join("ca.crt")).unwrap(),
+        0o644,
+    );
+}
+
+/// Container `id` made from the OS template (no clone chain, no dependencies), with no
+/// installer, application script or health check yet.
+fn standalone(h: &Host, id: u32) {
+    h.edit(id, |c| {
         let o = c.as_object_mut().unwrap();
         for k in ["clone_from_ctid", "health_check", "application_script"] {
             o.remove(k);
@@ -73,6 +68,29 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
         o.insert("features".into(), serde_json::json!([]));
         o.insert("dependencies".into(), serde_json::json!([]));
     });
+}
+
+/// A change to the container's configuration block.
+type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+
+/// The first line of a plan: `lxc 101 (gateway): 0 to add, … 0 to run`.
+fn summary(stdout: &str) -> &str {
+    stdout.lines().next().unwrap_or_default()
+}
+
+/// A container made from the real root file system gets its installers one at a time — the
+/// real `base_setup`, `trusted_ca` (the CA root passed from the host, no mount),
+/// `python_api_service` and the gateway's application script (real nginx: `nginx -t`, the
+/// service active) — each run timed; then a converge runs nothing, and the guest still passes the checks. Prints the
+/// installer table.
+#[test]
+fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
+    let Some(tar) = tarball() else { return };
+    let h = real_host(&tar);
+    ca_root_on_host(&h);
+    let app = "phoenix_hypervisor_lxc_101.sh";
+    // The gateway container, with nothing yet.
+    standalone(&h, 101);
     let _stop = Stop(&h, "101");
     h.lxc(&["create", "101"]).ok();
     let mut rows: Vec<(String, String, f64)> = Vec::new();
@@ -148,29 +166,10 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
 #[test]
 fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothing() {
     let Some(tar) = tarball() else { return };
-    let h = Host::new(&examples(), 0);
-    h.install_real_setup_scripts();
-    h.set_env("PVE_SIM_REAL_GUESTS", &tar);
-    for (file, text) in [
-        (
-            "/etc/phoenix_hypervisor/secrets/admin_password.hash",
-            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\n",
-        ),
-        (
-            "/etc/phoenix_hypervisor/secrets/samba_password",
-            "test samba password\n",
-        ),
-    ] {
-        h.write_host_file(file, text, 0o600);
-    }
-    let certs = tempfile::tempdir().unwrap();
-    pve_sim::portainer::gen_cert(certs.path(), &["ca.lab.example.internal".into()], &[]).unwrap();
+    let h = real_host(&tar);
+    h.write_example_secrets();
+    ca_root_on_host(&h);
     let cfg = phoenix_testkit::load_config(&examples());
-    h.write_host_file(
-        &phoenix_core::mesh::ca_root_file(&cfg).unwrap(),
-        &std::fs::read_to_string(certs.path().join("ca.crt")).unwrap(),
-        0o644,
-    );
     // 101 without what needs a third-party repository (step_cli: Smallstep's) or another
     // guest running first (its health check probes Traefik and the CA).
     h.edit(101, |c| {
@@ -260,22 +259,9 @@ fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothin
 #[test]
 fn third_party_installers_fail_cleanly_naming_their_url_offline() {
     let Some(tar) = tarball() else { return };
-    let h = Host::new(&examples(), 0);
-    h.install_real_setup_scripts();
-    h.set_env("PVE_SIM_REAL_GUESTS", &tar);
+    let h = real_host(&tar);
     h.set_env("PVE_SIM_REAL_GUESTS_OFFLINE", "1");
-    h.edit(102, |c| {
-        let o = c.as_object_mut().unwrap();
-        for k in ["clone_from_ctid", "health_check", "application_script"] {
-            o.remove(k);
-        }
-        o.insert(
-            "template".into(),
-            serde_json::json!("bulk-iso:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
-        );
-        o.insert("features".into(), serde_json::json!([]));
-        o.insert("dependencies".into(), serde_json::json!([]));
-    });
+    standalone(&h, 102);
     let _stop = Stop(&h, "102");
     h.lxc(&["create", "102"]).ok();
     for (feature, url) in [

@@ -518,6 +518,22 @@ impl Host {
         .unwrap();
     }
 
+    /// The secrets the example configuration names for `setup`, as an operator writes them
+    /// once (mode 0600): the admin's crypt(3) hash (a yescrypt-shaped stand-in for no known
+    /// password) and the Samba password.
+    pub fn write_example_secrets(&self) {
+        self.write_host_file(
+            "/etc/phoenix_hypervisor/secrets/admin_password.hash",
+            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\n",
+            0o600,
+        );
+        self.write_host_file(
+            "/etc/phoenix_hypervisor/secrets/samba_password",
+            "test samba password\n",
+            0o600,
+        );
+    }
+
     /// Replaces the stand-in installers with the project's real `setup-scripts/` (for real
     /// guests).
     pub fn install_real_setup_scripts(&self) {

@@ -548,18 +548,7 @@ fn lets_go_runs_sync_after_the_tier_that_asks_for_it() {
 fn setup_and_letsgo_twice_on_each_release() {
     for pve in ["8.4", "9.1"] {
         let e = estate_on(&examples(), knobs("example"), pve);
-        // The secrets the example names (an operator writes them once); the hash is a
-        // crypt(3)-shaped stand-in for no known password.
-        e.h.write_host_file(
-            "/etc/phoenix_hypervisor/secrets/admin_password.hash",
-            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\n",
-            0o600,
-        );
-        e.h.write_host_file(
-            "/etc/phoenix_hypervisor/secrets/samba_password",
-            "test samba password\n",
-            0o600,
-        );
+        e.h.write_example_secrets();
         let out = e.h.cli(&["setup"]);
         assert_eq!(out.code, 0, "{pve}: setup\n{}\n{}", out.stdout, out.stderr);
         let mark = e.h.mark();
