@@ -184,18 +184,14 @@ pub fn boot(data: &Path, id: u32, root: &Path, binds: &[(String, PathBuf)]) -> R
     }
 }
 
-/// Runs `cmd` in the booted guest (its namespaces, root's login environment): exit status,
-/// stdout, stderr.
+/// Runs `cmd` in the booted guest (its namespaces): exit status, stdout, stderr.
 pub fn exec(data: &Path, id: u32, cmd: &[String]) -> Result<(i32, String, String), String> {
     let init = init_pid(data, id).ok_or_else(|| format!("container {id} is not booted"))?;
     let out = Command::new("nsenter")
-        .args(["-t", &init.to_string(), "-a", "--", "env", "-i"])
-        .args([
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME=/root",
-            "LANG=C.UTF-8",
-            "TERM=dumb",
-        ])
+        // pct exec's PATH (pve-container src/PVE/CLI/pct.pm `exec`); the rest of the caller's
+        // environment is kept, as `--keep-env` (the default) does.
+        .args(["-t", &init.to_string(), "-a", "--", "env"])
+        .arg("PATH=/sbin:/bin:/usr/sbin:/usr/bin")
         .args(cmd)
         .stdin(Stdio::null())
         .output()
