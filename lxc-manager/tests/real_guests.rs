@@ -253,14 +253,64 @@ fn setup_then_letsgo_build_a_real_clone_chain_and_a_second_letsgo_changes_nothin
     );
 }
 
-/// Installers that need a third-party repository, in a real guest with no network but
-/// loopback (`PVE_SIM_REAL_GUESTS_OFFLINE`): each fails at once, naming the URL it needed, and
-/// nothing leaves the machine; none is recorded as done, so the next converge runs it again.
+/// A real guest's network (`pve-sim` `real::archive`): only loopback, and through the proxy
+/// there, Debian's package archive and nothing else — so a test can never send traffic
+/// anywhere else, whatever an installer or a configuration asks for.
 #[test]
-fn third_party_installers_fail_cleanly_naming_their_url_offline() {
+fn a_real_guest_reaches_debians_archive_and_nothing_else() {
     let Some(tar) = tarball() else { return };
     let h = real_host(&tar);
-    h.set_env("PVE_SIM_REAL_GUESTS_OFFLINE", "1");
+    standalone(&h, 102);
+    let _stop = Stop(&h, "102");
+    h.lxc(&["create", "102"]).ok();
+    let exec = |args: &[&str]| {
+        let mut a = vec!["exec", "102", "--"];
+        a.extend(args);
+        h.tool("pct", &a)
+    };
+    // Loopback and the NIC its configuration gives it, linked to nothing: no route.
+    assert_eq!(exec(&["ls", "/sys/class/net"]).ok().trim(), "eth0\nlo");
+    assert_eq!(exec(&["cat", "/proc/net/route"]).ok().lines().count(), 1);
+    let proxy = "http://127.0.0.1:3142";
+    let code = exec(&[
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-x",
+        proxy,
+        "http://deb.debian.org/debian/dists/bookworm/Release",
+    ]);
+    assert_eq!(code.ok().trim(), "200", "the archive through the proxy");
+    let refused = exec(&["curl", "-sS", "-x", proxy, "http://example.com/"]);
+    assert!(
+        refused
+            .stdout
+            .contains("example.com is not Debian's package archive"),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+    // The example's addresses and the outside world: no route, no resolver.
+    for url in [
+        "http://example.com/",
+        "http://10.0.0.12/",
+        "http://192.168.1.1/",
+    ] {
+        let out = exec(&["curl", "-sS", "--max-time", "10", url]);
+        assert_ne!(out.code, 0, "{url} reached: {}", out.stdout);
+    }
+}
+
+/// Installers that need a third-party repository, in a real guest (which reaches only
+/// Debian's archive): each fails at once, naming the URL it needed, and nothing leaves the
+/// machine; none is recorded as done, so the next converge runs it again.
+#[test]
+fn third_party_installers_fail_cleanly_naming_their_url() {
+    let Some(tar) = tarball() else { return };
+    let h = real_host(&tar);
     standalone(&h, 102);
     let _stop = Stop(&h, "102");
     h.lxc(&["create", "102"]).ok();

@@ -157,6 +157,7 @@ fn run(args: &[String]) -> anyhow::Result<String> {
         "disk" => disk(rest),
         "reboot" => reboot(rest),
         "step-ca-root" => step_ca_root(rest),
+        "archive-proxy" => archive_proxy(rest),
         other => bail!("unknown command `{other}`; see `pve-sim --help`"),
     }
 }
@@ -1130,6 +1131,16 @@ fn reboot(args: &[String]) -> anyhow::Result<String> {
         out.push_str(&format!("  {l}\n"));
     }
     Ok(out)
+}
+
+/// `archive-proxy <netns file>` (internal: a real guest's way to Debian's archive, started
+/// with the guest; see `real::archive`).
+fn archive_proxy(args: &[String]) -> anyhow::Result<String> {
+    let [netns] = args else {
+        bail!("usage: pve-sim archive-proxy <guest network namespace file>");
+    };
+    crate::real::archive::run(std::path::Path::new(netns)).map_err(anyhow::Error::msg)?;
+    Ok(String::new())
 }
 
 /// `pve-sim step-ca-root`: the simulated step CA's root certificate, made on first use.

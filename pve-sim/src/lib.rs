@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod args;
+pub mod b64;
 pub mod clock;
 pub mod cloudinit;
 pub mod conf;

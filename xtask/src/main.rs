@@ -114,10 +114,12 @@ fn ci() -> Result<(), String> {
 
 /// The real installers in real guests: builds (once, cached in `target/e2e/`) a Debian 12
 /// root file system with `mmdebstrap` from Debian's archive, then runs
-/// `lxc-manager/tests/real_guests.rs` with the simulator booting containers from it
-/// (`PVE_SIM_REAL_GUESTS`): the installer table, then `setup`, `LetsGo 101` (a real clone
-/// chain) and a second LetsGo that changes nothing. Needs root, `mmdebstrap`,
-/// `systemd-nspawn` (systemd-container) and `nsenter` (util-linux).
+/// `lxc-manager/tests/real_guests.rs` and `vm-manager/tests/real_guests.rs` with the
+/// simulator booting guests from it (`PVE_SIM_REAL_GUESTS`): the installer tables, `setup`,
+/// `LetsGo 101` (a real clone chain) and a second LetsGo that changes nothing, a VM template
+/// built and sealed by real cloud-init and a clone's installers run through the real agent.
+/// Needs root, `mmdebstrap`, `systemd-nspawn` (systemd-container), `nsenter` (util-linux) and
+/// `ip` (iproute2).
 fn e2e() -> Result<(), String> {
     let uid = String::from_utf8_lossy(&capture(Path::new("id"), &["-u"])?)
         .trim()
@@ -129,6 +131,7 @@ fn e2e() -> Result<(), String> {
         ("mmdebstrap", "mmdebstrap"),
         ("systemd-nspawn", "systemd-container"),
         ("nsenter", "util-linux"),
+        ("ip", "iproute2"),
     ] {
         if capture(Path::new("sh"), &["-c", &format!("command -v {tool}")]).is_err() {
             return Err(format!("{tool} is missing: apt-get install {package}"));
@@ -139,14 +142,19 @@ fn e2e() -> Result<(), String> {
     let dir = target.join("e2e");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // Named by what it holds: a changed package list builds a new one.
-    let tar = dir.join("debian-bookworm-systemd-curl-jq.tar");
+    // cloud-init is there for VMs (a cloud image has it; in a container it finds no data
+    // source and stays off), and en_US.UTF-8 is generated, as in Ubuntu's images (cloud-init's
+    // locale module sets it).
+    let tar = dir.join("debian-bookworm-systemd-curl-jq-cloud-init-en_US.tar");
     if !tar.is_file() {
-        let partial = dir.join("debian-bookworm-systemd-curl-jq.tar.partial");
+        let partial = dir.join("debian-bookworm-systemd-curl-jq-cloud-init-en_US.tar.partial");
         run(
             "mmdebstrap",
             &[
                 OsStr::new("--variant=apt"),
-                OsStr::new("--include=systemd,systemd-sysv,dbus,ca-certificates,curl,jq"),
+                OsStr::new(
+                    "--include=systemd,systemd-sysv,dbus,ca-certificates,curl,jq,cloud-init",
+                ),
                 OsStr::new("--format=tar"),
                 OsStr::new("bookworm"),
                 partial.as_os_str(),
@@ -169,12 +177,13 @@ fn e2e() -> Result<(), String> {
             "test",
             "-p",
             "lxc-manager",
+            "-p",
+            "vm-manager",
             "--test",
             "real_guests",
             "--",
             "--nocapture",
-            // Online guests share the host's network (their nginx binds the host's port 80):
-            // one at a time.
+            // One guest at a time: each runs apt and boots systemd, and CI has 2 cores.
             "--test-threads=1",
         ]),
         &[("PHOENIX_REAL_GUESTS", tar.as_os_str())],

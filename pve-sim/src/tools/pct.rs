@@ -1265,8 +1265,26 @@ pub(crate) fn start_ct(ctx: &mut Ctx, id: u32) -> R {
     }
     if crate::real::tarball().is_some() {
         let fs = guest_fs(ctx, &conf.main).map_err(die)?;
-        crate::real::boot(&ctx.root.data(), id, &fs.root, &fs.mounts)
-            .map_err(|e| die(format!("startup for container '{id}' failed: {e}")))?;
+        // Its interfaces as pve-container names them: `name` and `hwaddr` of each netN.
+        let nics: Vec<(String, String)> = conf
+            .main
+            .keys
+            .iter()
+            .filter(|(k, _)| k.starts_with("net") && k[3..].parse::<u32>().is_ok())
+            .filter_map(|(_, v)| {
+                let ps = PropStr::parse(v, None).ok()?;
+                Some((ps.get("name")?.to_string(), ps.get("hwaddr")?.to_string()))
+            })
+            .collect();
+        crate::real::boot(
+            &ctx.root.data(),
+            id,
+            &fs.root,
+            &fs.mounts,
+            &nics,
+            crate::real::Wait::Up,
+        )
+        .map_err(|e| die(format!("startup for container '{id}' failed: {e}")))?;
     }
     let now = ctx.state.now();
     let boot = ctx.knobs.ct_boot_secs;
@@ -1897,7 +1915,7 @@ fn exec(ctx: &mut Ctx, args: &[String]) -> R {
             code,
             stdout,
             stderr,
-            effect: if real_read(&cmd) {
+            effect: if crate::real::reads_only(&cmd) {
                 Effect::Read
             } else {
                 Effect::Mutate
@@ -1925,23 +1943,6 @@ fn exec(ctx: &mut Ctx, args: &[String]) -> R {
         storage: None,
         holds: Vec::new(),
     })
-}
-
-/// Whether a command run in a real guest only reads (for the audit log): the probes the
-/// managers make. Anything else counts as a change.
-fn real_read(cmd: &[String]) -> bool {
-    let first = cmd.first().map(String::as_str).unwrap_or("");
-    let prog = first.rsplit('/').next().unwrap_or(first);
-    match prog {
-        "cat" | "test" | "stat" | "ls" | "sha256sum" | "id" | "true" | "hostname" => true,
-        "systemctl" => cmd.get(1).is_some_and(|s| {
-            matches!(
-                s.as_str(),
-                "is-active" | "is-enabled" | "is-system-running" | "status"
-            )
-        }),
-        _ => false,
-    }
 }
 
 /// `pct unlock <vmid>`.

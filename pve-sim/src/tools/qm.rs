@@ -2512,7 +2512,41 @@ pub(crate) fn start_vm(ctx: &mut Ctx, id: u32) -> R {
     }
     guest::save(ctx, F, id, &conf)?;
     let fs = vm_fs(ctx, id);
-    if let Some(ud) = &user_data {
+    if let Some(tar) = crate::real::tarball() {
+        crate::real::populate_vm(&fs.root, &tar).map_err(die)?;
+        if cloudinit_drive(&conf.main).is_some() {
+            // The cidata ISO's documents: the `cicustom` user-data when there is one, and the
+            // instance-id over what the guest gets (qemu-server Cloudinit.pm
+            // `nocloud_gen_metadata`), so a changed user-data is a new instance.
+            let (generated, network, _) = cloudinit_docs(&conf.main, id);
+            let user = user_data.clone().unwrap_or(generated);
+            let meta = format!(
+                "instance-id: {}\n",
+                sha1_smol::Sha1::from(format!("{user}{network}")).digest()
+            );
+            crate::real::seed(&fs.root, &user, &network, &meta).map_err(die)?;
+        }
+        // Its NICs as the guest sees them: net<n> is eth<n>, with its MAC.
+        let nics: Vec<(String, String)> = conf
+            .main
+            .keys
+            .iter()
+            .filter(|(k, _)| k.starts_with("net") && k[3..].parse::<u32>().is_ok())
+            .filter_map(|(k, v)| {
+                let mac = parse_net(v).ok()?.1?;
+                Some((format!("eth{}", &k[3..]), mac.to_ascii_lowercase()))
+            })
+            .collect();
+        crate::real::boot(
+            &ctx.root.data(),
+            id,
+            &fs.root,
+            &[],
+            &nics,
+            crate::real::Wait::Init,
+        )
+        .map_err(die)?;
+    } else if let Some(ud) = &user_data {
         crate::cloudinit::boot(&fs, ud, &crate::clock::format(ctx.state.now()));
     }
     let now = ctx.state.now();
@@ -2569,6 +2603,7 @@ pub(crate) fn stop_vm(ctx: &mut Ctx, id: u32) -> Result<(), Outcome> {
     if let Some(rt) = ctx.state.guests.get_mut(&id) {
         rt.running = false;
     }
+    crate::real::stop(&ctx.root.data(), id);
     let mut conf = guest::load(ctx, F, id)?;
     if !conf.pending.keys.is_empty() || conf.pending.description.is_some() {
         let cfg = StorageCfg::load(&ctx.root);
@@ -2606,6 +2641,8 @@ fn stop(ctx: &mut Ctx, args: &[String], cmd: &str) -> R {
         check_lock(&conf, F)?;
     }
     if !ctx.state.running(id) {
+        // A real guest a killed run left booted goes too.
+        crate::real::stop(&ctx.root.data(), id);
         let stderr = if cmd == "shutdown" {
             format!("VM {id} not running\n\n")
         } else {
@@ -3028,8 +3065,14 @@ fn agent_available(ctx: &Ctx, id: u32) -> Result<GuestConf, Outcome> {
         .and_then(|a| PropStr::parse(a, Some("enabled")).ok())
         .and_then(|ps| ps.get("enabled").map(|e| check::boolean(e) == Ok("1")))
         .unwrap_or(false);
+    let real = crate::real::tarball().is_some();
     let rt = ctx.state.runtime(id);
-    if !enabled || ctx.state.now() < rt.ready_at {
+    let answers = if real {
+        crate::real::agent::ping(&ctx.root.data(), id).is_ok()
+    } else {
+        ctx.state.now() >= rt.ready_at
+    };
+    if !enabled || !answers {
         // `guest-ping` times out after 3 seconds when nothing answers. The guest not
         // answering yet is not Proxmox rejecting the command: not flagged as refused.
         return Err(Outcome {
@@ -3235,6 +3278,9 @@ fn guest_exec(ctx: &mut Ctx, args: &[String]) -> R {
             None => "command or input-data (or both) required".to_string(),
         }));
     }
+    if crate::real::tarball().is_some() {
+        return real_guest_exec(ctx, id, &cmd, input.as_deref(), sync.then_some(timeout));
+    }
     let fs = vm_fs(ctx, id);
     let r = fs.exec_input(&cmd, input.as_deref().unwrap_or(""), &ctx.rules, id);
     ctx.state.next_pid = ctx.state.next_pid.max(1000) + 1;
@@ -3279,6 +3325,52 @@ fn guest_exec(ctx: &mut Ctx, args: &[String]) -> R {
         .secs(cost(ctx, "qm.guest_exec") + run_secs))
 }
 
+/// `qm guest exec` in a real VM, through its guest agent: started, then (synchronous) its
+/// status polled each 100 ms until it exits or `wait` seconds pass (0: no limit), as
+/// qemu-server's `qm guest exec` does (`PVE/CLI/qm.pm`).
+fn real_guest_exec(
+    ctx: &mut Ctx,
+    id: u32,
+    cmd: &[String],
+    input: Option<&str>,
+    wait: Option<u64>,
+) -> R {
+    let data = ctx.root.data();
+    let pid = crate::real::agent::exec(&data, id, cmd, input.map(str::as_bytes)).map_err(die)?;
+    let effect = if crate::real::reads_only(cmd) {
+        Effect::Read
+    } else {
+        Effect::Mutate
+    };
+    let base = Outcome::ok(effect)
+        .guest(id)
+        .secs(cost(ctx, "qm.guest_exec"));
+    let Some(wait) = wait else {
+        return Ok(base.out(perljson::pretty(&json!({"pid": pid}))));
+    };
+    let started = std::time::Instant::now();
+    loop {
+        if let Some((code, out, err)) = crate::real::agent::status(&data, id, pid).map_err(die)? {
+            let job = ExecJob {
+                argv: cmd.to_vec(),
+                exitcode: code,
+                out: String::from_utf8_lossy(&out).into_owned(),
+                err: String::from_utf8_lossy(&err).into_owned(),
+                done_at: 0,
+            };
+            return Ok(base.out(perljson::pretty(&exec_result(&job))));
+        }
+        if wait != 0 && started.elapsed().as_secs() >= wait {
+            return Ok(Outcome {
+                stderr: "timeout reached, returning pid\n".into(),
+                ..base
+            }
+            .out(perljson::pretty(&json!({"pid": pid}))));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// `qm guest exec-status <vmid> <pid>`. Asking about a command that has not exited yet costs
 /// `qm.exec_status_poll` simulated seconds (the poller's wait), so polling ends.
 fn exec_status(ctx: &mut Ctx, args: &[String]) -> R {
@@ -3289,6 +3381,20 @@ fn exec_status(ctx: &mut Ctx, args: &[String]) -> R {
     let pid = p.positional[1].clone();
     check::int(&pid, Some(0), None).map_err(|e| param_error(&[("pid".into(), e)], &u))?;
     agent_available(ctx, id)?;
+    if crate::real::tarball().is_some() {
+        let n: u64 = pid.parse().map_err(|_| die(format!("bad pid {pid}")))?;
+        let result = match crate::real::agent::status(&ctx.root.data(), id, n).map_err(die)? {
+            Some((code, out, err)) => exec_result(&ExecJob {
+                argv: Vec::new(),
+                exitcode: code,
+                out: String::from_utf8_lossy(&out).into_owned(),
+                err: String::from_utf8_lossy(&err).into_owned(),
+                done_at: 0,
+            }),
+            None => json!({"exited": 0}),
+        };
+        return Ok(Outcome::read(perljson::pretty(&result)).guest(id));
+    }
     let Some(job) = ctx.state.exec_jobs.get(&format!("{id}:{pid}")).cloned() else {
         return Err(die(format!(
             "Agent error: can't get exec status for '{pid}'"

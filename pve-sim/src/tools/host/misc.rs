@@ -520,26 +520,11 @@ pub fn update_ca_certificates(ctx: &mut Ctx, args: &[String]) -> Outcome {
     changed(out).secs(ctx.knobs.cost("ca.update"))
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
 /// The root certificate stand-in `step ca bootstrap` saves.
 pub fn root_ca_pem(url: &str, fingerprint: &str) -> String {
-    let body = base64(format!("pve-sim root CA of {url} (fingerprint {fingerprint})").as_bytes());
+    let body = crate::b64::encode(
+        format!("pve-sim root CA of {url} (fingerprint {fingerprint})").as_bytes(),
+    );
     let lines: Vec<String> = body
         .as_bytes()
         .chunks(64)
@@ -1002,7 +987,7 @@ pub fn certificate(ctx: &mut Ctx, args: &[&str]) -> Outcome {
     let mut err = String::new();
     if let Some(p) = &r.provisioner {
         // A JWK's kid is the base64url SHA-256 thumbprint of its key; the name stands in.
-        let kid: String = base64(&<sha2::Sha256 as sha2::Digest>::digest(p.as_bytes()))
+        let kid: String = crate::b64::encode(&<sha2::Sha256 as sha2::Digest>::digest(p.as_bytes()))
             .trim_end_matches('=')
             .replace('+', "-")
             .replace('/', "_");
@@ -1154,10 +1139,7 @@ mod tests {
     }
 
     #[test]
-    fn encodes_base64_and_days() {
-        assert_eq!(base64(b"pve"), "cHZl");
-        assert_eq!(base64(b"pv"), "cHY=");
-        assert_eq!(base64(b"p"), "cA==");
+    fn formats_days() {
         assert_eq!(
             systemd_time(crate::clock::EPOCH_START),
             "Thu 2026-01-01 00:00:00 UTC"
