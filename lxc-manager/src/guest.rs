@@ -10,6 +10,7 @@ use phoenix_core::cmd::{Cmd, CmdError, FileSpec, Runner, Stream};
 use phoenix_core::config::Config;
 use phoenix_core::config::lxc::{Container, HealthCheck};
 use phoenix_core::converge::leftovers;
+pub use phoenix_core::converge::observe::ca_root_pem;
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
 use phoenix_core::pve::tool::push_checked;
@@ -90,16 +91,6 @@ pub struct Installer<'a> {
     pub script: &'a Path,
     /// The hash recorded when it completes.
     pub hash: &'a str,
-}
-
-/// The Phoenix root CA as the CA container left it on the host (`step_ca.root_ca_file`, else
-/// `phoenix_root_ca.crt` in the CA container's state directory), when it is there and is a
-/// PEM certificate. Installers get it in their inputs (`.globals.ca_root_pem`), so
-/// `trusted_ca` needs no mount of the CA's state directory, which also holds its secrets.
-pub fn ca_root_pem(layout: &Layout, cfg: &Config) -> Option<String> {
-    let file = phoenix_core::mesh::ca_root_file(cfg)?;
-    let text = phoenix_core::files::read_to_string(layout.host(&file)).ok()?;
-    text.contains("-----BEGIN CERTIFICATE-----").then_some(text)
 }
 
 /// Runs one installer inside container `id` (configured as `c`) and records its hash.

@@ -36,6 +36,44 @@ fn converge(h: &Host, id: &str) -> (Vec<String>, String) {
     (h.mutations_since(mark), summary)
 }
 
+/// A new CA root on the host (the CA container re-issued it) runs `trusted_ca` again in the
+/// containers that have it, and nothing else; the same root again runs nothing.
+#[test]
+fn a_new_ca_root_runs_trusted_ca_again_and_only_it() {
+    let h = converged();
+    let cfg = phoenix_testkit::load_config(&examples());
+    let root = phoenix_core::mesh::ca_root_file(&cfg).unwrap();
+    let pem = |name: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        pve_sim::portainer::gen_cert(dir.path(), &[name.into()], &[]).unwrap();
+        std::fs::read_to_string(dir.path().join("ca.crt")).unwrap()
+    };
+    h.write_host_file(&root, &pem("first.example.internal"), 0o644);
+    converge(&h, "102");
+    let (m, summary) = converge(&h, "102");
+    assert_eq!(
+        (m, summary.as_str()),
+        (Vec::<String>::new(), "lxc 102 (traefik): no changes")
+    );
+    h.write_host_file(&root, &pem("second.example.internal"), 0o644);
+    let out = h.lxc(&["plan", "102"]);
+    let ran: Vec<&str> = out
+        .ok()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("> "))
+        .collect();
+    assert_eq!(
+        ran,
+        ["    > trusted_ca (script or inputs changed)"],
+        "{}",
+        out.stdout
+    );
+    let (_, summary) = converge(&h, "102");
+    assert!(summary.ends_with("0 to remove, 1 to run"), "{summary}");
+    let (m, _) = converge(&h, "102");
+    assert_eq!(m, Vec::<String>::new());
+}
+
 #[test]
 fn each_single_change_changes_only_that() {
     let h = converged();

@@ -157,8 +157,13 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         &serde_json::to_vec(&inputs(ctx))?,
         (KIND, id),
     )?;
+    let mut features = found.hashes.clone();
+    seen::with_ca_root(
+        &mut features,
+        seen::ca_root_pem(ctx.layout, ctx.cfg).as_deref(),
+    );
     let work = Work {
-        features: found.hashes.clone(),
+        features,
         force: opts.force_features,
         ..Work::default()
     };

@@ -92,6 +92,41 @@ fn a_volume_is_the_snippet_and_a_reboot_and_then_mounted() {
     h.vm(&["health-check", "1001"]).ok();
 }
 
+/// A new CA root on the host (what the CA's NFS export brings the VM) runs `trusted_ca`
+/// again, and no other installer.
+#[test]
+fn a_new_ca_root_reruns_only_trusted_ca() {
+    let h = converged();
+    let cfg = phoenix_testkit::load_config(&examples());
+    let root = phoenix_core::mesh::ca_root_file(&cfg).unwrap();
+    let pem = |n: u32| format!("-----BEGIN CERTIFICATE-----\nMIIB{n}\n-----END CERTIFICATE-----\n");
+    h.write_host_file(&root, &pem(1), 0o644);
+    h.vm(&["converge", "1001"]).ok();
+    let mark = h.mark();
+    h.vm(&["converge", "1001"]).ok();
+    assert_eq!(h.mutations_since(mark), Vec::<String>::new());
+    h.write_host_file(&root, &pem(2), 0o644);
+    let mark = h.mark();
+    let out = h.vm(&["converge", "1001"]);
+    let stdout = out.ok();
+    let ran: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("> ") && !l.contains("final-form"))
+        .collect();
+    assert_eq!(
+        ran,
+        ["    > trusted_ca (script or inputs changed)"],
+        "{stdout}"
+    );
+    let m = h.mutations_since(mark);
+    let installers: Vec<&String> = m
+        .iter()
+        .filter(|c| c.contains("/bin/bash /var/lib/phoenix/staging/feature-"))
+        .collect();
+    assert_eq!(installers.len(), 1, "{m:#?}");
+    assert!(installers[0].contains("feature-trusted_ca.sh"), "{m:#?}");
+}
+
 #[test]
 fn a_changed_feature_script_reruns_only_that_feature() {
     let h = converged();

@@ -124,6 +124,28 @@ pub fn installer_lib(setup_scripts: &std::path::Path) -> anyhow::Result<Option<V
     Ok(crate::files::read_opt(&p)?)
 }
 
+/// The Phoenix root CA as the CA container left it on the host (`step_ca.root_ca_file`, else
+/// `phoenix_root_ca.crt` in the CA container's state directory), when it is there and is a
+/// PEM certificate. Container installers get it in their inputs (`.globals.ca_root_pem`), so
+/// `trusted_ca` needs no mount of the CA's state directory, which also holds its secrets.
+pub fn ca_root_pem(layout: &Layout, cfg: &crate::config::Config) -> Option<String> {
+    let file = crate::mesh::ca_root_file(cfg)?;
+    let text = crate::files::read_to_string(layout.host(&file)).ok()?;
+    text.contains("-----BEGIN CERTIFICATE-----").then_some(text)
+}
+
+/// `trusted_ca` installs the CA root the host holds (a container gets it in its inputs, a VM
+/// over the CA's NFS export): the root is one of its inputs, so its hash covers `pem`, and a
+/// new root runs it again — and only it.
+pub fn with_ca_root(hashes: &mut [(String, String)], pem: Option<&str>) {
+    let Some(pem) = pem else { return };
+    for (name, hash) in hashes {
+        if name == "trusted_ca" {
+            *hash = content_hash(&[hash.as_bytes(), pem.as_bytes()]);
+        }
+    }
+}
+
 /// Installer scripts found on the host, in order, with the hash recorded when each completes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Installers {
