@@ -116,8 +116,9 @@ fn ci() -> Result<(), String> {
 /// root file system with `mmdebstrap` from Debian's archive, then runs
 /// `lxc-manager/tests/real_guests.rs` and `vm-manager/tests/real_guests.rs` with the
 /// simulator booting guests from it (`PVE_SIM_REAL_GUESTS`): the installer tables, `setup`,
-/// `LetsGo 101` (a real clone chain) and a second LetsGo that changes nothing, a VM template
-/// built and sealed by real cloud-init and a clone's installers run through the real agent.
+/// `LetsGo 101 102 103` (real clone chains) and a second LetsGo that changes nothing that
+/// worked, a VM template built and sealed by real cloud-init and a clone's installers run
+/// through the real agent.
 /// Needs root, `mmdebstrap`, `systemd-nspawn` (systemd-container), `nsenter` (util-linux) and
 /// `ip` (iproute2).
 fn e2e() -> Result<(), String> {
@@ -681,7 +682,9 @@ fn demo_steps(root: &Path, scratch: &Path) -> Result<(), String> {
          The real setup-scripts/ run against stub tools in setup-scripts/tests/ (cargo xtask ci),\n\
          and what they and the managers write is checked by the real validators in cargo test\n\
          (nginx -t, dnsmasq --test, testparm, visudo, apparmor_parser, systemd-analyze,\n\
-         logrotate, cloud-init's, Traefik's and Compose's schemas)."
+         logrotate, cloud-init's, Traefik's and Compose's schemas). They run for real, in real\n\
+         Debian guests (containers and VMs, with real cloud-init and guest agent) booted by the\n\
+         simulator, in cargo xtask e2e (root, systemd-nspawn, Debian's archive)."
     );
     if !changes.is_empty() {
         return Err(format!(
