@@ -2,7 +2,7 @@
 //!
 //! Each step ([`steps`]) observes, plans and applies through the one runner, in the shell
 //! version's order (users before the Samba shares they own); the run ends with a summary
-//! ([`report`]): `ok`, `changed`, `reboot required`, `failed` (later steps are then skipped)
+//! ([`phoenix_core::step::report`]): `ok`, `changed`, `reboot required`, `failed` (later steps are then skipped)
 //! or `skipped`. A step that needs a reboot does not stop the run: later steps do not depend
 //! on it, and the host is never rebooted by setup.
 
@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-pub mod report;
 pub mod steps;
 
 use phoenix_core::cli::{GlobalOpts, load_config};
 use phoenix_core::cmd::Runner;
 use phoenix_core::exit::Exit;
 use phoenix_core::paths::Layout;
+use phoenix_core::step::{self, report};
 
 const PROGRAM: &str = phoenix_core::paths::binaries::HYPERVISOR_MANAGER;
 
@@ -145,7 +145,7 @@ fn setup(
         .ok()
         .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
         .unwrap_or_else(|| layout.bin_dir());
-    let ctx = steps::Ctx {
+    let ctx = step::Ctx {
         cfg,
         layout,
         runner: &runner,
@@ -161,15 +161,15 @@ fn setup(
             report::Outcome::Skipped("an earlier step failed".into())
         } else {
             match s {
-                Step::System => steps::run(&steps::system::System, &ctx),
-                Step::Zfs => steps::run(&steps::zfs::Zfs, &ctx),
-                Step::Storage => steps::run(&steps::storage::StorageStep, &ctx),
-                Step::Users => steps::run(&steps::users::Users, &ctx),
-                Step::Shares => steps::run(&steps::shares::Shares, &ctx),
-                Step::Firewall => steps::run(&steps::firewall::Firewall, &ctx),
-                Step::Apparmor => steps::run(&steps::apparmor::AppArmor, &ctx),
-                Step::Nvidia => steps::run(&steps::nvidia::Nvidia, &ctx),
-                Step::Dns => steps::run(&steps::dns::Dns, &ctx),
+                Step::System => step::run(&steps::system::System, &ctx),
+                Step::Zfs => step::run(&steps::zfs::Zfs, &ctx),
+                Step::Storage => step::run(&steps::storage::StorageStep, &ctx),
+                Step::Users => step::run(&steps::users::Users, &ctx),
+                Step::Shares => step::run(&steps::shares::Shares, &ctx),
+                Step::Firewall => step::run(&step::firewall::Firewall, &ctx),
+                Step::Apparmor => step::run(&steps::apparmor::AppArmor, &ctx),
+                Step::Nvidia => step::run(&steps::nvidia::Nvidia, &ctx),
+                Step::Dns => step::run(&step::dns::Dns, &ctx),
             }
         };
         failed |= matches!(outcome, report::Outcome::Failed(_));

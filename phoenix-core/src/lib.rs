@@ -22,5 +22,6 @@ pub mod lock;
 pub mod log;
 pub mod mesh;
 pub mod pve;
+pub mod step;
 
 pub use phoenix_paths as paths;

@@ -1,6 +1,6 @@
 //! The guests sync works in: whether one is there and running, and reading, writing and
 //! running inside it — `pct exec`/`pct push` for containers, the QEMU guest agent for VMs
-//! (`vm_manager::agent`, whose results come from the agent's JSON, never from `qm`'s own
+//! (`phoenix_core::pve::agent`, whose results come from the agent's JSON, never from `qm`'s own
 //! exit status). Every command goes through the runner; reads run in dry runs too.
 
 use std::path::PathBuf;
@@ -11,8 +11,8 @@ use phoenix_core::cmd::{FileSpec, Runner};
 use phoenix_core::converge::observe;
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
+use phoenix_core::pve::agent;
 use phoenix_core::pve::tool::pct_exec;
-use vm_manager::agent;
 
 /// A guest to work in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

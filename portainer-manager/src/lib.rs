@@ -191,7 +191,7 @@ fn run(cli: &Cli, cfg: &Config, layout: &Layout, opts: &sync::Options) -> Exit {
         .ok()
         .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
         .unwrap_or_else(|| layout.bin_dir());
-    let ctx = hypervisor_manager::steps::Ctx {
+    let ctx = phoenix_core::step::Ctx {
         cfg,
         layout,
         runner: &runner,

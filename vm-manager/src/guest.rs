@@ -16,8 +16,8 @@ use phoenix_core::paths::Layout;
 /// What this manager converges.
 const KIND: GuestKind = GuestKind::Vm;
 
-use crate::agent::{self, Exec};
 use crate::spec::VmSpec;
+use phoenix_core::pve::agent::{self, Exec};
 
 /// Guest directory installers are staged in (root only).
 pub const STAGING: &str = "/var/lib/phoenix/staging";

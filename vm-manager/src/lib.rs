@@ -3,14 +3,13 @@
 //! Module map: [`spec`] turns the configuration into what the VM should be (pure);
 //! [`cloudinit`] renders its user-data from the project's template (pure); [`create`] plans a
 //! template built from a cloud image or a clone (pure); [`plan`] compares the spec with the
-//! observed `.conf`, firewall file and snippet (pure); [`agent`] talks to the guest agent
-//! (exec results read from the agent's JSON, files passed on stdin); [`guest`] runs the
-//! readiness waits, feature installers, template sealing and the foundation check;
+//! observed `.conf`, firewall file and snippet (pure); [`guest`] runs the readiness waits,
+//! feature installers, template sealing and the foundation check through the guest agent
+//! ([`phoenix_core::pve::agent`]);
 //! [`apply`] ties them into converge; [`ops`] holds the other verbs; [`qm`] builds the
 //! commands. The runtime planner, lifecycle commands, snapshots, firewall file, locks and the
 //! incomplete marker are shared with `lxc-manager` through [`phoenix_core::converge`].
 
-pub mod agent;
 pub mod apply;
 pub mod cloudinit;
 pub mod create;

@@ -54,45 +54,6 @@ pub fn cloudinit_update(id: GuestId) -> Cmd {
     Cmd::mutate("qm").args(["cloudinit", "update", &id.to_string()])
 }
 
-/// `qm guest cmd <id> ping`.
-pub fn agent_ping(id: GuestId) -> Cmd {
-    Cmd::read("qm")
-        .args(["guest", "cmd", &id.to_string(), "ping"])
-        .timeout(Duration::from_secs(30))
-        .quiet()
-}
-
-/// `qm guest exec <id> --timeout <s> [--pass-stdin 1] -- <argv>`: waits up to `secs` and
-/// prints the result, or `{"pid": N}` when the command is still running.
-pub fn guest_exec(id: GuestId, argv: &[String], secs: u64, stdin: bool, mutates: bool) -> Cmd {
-    let base = if mutates {
-        Cmd::mutate("qm")
-    } else {
-        Cmd::read("qm")
-    };
-    let mut c = base.args([
-        "guest",
-        "exec",
-        &id.to_string(),
-        "--timeout",
-        &secs.to_string(),
-    ]);
-    if stdin {
-        c = c.args(["--pass-stdin", "1"]);
-    }
-    c.arg("--")
-        .args(argv)
-        .timeout(Duration::from_secs(secs + 30))
-}
-
-/// `qm guest exec-status <id> <pid>`.
-pub fn exec_status(id: GuestId, pid: u64) -> Cmd {
-    Cmd::read("qm")
-        .args(["guest", "exec-status", &id.to_string(), &pid.to_string()])
-        .timeout(Duration::from_secs(30))
-        .quiet()
-}
-
 /// `pvesm set <storage> --content <list>`.
 pub fn pvesm_content(storage: &str, content: &str) -> Cmd {
     Cmd::mutate("pvesm").args(["set", storage, "--content", content])

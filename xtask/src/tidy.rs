@@ -50,6 +50,47 @@ mod tests {
         out
     }
 
+    /// The dependency rule (ARCHITECTURE.md): `phoenix-paths` → `phoenix-core` → each binary
+    /// crate; no binary crate depends on another (what two binaries share lives in
+    /// `phoenix-core`). The simulator and the test kit are tools: product binaries may use
+    /// them in tests only (`[dev-dependencies]`).
+    #[test]
+    fn no_binary_crate_depends_on_another() {
+        let binaries = [
+            "phoenix-cli",
+            "hypervisor-manager",
+            "lxc-manager",
+            "vm-manager",
+            "portainer-manager",
+        ];
+        let tools = ["pve-sim", "phoenix-testkit", "xtask"];
+        let mut offenders = Vec::new();
+        for krate in binaries {
+            let toml = std::fs::read_to_string(project_root().join(krate).join("Cargo.toml"))
+                .expect("Cargo.toml");
+            let mut section = String::new();
+            for line in toml.lines() {
+                let t = line.trim();
+                if t.starts_with('[') {
+                    section = t.to_string();
+                    continue;
+                }
+                let Some(name) = t.split(['=', ' ', '.']).next().filter(|n| !n.is_empty()) else {
+                    continue;
+                };
+                let runtime = section == "[dependencies]" || section == "[build-dependencies]";
+                let other_binary = binaries.contains(&name) && name != krate;
+                if other_binary || (runtime && tools.contains(&name)) {
+                    offenders.push(format!("{krate} {section}: {name}"));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "a binary crate names another (move what they share to phoenix-core): {offenders:#?}"
+        );
+    }
+
     #[test]
     fn every_rust_file_starts_with_a_module_doc() {
         let missing: Vec<String> = rust_files()

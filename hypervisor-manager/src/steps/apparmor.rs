@@ -17,8 +17,8 @@ use anyhow::{Context, bail};
 use phoenix_core::cmd::Cmd;
 use phoenix_core::converge::{Change, Op};
 
-use super::files::{self, Managed};
-use super::{Ctx, HostAction, HostStep, StepPlan};
+use phoenix_core::step::files::{self, Managed};
+use phoenix_core::step::{Ctx, HostAction, HostStep, StepPlan};
 
 /// Where the kernel lists the loaded profiles.
 pub const LOADED: &str = "/sys/kernel/security/apparmor/profiles";

@@ -25,9 +25,9 @@ use phoenix_core::config::formats;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::{apt, systemd};
 
-use super::files::{self, Managed};
-use super::{Ctx, HostAction, SetupStep, StepPlan};
-use crate::report::Outcome;
+use phoenix_core::step::files::{self, Managed};
+use phoenix_core::step::report::Outcome;
+use phoenix_core::step::{Ctx, HostAction, SetupStep, StepPlan};
 
 /// What the loaded kernel module reports.
 pub const PROC_VERSION: &str = "/proc/driver/nvidia/version";
@@ -428,7 +428,7 @@ impl SetupStep for Nvidia {
     fn apply(&self, ctx: &Ctx<'_>, actions: Vec<Action>) -> anyhow::Result<Outcome> {
         for a in actions {
             match a {
-                Action::Host(h) => super::apply_actions(ctx, vec![h])?,
+                Action::Host(h) => phoenix_core::step::apply_actions(ctx, vec![h])?,
                 Action::Verify { path, sha256 } => {
                     let file = ctx.layout.host(&path);
                     let got = phoenix_core::files::sha256_file(&file).with_context(|| {

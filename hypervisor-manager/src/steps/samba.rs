@@ -19,9 +19,9 @@ use phoenix_core::config::host::SambaShare;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::{accounts, apt, systemd};
 
-use super::files::{self, Managed};
 use super::users::DEFAULT_SAMBA_USER;
-use super::{Ctx, HostAction, Owner, StepPlan};
+use phoenix_core::step::files::{self, Managed};
+use phoenix_core::step::{Ctx, HostAction, Owner, StepPlan};
 
 /// Samba's configuration.
 pub const SMB_CONF: &str = "/etc/samba/smb.conf";
@@ -305,7 +305,7 @@ pub fn plan(ctx: &Ctx<'_>, p: &mut StepPlan<HostAction>) -> anyhow::Result<()> {
     if !has_account {
         match samba.password_file.as_deref() {
             Some(f) => {
-                let pw = super::files::read_secret(
+                let pw = phoenix_core::step::files::read_secret(
                     ctx.layout,
                     "samba.password_file",
                     f,

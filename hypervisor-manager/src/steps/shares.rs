@@ -10,8 +10,8 @@ use phoenix_core::config::host::NfsExport;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::systemd;
 
-use super::files::{self, Managed};
-use super::{Ctx, HostAction, HostStep, StepPlan};
+use phoenix_core::step::files::{self, Managed};
+use phoenix_core::step::{Ctx, HostAction, HostStep, StepPlan};
 
 /// The exports file phoenix owns.
 pub const EXPORTS: &str = "/etc/exports.d/phoenix.exports";

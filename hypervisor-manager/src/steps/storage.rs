@@ -10,8 +10,8 @@ use phoenix_core::config::host::{HostConfig, ZfsDataset};
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::storage::{self, Storage};
 
-use super::{Ctx, SetupStep, StepPlan};
-use crate::report::Outcome;
+use phoenix_core::step::report::Outcome;
+use phoenix_core::step::{Ctx, SetupStep, StepPlan};
 
 /// What the storage step does.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::{apt, systemd};
 use phoenix_core::paths::binaries;
 
-use super::files::{self, Managed};
-use super::{Ctx, HostAction, HostStep, StepPlan};
+use phoenix_core::step::files::{self, Managed};
+use phoenix_core::step::{Ctx, HostAction, HostStep, StepPlan};
 
 /// Log rotation for phoenix's log directory.
 pub const LOGROTATE: &str = "/etc/logrotate.d/phoenix_hypervisor";

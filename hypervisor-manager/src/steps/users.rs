@@ -22,8 +22,8 @@ use phoenix_core::converge::{Change, Op};
 use phoenix_core::host::accounts::{self, Passwd};
 use phoenix_core::pve::access;
 
-use super::files::{self, Managed};
-use super::{Ctx, HostAction, HostStep, Owner, StepPlan};
+use phoenix_core::step::files::{self, Managed};
+use phoenix_core::step::{Ctx, HostAction, HostStep, Owner, StepPlan};
 
 /// The sudoers drop-in phoenix owns.
 pub const SUDOERS: &str = "/etc/sudoers.d/phoenix";
@@ -66,7 +66,7 @@ fn admin_hash(ctx: &Ctx<'_>) -> anyhow::Result<Option<String>> {
         return Ok(None);
     };
     let hash = if let Some(f) = u.password_hash_file.as_deref() {
-        super::files::read_secret(
+        phoenix_core::step::files::read_secret(
             ctx.layout,
             "users.password_hash_file",
             f,

@@ -13,8 +13,8 @@ use phoenix_core::config::host::ZfsDataset;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::zfs::{PropRow, parse_names, parse_tabbed};
 
-use super::{Ctx, SetupStep, StepPlan};
-use crate::report::Outcome;
+use phoenix_core::step::report::Outcome;
+use phoenix_core::step::{Ctx, SetupStep, StepPlan};
 
 /// What the ZFS step does.
 #[derive(Clone, Debug, PartialEq, Eq)]

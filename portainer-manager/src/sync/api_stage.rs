@@ -10,9 +10,9 @@ use phoenix_core::mesh::{self, Roles};
 use phoenix_core::paths::Layout;
 
 use anyhow::{Context, anyhow, bail};
-use hypervisor_manager::steps::StepPlan;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::GuestId;
+use phoenix_core::step::StepPlan;
 
 use super::ip_of;
 use super::{Cx, Planned, Stage, create_volume, missing_volumes, ready, volume_change};
@@ -89,7 +89,7 @@ pub fn password(cfg: &Config, layout: &Layout) -> anyhow::Result<Secret> {
         .as_ref()
         .context("portainer_api is not configured")?;
     if let Some(f) = &api.admin_password_file {
-        return hypervisor_manager::steps::files::read_secret(
+        return phoenix_core::step::files::read_secret(
             layout,
             "portainer_api.admin_password_file",
             f,

@@ -3,8 +3,8 @@
 use phoenix_core::cmd::Runner;
 
 use anyhow::{Context, anyhow, bail};
-use hypervisor_manager::steps::{Owner, StepPlan, resolve_owner};
 use phoenix_core::converge::{Change, Op};
+use phoenix_core::step::{Owner, StepPlan, resolve_owner};
 
 use super::{Cx, Planned, Stage, ready};
 use crate::certs::{self, Due, Issuer};

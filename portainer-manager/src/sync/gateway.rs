@@ -2,9 +2,9 @@
 //! containers, checked first, reloaded after.
 
 use anyhow::{Context, anyhow, bail};
-use hypervisor_manager::steps::StepPlan;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::GuestId;
+use phoenix_core::step::StepPlan;
 
 use super::s;
 use super::{Cx, Planned, Stage, ready};

@@ -2,9 +2,9 @@
 //! `docker compose`, and the agent running in every agent VM.
 
 use anyhow::bail;
-use hypervisor_manager::steps::StepPlan;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::GuestId;
+use phoenix_core::step::StepPlan;
 
 use super::{Cx, Planned, Stage, create_volume, missing_volumes, ready, s, volume_change};
 use crate::guest::Guest;

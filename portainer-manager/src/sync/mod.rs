@@ -21,14 +21,14 @@ mod instances;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 
-use hypervisor_manager::report::{Outcome, Report};
-use hypervisor_manager::steps::{self, StepPlan};
 use phoenix_core::cmd::Runner;
 use phoenix_core::config::Config;
 use phoenix_core::converge::{Change, Op, Plan};
 use phoenix_core::ids::GuestId;
 use phoenix_core::mesh::{self, Mesh, Roles};
 use phoenix_core::paths::Layout;
+use phoenix_core::step::report::{Outcome, Report};
+use phoenix_core::step::{self, StepPlan};
 
 pub use api_stage::{ApiAction, ApiStage, api_address, password};
 pub use certificates::{CertAction, Certificates};
@@ -57,7 +57,7 @@ pub struct Options {
 /// Everything a stage needs.
 pub struct Cx<'a> {
     /// The host step context (configuration, layout, runner).
-    pub step: steps::Ctx<'a>,
+    pub step: step::Ctx<'a>,
     /// Which guest does what.
     pub roles: Roles,
     /// Routes.
@@ -237,11 +237,11 @@ fn dns_stage(cx: &Cx<'_>) -> Outcome {
             Err(e) => return Outcome::Failed(format!("{e:#}")),
         }
     }
-    steps::run_as("sync", &steps::dns::Records, &cx.step)
+    step::run_as("sync", &step::dns::Records, &cx.step)
 }
 
 /// Runs the stages `opts.target` asks for and returns the summary.
-pub fn run(step: steps::Ctx<'_>, opts: &Options) -> Report {
+pub fn run(step: step::Ctx<'_>, opts: &Options) -> Report {
     let cfg = step.cfg;
     let cx = Cx {
         roles: mesh::roles(cfg),
@@ -261,11 +261,11 @@ pub fn run(step: steps::Ctx<'_>, opts: &Options) -> Report {
             );
         }
         SyncTarget::All => {
-            push("ca", steps::run_as("sync", &steps::dns::Ca, &cx.step));
+            push("ca", step::run_as("sync", &step::dns::Ca, &cx.step));
             push("dns", dns_stage(&cx));
             push(
                 "firewall",
-                steps::run_as("sync", &steps::firewall::Firewall, &cx.step),
+                step::run_as("sync", &step::firewall::Firewall, &cx.step),
             );
             push("certificates", run_stage(&Certificates, &cx));
             push("portainer", run_stage(&Instances, &cx));

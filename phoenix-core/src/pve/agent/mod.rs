@@ -1,6 +1,12 @@
-//! `qm guest exec` / `qm guest exec-status` results: pretty JSON with `exited`, `exitcode`,
-//! `out-data`, `err-data` (absent when empty), or `{"pid": N}` when the command outlived the
-//! timeout.
+//! The QEMU guest agent through `qm`: the client every binary that works inside VMs uses
+//! ([`client`]: waiting for the agent, running commands, writing and reading files), and the
+//! results it reads — `qm guest exec` / `qm guest exec-status` print pretty JSON with
+//! `exited`, `exitcode`, `out-data`, `err-data` (absent when empty), or `{"pid": N}` when the
+//! command outlived the timeout.
+
+mod client;
+
+pub use client::{Done, Exec, check, exec, read_file, wait, write_file};
 
 use serde::Deserialize;
 

@@ -4,11 +4,11 @@
 //! Guest rules stay in the guests' own `.fw` files (the shell version copied them here, where
 //! they filtered host traffic). Proxmox's firewall daemon picks up the file by itself.
 
+use crate::config::guest::FirewallRule;
+use crate::config::host::HostFirewall;
+use crate::converge::{Change, Op};
+use crate::pve::firewall::{self, FwFile};
 use anyhow::bail;
-use phoenix_core::config::guest::FirewallRule;
-use phoenix_core::config::host::HostFirewall;
-use phoenix_core::converge::{Change, Op};
-use phoenix_core::pve::firewall::{self, FwFile};
 
 use super::{Ctx, HostAction, HostStep, StepPlan};
 

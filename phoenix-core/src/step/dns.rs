@@ -3,7 +3,7 @@
 //! - **DNS server** (`dns_server.enabled`): dnsmasq answers for `domain_name` from the
 //!   inventory — one `host-record` per running guest with a static address
 //!   (`<name>.<domain>`), the guests' own `dns_records`, and every host the service mesh
-//!   routes (`phoenix_core::mesh`), which points at the gateway — and forwards everything
+//!   routes (`crate::mesh`), which points at the gateway — and forwards everything
 //!   else to `dns_server.upstream_servers`. All of it is one file, `/etc/dnsmasq.d/phoenix.conf`,
 //!   checked with `dnsmasq --test` before it replaces the old one; dnsmasq restarts only when
 //!   it changed. Nothing else in `/etc/dnsmasq.d` is touched (the shell version deleted the
@@ -20,13 +20,13 @@
 
 use std::net::IpAddr;
 
+use crate::cmd::Cmd;
+use crate::config::{Config, Guest, formats};
+use crate::converge::{Change, Op};
+use crate::host::{apt, systemd};
+use crate::mesh;
+use crate::paths::binaries;
 use anyhow::{Context, bail};
-use phoenix_core::cmd::Cmd;
-use phoenix_core::config::{Config, Guest, formats};
-use phoenix_core::converge::{Change, Op};
-use phoenix_core::host::{apt, systemd};
-use phoenix_core::mesh;
-use phoenix_core::paths::binaries;
 
 use super::files::{self, Managed};
 use super::{Ctx, HostAction, HostStep, StepPlan};
@@ -500,14 +500,14 @@ mod tests {
 
     #[test]
     fn records_are_explicit_then_routes_at_the_gateway_then_guest_names() {
-        use phoenix_core::config::{ConfigLocation, LoadOptions};
+        use crate::config::{ConfigLocation, LoadOptions};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
         let loc = ConfigLocation::resolve(
             Some(&dir),
             None,
-            &phoenix_core::paths::Layout::new("/nonexistent", "/"),
+            &crate::paths::Layout::new("/nonexistent", "/"),
         );
-        let mut cfg = phoenix_core::config::load(&loc, &LoadOptions::default())
+        let mut cfg = crate::config::load(&loc, &LoadOptions::default())
             .config
             .expect("the example configuration loads");
         let vm = cfg.vm.vms.iter_mut().find(|v| v.name == "apps").unwrap();

@@ -4,8 +4,8 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use phoenix_core::converge::{Change, Op};
-use phoenix_core::host::accounts;
+use crate::converge::{Change, Op};
+use crate::host::accounts;
 
 use super::{Ctx, HostAction, Owner, StepPlan};
 
@@ -61,14 +61,14 @@ impl Managed {
 /// missing or empty file is an error naming the key, the path and what it holds (`holds`);
 /// a file others can read is warned about. The value is never logged.
 pub fn read_secret(
-    layout: &phoenix_core::paths::Layout,
+    layout: &crate::paths::Layout,
     key: &str,
     path: &str,
     holds: &str,
 ) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let host = layout.host(path);
-    let text = phoenix_core::files::read_to_string(&host)
+    let text = crate::files::read_to_string(&host)
         .with_context(|| format!("{key}: cannot read {path} (it holds {holds})"))?;
     let value = text
         .lines()
@@ -190,7 +190,7 @@ mod tests {
     fn secrets_are_the_first_line_and_named_when_missing_or_empty() {
         use std::os::unix::fs::PermissionsExt as _;
         let d = tempfile::tempdir().unwrap();
-        let layout = phoenix_core::paths::Layout::new(d.path().join("root"), d.path());
+        let layout = crate::paths::Layout::new(d.path().join("root"), d.path());
         std::fs::create_dir_all(d.path().join("etc")).unwrap();
         let f = d.path().join("etc/secret");
         std::fs::write(&f, "s3cret value\nignored\n").unwrap();

@@ -7,11 +7,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use phoenix_core::cmd::Runner;
-use phoenix_core::ids::GuestId;
-use phoenix_core::pve::agent::{ExecStatus, parse_exec};
 
-use crate::qm;
+use super::{ExecStatus, parse_exec};
+use crate::cmd::{Cmd, Runner};
+use crate::ids::GuestId;
 
 /// How long one `qm guest exec` call waits before the result is polled.
 const CALL_SECS: u64 = 60;
@@ -30,7 +29,7 @@ pub fn wait(runner: &Runner, id: GuestId, deadline: Duration) -> anyhow::Result<
     let end = Instant::now() + deadline;
     let mut n = 0;
     loop {
-        match runner.run(&qm::agent_ping(id)) {
+        match runner.run(&agent_ping(id)) {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() >= end => {
                 return Err(e).with_context(|| {
@@ -104,7 +103,7 @@ pub struct Exec<'a> {
 pub fn exec(runner: &Runner, id: GuestId, e: &Exec<'_>) -> anyhow::Result<Done> {
     let end = Instant::now() + e.deadline;
     let secs = e.deadline.as_secs().clamp(1, CALL_SECS);
-    let mut cmd = qm::guest_exec(id, e.argv, secs, e.stdin.is_some(), e.mutates);
+    let mut cmd = guest_exec(id, e.argv, secs, e.stdin.is_some(), e.mutates);
     if let Some(data) = e.stdin {
         cmd = cmd.stdin(data.to_vec());
     }
@@ -135,7 +134,7 @@ pub fn exec(runner: &Runner, id: GuestId, e: &Exec<'_>) -> anyhow::Result<Done> 
         std::thread::sleep(backoff(n));
         n += 1;
         let o = runner
-            .run(&qm::exec_status(id, pid))
+            .run(&exec_status(id, pid))
             .with_context(|| format!("cannot read the status of `{shown}` in VM {id}"))?;
         let next = parse_exec(&o.stdout_str())
             .with_context(|| format!("unexpected status of `{shown}` in VM {id}"))?;
@@ -201,4 +200,43 @@ pub fn read_file(runner: &Runner, id: GuestId, path: &str) -> anyhow::Result<Opt
         },
     )?;
     Ok((d.code == 0).then(|| d.out.trim().to_string()))
+}
+
+/// `qm guest cmd <id> ping`.
+fn agent_ping(id: GuestId) -> Cmd {
+    Cmd::read("qm")
+        .args(["guest", "cmd", &id.to_string(), "ping"])
+        .timeout(Duration::from_secs(30))
+        .quiet()
+}
+
+/// `qm guest exec <id> --timeout <s> [--pass-stdin 1] -- <argv>`: waits up to `secs` and
+/// prints the result, or `{"pid": N}` when the command is still running.
+fn guest_exec(id: GuestId, argv: &[String], secs: u64, stdin: bool, mutates: bool) -> Cmd {
+    let base = if mutates {
+        Cmd::mutate("qm")
+    } else {
+        Cmd::read("qm")
+    };
+    let mut c = base.args([
+        "guest",
+        "exec",
+        &id.to_string(),
+        "--timeout",
+        &secs.to_string(),
+    ]);
+    if stdin {
+        c = c.args(["--pass-stdin", "1"]);
+    }
+    c.arg("--")
+        .args(argv)
+        .timeout(Duration::from_secs(secs + 30))
+}
+
+/// `qm guest exec-status <id> <pid>`.
+fn exec_status(id: GuestId, pid: u64) -> Cmd {
+    Cmd::read("qm")
+        .args(["guest", "exec-status", &id.to_string(), &pid.to_string()])
+        .timeout(Duration::from_secs(30))
+        .quiet()
 }
