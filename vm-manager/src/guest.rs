@@ -54,14 +54,34 @@ pub fn wait_ready(runner: &Runner, spec: &VmSpec) -> anyhow::Result<()> {
         2 => {
             tracing::warn!(
                 "VM {id}: cloud-init finished with recoverable errors:\n  {}",
-                d.tail()
+                why(runner, id, &d)
             );
             Ok(())
         }
         code => bail!(
-            "cloud-init failed in VM {id} (exit {code}):\n  {}",
-            d.tail()
+            "cloud-init failed in VM {id} (exit {code}):\n  {}\nhint: /var/log/cloud-init-output.log in the VM has the whole story",
+            why(runner, id, &d)
         ),
+    }
+}
+
+/// What went wrong in cloud-init: `cloud-init status --long` names the failed modules and
+/// their errors (`status --wait` prints only `status: error`); its own output when that
+/// cannot be read.
+fn why(runner: &Runner, id: GuestId, waited: &agent::Done) -> String {
+    let argv = argv(&["cloud-init", "status", "--long"]);
+    match agent::exec(
+        runner,
+        id,
+        &Exec {
+            argv: &argv,
+            stdin: None,
+            mutates: false,
+            deadline: Duration::from_secs(60),
+        },
+    ) {
+        Ok(d) if !d.out.trim().is_empty() => d.out.trim().replace('\n', "\n  "),
+        _ => waited.tail(),
     }
 }
 

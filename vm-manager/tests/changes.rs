@@ -159,6 +159,36 @@ fn a_changed_feature_script_reruns_only_that_feature() {
     );
 }
 
+/// cloud-init failing in the template: the error carries what `cloud-init status --long`
+/// says failed (cloud-init's own `status --wait` prints only `status: error`).
+#[test]
+fn a_failed_cloud_init_is_reported_with_what_failed() {
+    let h = Host::new(&examples(), 0);
+    for (cmd, exit, stdout) in [
+        ("cloud-init status --wait", "1", "status: error\n"),
+        (
+            "cloud-init status --long",
+            "1",
+            "status: error\ndetail:\n('package-update-upgrade-install', ProcessExecutionError('apt-get install qemu-guest-agent: exit 100'))\n",
+        ),
+    ] {
+        h.sim(&[
+            "rule", "add", "--match", cmd, "--guest", "9000", "--exit", exit, "--stdout", stdout,
+            "--read",
+        ])
+        .ok();
+    }
+    let err = h.vm(&["create", "9000"]).fails(1).to_string();
+    assert!(
+        err.contains("cloud-init failed in VM 9000 (exit 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("package-update-upgrade-install") && err.contains("qemu-guest-agent"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_failing_guest_command_fails_the_vm_with_the_guest_stderr() {
     let h = Host::new(&examples(), 0);

@@ -94,9 +94,14 @@ pub fn seed(tree: &Path, user: &str, network: &str, meta: &str) -> Result<(), St
     Ok(())
 }
 
-/// Proxmox VMIDs are one namespace for containers and VMs, so the ID names the machine.
-fn machine(id: u32) -> String {
-    format!("pvesim-{id}")
+/// The guest's machine (and network namespace) name: its ID — Proxmox VMIDs are one
+/// namespace for containers and VMs — and the simulated host's data directory, since two
+/// simulated hosts on one machine (tests running side by side) may have the same IDs.
+fn machine(data: &Path, id: u32) -> String {
+    let digest = sha1_smol::Sha1::from(data.display().to_string())
+        .digest()
+        .to_string();
+    format!("pvesim-{id}-{}", &digest[..8])
 }
 
 /// Where a guest's nspawn PID and console log live.
@@ -233,7 +238,7 @@ fn start(
         "-q".into(),
         "--register=no".into(),
         "--keep-unit".into(),
-        format!("--machine={}", machine(id)),
+        format!("--machine={}", machine(data, id)),
         "-D".into(),
         root.display().to_string(),
     ];

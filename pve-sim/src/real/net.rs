@@ -11,13 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The namespace's name: the guest's ID and the simulated host's data directory (two
-/// simulated hosts on one machine may have the same IDs).
 fn name(data: &Path, id: u32) -> String {
-    let digest = sha1_smol::Sha1::from(data.display().to_string())
-        .digest()
-        .to_string();
-    format!("pvesim-{id}-{}", &digest[..8])
+    super::machine(data, id)
 }
 
 /// The namespace's file, which `systemd-nspawn --network-namespace-path` joins.
