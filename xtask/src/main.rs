@@ -142,27 +142,32 @@ fn e2e() -> Result<(), String> {
         .map_or_else(|| project_root().join("target"), PathBuf::from);
     let dir = target.join("e2e");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // Named by what it holds: a changed package list builds a new one.
     // cloud-init is there for VMs (a cloud image has it; in a container it finds no data
     // source and stays off), and en_US.UTF-8 is generated, as in Ubuntu's images (cloud-init's
     // locale module sets it).
-    let tar = dir.join("debian-bookworm-systemd-curl-jq-cloud-init-en_US.tar");
+    let how = [
+        "--variant=apt",
+        "--include=systemd,systemd-sysv,dbus,ca-certificates,curl,jq,cloud-init,locales",
+        "--customize-hook=echo 'en_US.UTF-8 UTF-8' > \"$1/etc/locale.gen\" && chroot \"$1\" locale-gen",
+        "--format=tar",
+        "bookworm",
+    ];
+    // Named by how it is made: any change to that builds a new one.
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        how.hash(&mut h);
+        h.finish()
+    };
+    let tar = dir.join(format!("debian-bookworm-{key:016x}.tar"));
     if !tar.is_file() {
-        let partial = dir.join("debian-bookworm-systemd-curl-jq-cloud-init-en_US.tar.partial");
-        run(
-            "mmdebstrap",
-            &[
-                OsStr::new("--variant=apt"),
-                OsStr::new(
-                    "--include=systemd,systemd-sysv,dbus,ca-certificates,curl,jq,cloud-init",
-                ),
-                OsStr::new("--format=tar"),
-                OsStr::new("bookworm"),
-                partial.as_os_str(),
-                OsStr::new("http://deb.debian.org/debian"),
-            ],
-            &[],
-        )?;
+        let partial = tar.with_extension("tar.partial");
+        let mut args: Vec<&OsStr> = how.iter().map(OsStr::new).collect();
+        args.extend([
+            partial.as_os_str(),
+            OsStr::new("http://deb.debian.org/debian"),
+        ]);
+        run("mmdebstrap", &args, &[])?;
         std::fs::rename(&partial, &tar).map_err(|e| format!("{}: {e}", tar.display()))?;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
