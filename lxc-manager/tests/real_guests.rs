@@ -24,16 +24,6 @@ impl Drop for Stop<'_> {
     }
 }
 
-fn tarball() -> Option<String> {
-    let t = std::env::var("PHOENIX_REAL_GUESTS")
-        .ok()
-        .filter(|t| !t.is_empty());
-    if t.is_none() {
-        eprintln!("note: PHOENIX_REAL_GUESTS is not set (cargo xtask e2e sets it); skipping");
-    }
-    t
-}
-
 /// The example host with the real `setup-scripts/`, its containers made from `tar`.
 fn real_host(tar: &str) -> Host {
     let h = Host::new(&examples(), 0);
@@ -86,7 +76,9 @@ fn summary(stdout: &str) -> &str {
 /// installer table.
 #[test]
 fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
-    let Some(tar) = tarball() else { return };
+    let Some(tar) = support::real_guests_tarball() else {
+        return;
+    };
     let h = real_host(&tar);
     ca_root_on_host(&h);
     let app = "phoenix_hypervisor_lxc_101.sh";
@@ -94,7 +86,7 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
     standalone(&h, 101);
     let _stop = Stop(&h, "101");
     h.lxc(&["create", "101"]).ok();
-    let mut rows: Vec<(String, String, f64)> = Vec::new();
+    let mut rows: Vec<(String, &'static str, f64)> = Vec::new();
     let steps: [(&str, Edit<'_>); 4] = [
         ("base_setup", &|c| {
             c["features"] = serde_json::json!(["base_setup"])
@@ -113,7 +105,7 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
         let out = h.lxc(&["converge", "101"]);
         let secs = t.elapsed().as_secs_f64();
         let first = if out.code == 0 { "ok" } else { "failed" };
-        rows.push((name.to_string(), first.into(), secs));
+        rows.push((name.to_string(), first, secs));
         assert_eq!(out.code, 0, "{name}\n{}\n{}", out.stdout, out.stderr);
         assert!(
             summary(&out.stdout).ends_with(", 1 to run"),
@@ -141,20 +133,12 @@ fn real_installers_converge_a_real_guest_and_a_second_run_changes_nothing() {
     let stdout = again.ok();
     let unchanged = summary(stdout).ends_with(", 0 to run");
     check();
-    let mut table = format!(
-        "\n{:<6} {:<32} {:<7} {:>8}  {}\n",
-        "guest", "installer", "first", "seconds", "second run"
-    );
-    for (name, first, secs) in &rows {
-        table.push_str(&format!(
-            "{:<6} {:<32} {:<7} {:>8.1}  {}\n",
-            "101",
-            name,
-            first,
-            secs,
-            if unchanged { "unchanged" } else { "RAN AGAIN" }
-        ));
-    }
+    let second = if unchanged { "unchanged" } else { "RAN AGAIN" };
+    let rows: Vec<support::InstallerRow> = rows
+        .into_iter()
+        .map(|(name, first, secs)| ("101".into(), name, first, secs, second.into()))
+        .collect();
+    let table = support::installer_table(&rows);
     println!("{table}");
     assert!(unchanged, "second run\n{stdout}");
 }
@@ -197,7 +181,9 @@ fn installer_runs(h: &Host, since: usize) -> Vec<(String, String, i64, f64)> {
 /// real nginx checks and serves. Prints the installer table.
 #[test]
 fn setup_then_letsgo_on_the_estate_and_a_second_letsgo_changes_nothing() {
-    let Some(tar) = tarball() else { return };
+    let Some(tar) = support::real_guests_tarball() else {
+        return;
+    };
     let h = real_host(&tar);
     h.write_example_secrets();
     ca_root_on_host(&h);
@@ -266,10 +252,7 @@ fn setup_then_letsgo_on_the_estate_and_a_second_letsgo_changes_nothing() {
     // The table: what each installer did the first time, and whether the second LetsGo left
     // it alone. Only the two that need the internet may fail, and they fail again.
     let needs_internet = |name: &str| matches!(name, "step_ca" | "traefik");
-    let mut table = format!(
-        "\n{:<6} {:<32} {:<7} {:>8}  {}\n",
-        "guest", "installer", "first", "seconds", "second run"
-    );
+    let mut rows: Vec<support::InstallerRow> = Vec::new();
     let mut wrong = Vec::new();
     for (guest, name, code, wall) in &first {
         let rerun = second.iter().find(|r| &r.0 == guest && &r.1 == name);
@@ -279,9 +262,7 @@ fn setup_then_letsgo_on_the_estate_and_a_second_letsgo_changes_nothing() {
             Some(_) => "RAN AGAIN".to_string(),
         };
         let ok = if *code == 0 { "ok" } else { "failed" };
-        table.push_str(&format!(
-            "{guest:<6} {name:<32} {ok:<7} {wall:>8.1}  {verdict}\n"
-        ));
+        rows.push((guest.clone(), name.clone(), ok, *wall, verdict.clone()));
         let fine = if needs_internet(name) {
             *code != 0 && verdict == "failed again"
         } else {
@@ -291,6 +272,7 @@ fn setup_then_letsgo_on_the_estate_and_a_second_letsgo_changes_nothing() {
             wrong.push(format!("{guest} {name}: {ok}, then {verdict}"));
         }
     }
+    let mut table = support::installer_table(&rows);
     table.push_str(&format!("LetsGo: {total:.1} s\n"));
     println!("{table}");
     for (guest, name) in [
@@ -383,7 +365,9 @@ fn setup_then_letsgo_on_the_estate_and_a_second_letsgo_changes_nothing() {
 /// anywhere else, whatever an installer or a configuration asks for.
 #[test]
 fn a_real_guest_reaches_debians_archive_and_nothing_else() {
-    let Some(tar) = tarball() else { return };
+    let Some(tar) = support::real_guests_tarball() else {
+        return;
+    };
     let h = real_host(&tar);
     standalone(&h, 102);
     let _stop = Stop(&h, "102");
@@ -434,7 +418,9 @@ fn a_real_guest_reaches_debians_archive_and_nothing_else() {
 /// machine; none is recorded as done, so the next converge runs it again.
 #[test]
 fn third_party_installers_fail_cleanly_naming_their_url() {
-    let Some(tar) = tarball() else { return };
+    let Some(tar) = support::real_guests_tarball() else {
+        return;
+    };
     let h = real_host(&tar);
     standalone(&h, 102);
     let _stop = Stop(&h, "102");
@@ -449,13 +435,7 @@ fn third_party_installers_fail_cleanly_naming_their_url() {
     ] {
         h.edit(102, |c| c["features"] = serde_json::json!([feature]));
         let out = h.lxc(&["converge", "102"]);
-        assert_eq!(out.code, 1, "{feature}\n{}\n{}", out.stdout, out.stderr);
-        assert!(
-            out.stderr.contains(url) || out.stdout.contains(url),
-            "{feature} does not name {url}:\n{}\n{}",
-            out.stdout,
-            out.stderr
-        );
+        out.fails_naming(feature, url);
         assert!(
             h.tool(
                 "pct",

@@ -53,6 +53,36 @@ pub fn load_config(dir: &Path) -> phoenix_core::config::Config {
         .unwrap_or_else(|| panic!("{}: {:?}", dir.display(), loaded.report.all()))
 }
 
+/// The Debian root file system tarball real guests are made from (`PHOENIX_REAL_GUESTS`, set
+/// by `cargo xtask e2e`); `None`, with a printed note, when it is not set.
+pub fn real_guests_tarball() -> Option<String> {
+    let t = std::env::var("PHOENIX_REAL_GUESTS")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if t.is_none() {
+        eprintln!("note: PHOENIX_REAL_GUESTS is not set (cargo xtask e2e sets it); skipping");
+    }
+    t
+}
+
+/// One row of the real-guest installer table: guest, installer, first run (`ok`/`failed`),
+/// its seconds, and what the second run did.
+pub type InstallerRow = (String, String, &'static str, f64, String);
+
+/// The installer table `cargo xtask e2e` prints.
+pub fn installer_table(rows: &[InstallerRow]) -> String {
+    let mut table = format!(
+        "\n{:<6} {:<34} {:<7} {:>8}  {}\n",
+        "guest", "installer", "first", "seconds", "second run"
+    );
+    for (guest, name, first, secs, second) in rows {
+        table.push_str(&format!(
+            "{guest:<6} {name:<34} {first:<7} {secs:>8.1}  {second}\n"
+        ));
+    }
+    table
+}
+
 /// The repository's example configuration.
 pub fn examples() -> PathBuf {
     repo().join("etc")
@@ -90,6 +120,19 @@ pub struct Out {
 }
 
 impl Out {
+    /// Asserts that the run failed (exit 1) naming `url`, for `what` (an installer that needs
+    /// a server a real guest cannot reach).
+    #[track_caller]
+    pub fn fails_naming(&self, what: &str, url: &str) {
+        assert_eq!(self.code, 1, "{what}\n{}\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stderr.contains(url) || self.stdout.contains(url),
+            "{what} does not name {url}:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+
     /// Asserts success; returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {

@@ -37,16 +37,11 @@ pub fn wait_ready(runner: &Runner, spec: &VmSpec) -> anyhow::Result<()> {
     }
     let id = spec.id;
     agent::wait(runner, id, Duration::from_secs(spec.agent_timeout))?;
-    let cmd = argv(&["cloud-init", "status", "--wait"]);
-    let d = agent::exec(
+    let d = agent::probe(
         runner,
         id,
-        &Exec {
-            argv: &cmd,
-            stdin: None,
-            mutates: false,
-            deadline: Duration::from_secs(spec.cloud_init_timeout),
-        },
+        &["cloud-init", "status", "--wait"],
+        Duration::from_secs(spec.cloud_init_timeout),
     )
     .with_context(|| format!("VM {id}: waiting for cloud-init (cloud_init_timeout_secs)"))?;
     match d.code {
@@ -69,16 +64,11 @@ pub fn wait_ready(runner: &Runner, spec: &VmSpec) -> anyhow::Result<()> {
 /// their errors (`status --wait` prints only `status: error`); its own output when that
 /// cannot be read.
 fn why(runner: &Runner, id: GuestId, waited: &agent::Done) -> String {
-    let argv = argv(&["cloud-init", "status", "--long"]);
-    match agent::exec(
+    match agent::probe(
         runner,
         id,
-        &Exec {
-            argv: &argv,
-            stdin: None,
-            mutates: false,
-            deadline: Duration::from_secs(60),
-        },
+        &["cloud-init", "status", "--long"],
+        Duration::from_secs(60),
     ) {
         Ok(d) if !d.out.trim().is_empty() => d.out.trim().replace('\n', "\n  "),
         _ => waited.tail(),
@@ -277,18 +267,7 @@ pub fn foundation(runner: &Runner, spec: &VmSpec) -> Vec<Check> {
     if !up {
         return out;
     }
-    let run = |cmd: &[&str]| -> anyhow::Result<agent::Done> {
-        agent::exec(
-            runner,
-            id,
-            &Exec {
-                argv: &argv(cmd),
-                stdin: None,
-                mutates: false,
-                deadline: Duration::from_secs(60),
-            },
-        )
-    };
+    let run = |cmd: &[&str]| agent::probe(runner, id, cmd, Duration::from_secs(60));
     let status = run(&["cloud-init", "status"]).and_then(|d| {
         if d.code == 0 && d.out.contains("done") {
             Ok(())

@@ -28,16 +28,6 @@ impl Drop for Stop<'_> {
     }
 }
 
-fn tarball() -> Option<String> {
-    let t = std::env::var("PHOENIX_REAL_GUESTS")
-        .ok()
-        .filter(|t| !t.is_empty());
-    if t.is_none() {
-        eprintln!("note: PHOENIX_REAL_GUESTS is not set (cargo xtask e2e sets it); skipping");
-    }
-    t
-}
-
 /// The first line of a plan: `vm 1002 (apps): 0 to add, … 0 to run`, or `…: no changes`.
 fn summary(stdout: &str) -> &str {
     stdout.lines().next().unwrap_or_default()
@@ -50,7 +40,9 @@ fn summary(stdout: &str) -> &str {
 /// installer table.
 #[test]
 fn a_real_vm_is_built_from_a_sealed_template_and_its_installers_run_through_the_agent() {
-    let Some(tar) = tarball() else { return };
+    let Some(tar) = support::real_guests_tarball() else {
+        return;
+    };
     let h = Host::new(&examples(), 0);
     h.install_real_setup_scripts();
     h.set_env("PVE_SIM_REAL_GUESTS", &tar);
@@ -73,7 +65,7 @@ fn a_real_vm_is_built_from_a_sealed_template_and_its_installers_run_through_the_
         o.insert("features".into(), serde_json::json!([]));
     });
     let _stop = (Stop(&h, "9000"), Stop(&h, "1002"));
-    let mut rows: Vec<(&str, String, &str, f64)> = Vec::new();
+    let mut rows: Vec<(&str, String, &'static str, f64)> = Vec::new();
 
     let t = Instant::now();
     let out = h.vm(&["create", "9000"]);
@@ -199,13 +191,7 @@ fn a_real_vm_is_built_from_a_sealed_template_and_its_installers_run_through_the_
         let t = Instant::now();
         let out = h.vm(&["converge", "1002"]);
         let secs = t.elapsed().as_secs_f64();
-        assert_eq!(out.code, 1, "{feature}\n{}\n{}", out.stdout, out.stderr);
-        assert!(
-            out.stderr.contains(url) || out.stdout.contains(url),
-            "{feature} does not name {url}:\n{}\n{}",
-            out.stdout,
-            out.stderr
-        );
+        out.fails_naming(feature, url);
         let marker = phoenix_core::converge::observe::feature_marker(feature);
         assert_ne!(
             h.vm_exec(1002, &["test", "-e", &marker]).0,
@@ -214,22 +200,20 @@ fn a_real_vm_is_built_from_a_sealed_template_and_its_installers_run_through_the_
         );
         rows.push(("1002", feature.to_string(), "failed", secs));
     }
-    let mut table = format!(
-        "\n{:<6} {:<34} {:<7} {:>8}  {}\n",
-        "guest", "installer", "first", "seconds", "second run"
-    );
-    for (guest, name, first, secs) in &rows {
-        let second = if *first == "failed" {
-            "(needs the internet)"
-        } else if unchanged && quiet {
-            "unchanged"
-        } else {
-            "RAN AGAIN"
-        };
-        table.push_str(&format!(
-            "{guest:<6} {name:<34} {first:<7} {secs:>8.1}  {second}\n"
-        ));
-    }
+    let rows: Vec<support::InstallerRow> = rows
+        .into_iter()
+        .map(|(guest, name, first, secs)| {
+            let second = if first == "failed" {
+                "(needs the internet)"
+            } else if unchanged && quiet {
+                "unchanged"
+            } else {
+                "RAN AGAIN"
+            };
+            (guest.into(), name, first, secs, second.into())
+        })
+        .collect();
+    let table = support::installer_table(&rows);
     println!("{table}");
     assert!(unchanged, "second converge\n{stdout}");
     assert!(

@@ -199,36 +199,38 @@ pub enum Wait {
     Init,
 }
 
-/// Boots the guest: its network ([`net`], with `nics` — name, MAC) and archive proxy first,
-/// then `systemd-nspawn -b` on `root` with `binds` (guest path, host directory), detached;
-/// waits as `wait` says (at most a minute).
-pub fn boot(
-    data: &Path,
-    id: u32,
-    root: &Path,
-    binds: &[(String, PathBuf)],
-    nics: &[(String, String)],
-    wait: Wait,
-) -> Result<(), String> {
+/// A guest to boot: its root file system, bind mounts (guest path, host directory), NICs
+/// (name, MAC), and how long [`boot`] waits.
+#[derive(Debug)]
+pub struct Machine<'a> {
+    pub root: &'a Path,
+    pub binds: &'a [(String, PathBuf)],
+    pub nics: &'a [(String, String)],
+    pub wait: Wait,
+}
+
+/// Boots the guest: its network ([`net`]) and archive proxy first, then `systemd-nspawn -b`
+/// on its root with its binds, detached; waits as `m.wait` says (at most a minute). A boot
+/// that fails leaves nothing behind.
+pub fn boot(data: &Path, id: u32, m: &Machine<'_>) -> Result<(), String> {
     if running(data, id) {
         return Ok(());
     }
     std::fs::create_dir_all(data.join("real")).map_err(|e| format!("{e}"))?;
-    let booted = start(data, id, root, binds, nics, wait);
+    let booted = start(data, id, m);
     if booted.is_err() {
         stop(data, id);
     }
     booted
 }
 
-fn start(
-    data: &Path,
-    id: u32,
-    root: &Path,
-    binds: &[(String, PathBuf)],
-    nics: &[(String, String)],
-    wait: Wait,
-) -> Result<(), String> {
+fn start(data: &Path, id: u32, m: &Machine<'_>) -> Result<(), String> {
+    let Machine {
+        root,
+        binds,
+        nics,
+        wait,
+    } = *m;
     let netns = net::create(data, id, nics)?;
     start_archive_proxy(data, id, &netns)?;
     let (pidfile, console) = files(data, id);

@@ -1279,10 +1279,12 @@ pub(crate) fn start_ct(ctx: &mut Ctx, id: u32) -> R {
         crate::real::boot(
             &ctx.root.data(),
             id,
-            &fs.root,
-            &fs.mounts,
-            &nics,
-            crate::real::Wait::Up,
+            &crate::real::Machine {
+                root: &fs.root,
+                binds: &fs.mounts,
+                nics: &nics,
+                wait: crate::real::Wait::Up,
+            },
         )
         .map_err(|e| die(format!("startup for container '{id}' failed: {e}")))?;
     }

@@ -2540,10 +2540,12 @@ pub(crate) fn start_vm(ctx: &mut Ctx, id: u32) -> R {
         crate::real::boot(
             &ctx.root.data(),
             id,
-            &fs.root,
-            &[],
-            &nics,
-            crate::real::Wait::Init,
+            &crate::real::Machine {
+                root: &fs.root,
+                binds: &[],
+                nics: &nics,
+                wait: crate::real::Wait::Init,
+            },
         )
         .map_err(die)?;
     } else if let Some(ud) = &user_data {
@@ -3325,6 +3327,17 @@ fn guest_exec(ctx: &mut Ctx, args: &[String]) -> R {
         .secs(cost(ctx, "qm.guest_exec") + run_secs))
 }
 
+/// What `qm` prints for a command the real agent reports finished.
+fn real_result((code, out, err): crate::real::agent::Exited) -> Value {
+    exec_result(&ExecJob {
+        argv: Vec::new(),
+        exitcode: code,
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
+        done_at: 0,
+    })
+}
+
 /// `qm guest exec` in a real VM, through its guest agent: started, then (synchronous) its
 /// status polled each 100 ms until it exits or `wait` seconds pass (0: no limit), as
 /// qemu-server's `qm guest exec` does (`PVE/CLI/qm.pm`).
@@ -3350,15 +3363,8 @@ fn real_guest_exec(
     };
     let started = std::time::Instant::now();
     loop {
-        if let Some((code, out, err)) = crate::real::agent::status(&data, id, pid).map_err(die)? {
-            let job = ExecJob {
-                argv: cmd.to_vec(),
-                exitcode: code,
-                out: String::from_utf8_lossy(&out).into_owned(),
-                err: String::from_utf8_lossy(&err).into_owned(),
-                done_at: 0,
-            };
-            return Ok(base.out(perljson::pretty(&exec_result(&job))));
+        if let Some(done) = crate::real::agent::status(&data, id, pid).map_err(die)? {
+            return Ok(base.out(perljson::pretty(&real_result(done))));
         }
         if wait != 0 && started.elapsed().as_secs() >= wait {
             return Ok(Outcome {
@@ -3384,13 +3390,7 @@ fn exec_status(ctx: &mut Ctx, args: &[String]) -> R {
     if crate::real::tarball().is_some() {
         let n: u64 = pid.parse().map_err(|_| die(format!("bad pid {pid}")))?;
         let result = match crate::real::agent::status(&ctx.root.data(), id, n).map_err(die)? {
-            Some((code, out, err)) => exec_result(&ExecJob {
-                argv: Vec::new(),
-                exitcode: code,
-                out: String::from_utf8_lossy(&out).into_owned(),
-                err: String::from_utf8_lossy(&err).into_owned(),
-                done_at: 0,
-            }),
+            Some(done) => real_result(done),
             None => json!({"exited": 0}),
         };
         return Ok(Outcome::read(perljson::pretty(&result)).guest(id));

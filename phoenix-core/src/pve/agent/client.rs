@@ -186,19 +186,30 @@ pub fn write_file(
     .with_context(|| format!("cannot write {path} in VM {id}"))
 }
 
-/// Reads a small file in the guest (`None` when `cat` fails, e.g. it does not exist).
-pub fn read_file(runner: &Runner, id: GuestId, path: &str) -> anyhow::Result<Option<String>> {
-    let argv = vec!["cat".to_string(), path.to_string()];
-    let d = exec(
+/// Runs a command that only reads (no stdin), waiting at most `deadline`; its result, whatever
+/// its exit code.
+pub fn probe(
+    runner: &Runner,
+    id: GuestId,
+    argv: &[&str],
+    deadline: Duration,
+) -> anyhow::Result<Done> {
+    let argv: Vec<String> = argv.iter().map(|a| (*a).to_string()).collect();
+    exec(
         runner,
         id,
         &Exec {
             argv: &argv,
             stdin: None,
             mutates: false,
-            deadline: Duration::from_secs(60),
+            deadline,
         },
-    )?;
+    )
+}
+
+/// Reads a small file in the guest (`None` when `cat` fails, e.g. it does not exist).
+pub fn read_file(runner: &Runner, id: GuestId, path: &str) -> anyhow::Result<Option<String>> {
+    let d = probe(runner, id, &["cat", path], Duration::from_secs(60))?;
     Ok((d.code == 0).then(|| d.out.trim().to_string()))
 }
 

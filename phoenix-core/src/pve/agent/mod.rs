@@ -6,7 +6,7 @@
 
 mod client;
 
-pub use client::{Done, Exec, check, exec, read_file, wait, write_file};
+pub use client::{Done, Exec, check, exec, probe, read_file, wait, write_file};
 
 use serde::Deserialize;
 
