@@ -141,18 +141,7 @@ fn setup(
             }
         }
     };
-    let bin_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
-        .unwrap_or_else(|| layout.bin_dir());
-    let ctx = step::Ctx {
-        cfg,
-        layout,
-        runner: &runner,
-        wipe_disks,
-        bin_dir,
-        created: Default::default(),
-    };
+    let ctx = step::Ctx::new(cfg, layout, &runner);
     let mut report = report::Report::default();
     let mut failed = false;
     for &s in ORDER.iter().filter(|s| only.is_empty() || only.contains(s)) {
@@ -162,7 +151,7 @@ fn setup(
         } else {
             match s {
                 Step::System => step::run(&steps::system::System, &ctx),
-                Step::Zfs => step::run(&steps::zfs::Zfs, &ctx),
+                Step::Zfs => step::run(&steps::zfs::Zfs { wipe_disks }, &ctx),
                 Step::Storage => step::run(&steps::storage::StorageStep, &ctx),
                 Step::Users => step::run(&steps::users::Users, &ctx),
                 Step::Shares => step::run(&steps::shares::Shares, &ctx),

@@ -1,9 +1,11 @@
-//! The verbs besides converge: start, stop, restart, delete, reconfigure, status,
-//! health-check, test. Each observes first and does nothing when there is nothing to do.
+//! The container backend ([`Manager`]): converge, status, health-check and test; start,
+//! stop, restart, delete and reconfigure are the shared lifecycle verbs. Each observes first
+//! and does nothing when there is nothing to do.
 
 use anyhow::bail;
-use phoenix_core::converge::Op;
 use phoenix_core::converge::ops as shared;
+use phoenix_core::converge::verbs::Manager;
+use phoenix_core::converge::{Op, SpecError};
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::pve::propstr::PropertyString;
 use serde::Serialize;
@@ -12,63 +14,54 @@ use crate::apply::{self, Ctx, Options};
 use crate::guest;
 use crate::observe;
 
-/// The snapshot `reconfigure` rolls back to.
-pub const FINAL_FORM: &str = phoenix_core::converge::ops::FINAL_FORM;
+impl Manager for Ctx<'_> {
+    type Status = Status;
+    const FINAL_FORM_TAKEN: &'static str = "it is taken when enable_lifecycle_snapshots is true";
 
-/// The container as the shared lifecycle verbs see it.
-fn guest<'a>(ctx: &Ctx<'a>) -> shared::Guest<'a> {
-    shared::Guest {
-        cfg: ctx.cfg,
-        layout: ctx.layout,
-        runner: ctx.runner,
-        kind: GuestKind::Lxc,
-        id: ctx.id,
+    fn guest(&self) -> shared::Guest<'_> {
+        shared::Guest {
+            cfg: self.cfg,
+            layout: self.layout,
+            runner: self.runner,
+            kind: GuestKind::Lxc,
+            id: self.id,
+        }
+    }
+    fn check(&self) -> Result<(), SpecError> {
+        apply::spec_of(self).map(drop)
+    }
+    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()> {
+        let prepared = apply::prepare(self, opts)?;
+        print!("{}", prepared.plan);
+        if plan_only || !prepared.plan.has_changes() {
+            return Ok(());
+        }
+        apply::apply(self, prepared)?;
+        println!("container {}: converged", self.id);
+        Ok(())
+    }
+    fn start_and_wait(&self) -> anyhow::Result<()> {
+        apply::start(self.runner, self.id)
+    }
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        guest::wait_ready(self.runner, self.id)
+    }
+    fn host_files(&self) -> Vec<std::path::PathBuf> {
+        vec![observe::hook_marker_path(self.layout, self.id)]
+    }
+    fn health_check(&self) -> anyhow::Result<()> {
+        health_check(self)
+    }
+    fn status(&self) -> anyhow::Result<Status> {
+        status(self)
+    }
+    fn test(&self, suite: Option<&str>) -> anyhow::Result<(usize, usize)> {
+        test(self, suite)
     }
 }
 
 fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
-    guest(ctx).must_exist()
-}
-
-/// `start`: a no-op when running; templates are never started.
-pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    guest(ctx).start(|| apply::start(ctx.runner, ctx.id))
-}
-
-/// `stop`: a clean shutdown with a deadline, then a hard stop; a no-op when stopped.
-pub fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    guest(ctx).stop()
-}
-
-/// `restart`: `pct reboot` when running, a start otherwise.
-pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    guest(ctx).restart(
-        || guest::wait_ready(ctx.runner, ctx.id),
-        || apply::start(ctx.runner, ctx.id),
-    )
-}
-
-/// The configured guests that name `id` as their clone source.
-pub fn clones_of(ctx: &Ctx<'_>) -> Vec<GuestId> {
-    guest(ctx).clones()
-}
-
-/// `delete`: refuses a clone source or a running container without `--force`; a no-op
-/// when the container does not exist.
-pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
-    guest(ctx).delete(
-        force,
-        purge,
-        &[observe::hook_marker_path(ctx.layout, ctx.id)],
-    )
-}
-
-/// `reconfigure`: roll back to `final-form` and start.
-pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    guest(ctx).reconfigure(
-        "it is taken when enable_lifecycle_snapshots is true",
-        || apply::start(ctx.runner, ctx.id),
-    )
+    ctx.guest().must_exist()
 }
 
 /// What `status` reports.
@@ -92,7 +85,7 @@ pub struct Status {
 }
 
 /// `status`.
-pub fn status(ctx: &Ctx<'_>) -> anyhow::Result<Status> {
+fn status(ctx: &Ctx<'_>) -> anyhow::Result<Status> {
     let conf = apply::existing(ctx)?;
     let mut st = Status {
         id: ctx.id,
@@ -170,7 +163,7 @@ impl std::fmt::Display for Status {
 }
 
 /// `health-check`.
-pub fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     if !guest::has_checks(ctx.c) {
         println!("container {} has no health_check configured", ctx.id);
         return Ok(());
@@ -194,7 +187,7 @@ pub fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
 }
 
 /// `test [SUITE]`: `(passed, failed)`.
-pub fn test(ctx: &Ctx<'_>, suite: Option<&str>) -> anyhow::Result<(usize, usize)> {
+fn test(ctx: &Ctx<'_>, suite: Option<&str>) -> anyhow::Result<(usize, usize)> {
     must_exist(ctx)?;
     if ctx.c.tests.is_empty() {
         println!("container {} has no tests configured", ctx.id);

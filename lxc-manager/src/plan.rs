@@ -588,39 +588,11 @@ pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Setting
         }
     }
     if let Some((enabled, rules)) = &spec.firewall {
-        let cur = host.firewall.as_deref().unwrap_or("");
-        let want = firewall::desired(&FwFile::parse(cur), *enabled, rules)
-            .render()
-            .unwrap_or_default();
-        if want != cur {
-            let before = FwFile::parse(cur);
-            let after = FwFile::parse(&want);
-            if before.options.get("enable") != after.options.get("enable") {
-                s.changes.push(
-                    Change::new(Op::Change, "firewall", "enable")
-                        .from(
-                            before
-                                .options
-                                .get("enable")
-                                .cloned()
-                                .unwrap_or_else(|| "unset".into()),
-                        )
-                        .to(after.options.get("enable").cloned().unwrap_or_default()),
-                );
-            }
-            for r in before.rules.iter().filter(|r| !after.rules.contains(r)) {
-                s.changes
-                    .push(Change::new(Op::Remove, "firewall", format!("rule {r}")));
-            }
-            for r in after.rules.iter().filter(|r| !before.rules.contains(r)) {
-                s.changes
-                    .push(Change::new(Op::Add, "firewall", format!("rule {r}")));
-            }
-            if !s.changes.iter().any(|c| c.group == "firewall") {
-                s.changes
-                    .push(Change::new(Op::Change, "firewall", "rule order"));
-            }
-            s.firewall = Some(want);
+        let cur = host.firewall.as_deref();
+        let want = firewall::desired(&FwFile::parse(cur.unwrap_or("")), *enabled, rules);
+        if let Some(p) = firewall::plan(cur, &want) {
+            s.changes.extend(p.changes);
+            s.firewall = Some(p.text);
         }
     }
     Ok(s)

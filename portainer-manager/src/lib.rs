@@ -187,18 +187,7 @@ fn run(cli: &Cli, cfg: &Config, layout: &Layout, opts: &sync::Options) -> Exit {
             }
         }
     };
-    let bin_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
-        .unwrap_or_else(|| layout.bin_dir());
-    let ctx = phoenix_core::step::Ctx {
-        cfg,
-        layout,
-        runner: &runner,
-        wipe_disks: &[],
-        bin_dir,
-        created: Default::default(),
-    };
+    let ctx = phoenix_core::step::Ctx::new(cfg, layout, &runner);
     let report = sync::run(ctx, opts);
     if dry_run {
         println!("dry run: nothing was changed");

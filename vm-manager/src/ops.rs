@@ -1,11 +1,12 @@
-//! The verbs besides converge: start, stop, restart, delete, reconfigure, status and
-//! health-check. Each observes first and does nothing when there is nothing to do; templates
-//! are never started or stopped.
+//! The VM backend ([`Manager`]): converge, status and health-check; start, stop, restart,
+//! delete and reconfigure are the shared lifecycle verbs. Each observes first and does
+//! nothing when there is nothing to do; templates are never started or stopped.
 
 use anyhow::bail;
-use phoenix_core::converge::Op;
 use phoenix_core::converge::observe as seen;
 use phoenix_core::converge::ops as shared;
+use phoenix_core::converge::verbs::Manager;
+use phoenix_core::converge::{Op, SpecError};
 use phoenix_core::ids::GuestKind;
 use serde::Serialize;
 
@@ -14,63 +15,69 @@ use crate::guest;
 
 const KIND: GuestKind = GuestKind::Vm;
 
-/// The VM as the shared lifecycle verbs see it.
-fn guest<'a>(ctx: &Ctx<'a>) -> shared::Guest<'a> {
-    shared::Guest {
-        cfg: ctx.cfg,
-        layout: ctx.layout,
-        runner: ctx.runner,
-        kind: KIND,
-        id: ctx.id,
+impl Manager for Ctx<'_> {
+    type Status = Status;
+    const FINAL_FORM_TAKEN: &'static str = "it is taken after the VM's features first complete";
+
+    fn guest(&self) -> shared::Guest<'_> {
+        shared::Guest {
+            cfg: self.cfg,
+            layout: self.layout,
+            runner: self.runner,
+            kind: KIND,
+            id: self.id,
+        }
+    }
+    fn check(&self) -> Result<(), SpecError> {
+        apply::spec_of(self).map(drop)
+    }
+    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()> {
+        let prepared = apply::prepare(self, opts)?;
+        print!("{}", prepared.plan);
+        if plan_only || !prepared.plan.has_changes() {
+            return Ok(());
+        }
+        apply::apply(self, prepared)?;
+        println!("VM {}: converged", self.id);
+        Ok(())
+    }
+    /// Starts the VM and waits for the agent and cloud-init.
+    fn start_and_wait(&self) -> anyhow::Result<()> {
+        apply::start(self.runner, &spec(self)?)
+    }
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        guest::wait_ready(self.runner, &spec(self)?)
+    }
+    /// Its cloud-init snippet.
+    fn host_files(&self) -> Vec<std::path::PathBuf> {
+        apply::storages(self.layout)
+            .ok()
+            .and_then(|st| crate::create::snippet_store(self.layout, &st, self.id).ok())
+            .map(|s| s.file)
+            .into_iter()
+            .collect()
+    }
+    fn health_check(&self) -> anyhow::Result<()> {
+        health_check(self)
+    }
+    fn status(&self) -> anyhow::Result<Status> {
+        status(self)
+    }
+    fn test(&self, _suite: Option<&str>) -> anyhow::Result<(usize, usize)> {
+        println!(
+            "VM {} has no integration tests (tests are a container feature)",
+            self.id
+        );
+        Ok((0, 0))
     }
 }
 
 fn must_exist(ctx: &Ctx<'_>) -> anyhow::Result<phoenix_core::pve::conf::GuestConfig> {
-    guest(ctx).must_exist()
+    ctx.guest().must_exist()
 }
 
 fn spec(ctx: &Ctx<'_>) -> anyhow::Result<crate::spec::VmSpec> {
     Ok(apply::spec_of(ctx)?)
-}
-
-/// `start`: a no-op when running or a template; waits for the agent and cloud-init.
-pub fn start(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let s = spec(ctx)?;
-    guest(ctx).start(|| apply::start(ctx.runner, &s))
-}
-
-/// `stop`: a clean shutdown with a deadline, then a hard stop; a no-op when stopped.
-pub fn stop(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    guest(ctx).stop()
-}
-
-/// `restart`: `qm reboot` when running, a start otherwise.
-pub fn restart(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let s = spec(ctx)?;
-    guest(ctx).restart(
-        || guest::wait_ready(ctx.runner, &s),
-        || apply::start(ctx.runner, &s),
-    )
-}
-
-/// `delete`: refuses a clone source or a running VM without `--force`; a no-op when the VM
-/// does not exist. Removes its cloud-init snippet too.
-pub fn delete(ctx: &Ctx<'_>, force: bool, purge: bool) -> anyhow::Result<()> {
-    let snippet: Vec<std::path::PathBuf> = apply::storages(ctx.layout)
-        .ok()
-        .and_then(|st| crate::create::snippet_store(ctx.layout, &st, ctx.id).ok())
-        .map(|s| s.file)
-        .into_iter()
-        .collect();
-    guest(ctx).delete(force, purge, &snippet)
-}
-
-/// `reconfigure`: roll back to `final-form` and start.
-pub fn reconfigure(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    let s = spec(ctx)?;
-    guest(ctx).reconfigure("it is taken after the VM's features first complete", || {
-        apply::start(ctx.runner, &s)
-    })
 }
 
 /// What `status` reports.
@@ -107,7 +114,7 @@ impl std::fmt::Display for Status {
 }
 
 /// `status`: state, snapshots and drift (read-only).
-pub fn status(ctx: &Ctx<'_>) -> anyhow::Result<Status> {
+fn status(ctx: &Ctx<'_>) -> anyhow::Result<Status> {
     let mut st = Status {
         vmid: ctx.id.get(),
         name: ctx.vm.name.clone(),
@@ -144,7 +151,7 @@ pub fn status(ctx: &Ctx<'_>) -> anyhow::Result<Status> {
 }
 
 /// `health-check`: the VM's foundation, PASS/FAIL per check; an error when any fails.
-pub fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+fn health_check(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     let conf = must_exist(ctx)?;
     if conf.main.is_template() {
         println!(

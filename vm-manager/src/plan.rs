@@ -222,40 +222,11 @@ pub fn settings(spec: &VmSpec, main: &Section, obs: &Observed, snippet: &Snippet
         s.cloud_init = true;
     }
     if let Some((enabled, rules)) = &spec.firewall {
-        let current = obs
-            .firewall
-            .as_deref()
-            .map(FwFile::parse)
-            .unwrap_or_default();
-        let want = firewall::desired(&current, *enabled, rules);
-        let text = want.render().unwrap_or_default();
-        if obs.firewall.as_deref() != Some(text.as_str()) {
-            let have: Vec<&String> = current.rules.iter().collect();
-            for r in &want.rules {
-                if !have.contains(&r) {
-                    s.changes.push(Change::new(Op::Add, "firewall", r.clone()));
-                }
-            }
-            for r in &current.rules {
-                if !want.rules.contains(r) {
-                    s.changes
-                        .push(Change::new(Op::Remove, "firewall", r.clone()));
-                }
-            }
-            if current.options.get("enable") != want.options.get("enable") {
-                s.changes.push(
-                    Change::new(Op::Change, "firewall", "enable").to(if *enabled {
-                        "1"
-                    } else {
-                        "0"
-                    }),
-                );
-            }
-            if !s.changes.iter().any(|c| c.group == "firewall") {
-                s.changes
-                    .push(Change::new(Op::Change, "firewall", "rule order"));
-            }
-            s.firewall = Some(text);
+        let cur = obs.firewall.as_deref();
+        let want = firewall::desired(&FwFile::parse(cur.unwrap_or("")), *enabled, rules);
+        if let Some(p) = firewall::plan(cur, &want) {
+            s.changes.extend(p.changes);
+            s.firewall = Some(p.text);
         }
     }
     const ORDER: &[&str] = &["settings", "cloud-init", "network", "disk", "firewall"];

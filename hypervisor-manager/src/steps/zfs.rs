@@ -55,7 +55,10 @@ pub enum Action {
 }
 
 /// The step.
-pub struct Zfs;
+pub struct Zfs<'a> {
+    /// Disks `zpool create` may wipe (`--wipe-disks`).
+    pub wipe_disks: &'a [std::path::PathBuf],
+}
 
 /// `properties` (`recordsize=128K,compression=lz4`) as pairs; an entry without `=` is an
 /// error naming it.
@@ -291,7 +294,7 @@ pub fn plan_arc(
     (changes, action)
 }
 
-impl SetupStep for Zfs {
+impl SetupStep for Zfs<'_> {
     type Action = Action;
 
     fn name(&self) -> &'static str {
@@ -308,7 +311,7 @@ impl SetupStep for Zfs {
         )?;
         let mut changes = Vec::new();
         let mut actions = Vec::new();
-        for w in ctx.wipe_disks {
+        for w in self.wipe_disks {
             if !zfs
                 .pools
                 .iter()
@@ -328,7 +331,7 @@ impl SetupStep for Zfs {
                 .iter()
                 .map(|d| disk_facts(ctx, d, &pools))
                 .collect::<anyhow::Result<_>>()?;
-            let wipe = super::disks::decide(&p.name, &facts, ctx.wipe_disks)?;
+            let wipe = super::disks::decide(&p.name, &facts, self.wipe_disks)?;
             for d in wipe {
                 changes.push(Change::new(Op::Remove, "disks", format!("wipe {d}")));
                 actions.push(Action::Wipe(d));

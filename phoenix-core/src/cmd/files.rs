@@ -14,7 +14,7 @@ pub enum WriteOutcome {
     /// The file was (re)written.
     Written,
     /// Dry run: recorded, not written.
-    Planned,
+    JournalEntry,
 }
 
 /// Mode and owner of a file to write.
@@ -45,10 +45,10 @@ impl Runner {
             return Ok(WriteOutcome::Unchanged);
         }
         if self.dry_run {
-            self.record(Planned::Mkdir {
+            self.record(JournalEntry::Mkdir {
                 path: path.to_path_buf(),
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         tracing::info!(path = %path.display(), "creating directory");
         std::fs::DirBuilder::new()
@@ -76,12 +76,12 @@ impl Runner {
             }
         }
         if self.dry_run {
-            self.record(Planned::Chown {
+            self.record(JournalEntry::Chown {
                 path: path.to_path_buf(),
                 uid,
                 gid,
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         if !can_chown() {
             tracing::warn!(path = %path.display(), "not root: leaving the owner of {} as it is (wanted {uid}:{gid})", path.display());
@@ -104,10 +104,10 @@ impl Runner {
             return Ok(WriteOutcome::Unchanged);
         }
         if self.dry_run {
-            self.record(Planned::Remove {
+            self.record(JournalEntry::Remove {
                 path: path.to_path_buf(),
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         tracing::debug!(path = %path.display(), "removing file");
         std::fs::remove_file(path)
@@ -127,10 +127,10 @@ impl Runner {
             anyhow::bail!("{} is not a directory; not removed", path.display());
         }
         if self.dry_run {
-            self.record(Planned::Remove {
+            self.record(JournalEntry::Remove {
                 path: path.to_path_buf(),
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         tracing::info!(path = %path.display(), "removing directory and its contents");
         std::fs::remove_dir_all(path)
@@ -148,12 +148,12 @@ impl Runner {
             return Ok(WriteOutcome::Unchanged);
         }
         if self.dry_run {
-            self.record(Planned::Write {
+            self.record(JournalEntry::Write {
                 path: path.to_path_buf(),
                 bytes: value.len(),
                 mode: 0,
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         tracing::info!(path = %path.display(), value, "writing kernel parameter");
         std::fs::OpenOptions::new()
@@ -213,12 +213,12 @@ impl Runner {
             }
         }
         if self.dry_run {
-            self.record(Planned::Write {
+            self.record(JournalEntry::Write {
                 path: path.to_path_buf(),
                 bytes: contents.len(),
                 mode: spec.mode,
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         let dir = path
             .parent()
@@ -281,11 +281,11 @@ impl Runner {
             return Ok(WriteOutcome::Unchanged);
         }
         if self.dry_run {
-            self.record(Planned::Chmod {
+            self.record(JournalEntry::Chmod {
                 path: path.to_path_buf(),
                 mode,
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         tracing::info!(path = %path.display(), mode = format!("{mode:04o}"), "changing mode");
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(
@@ -319,11 +319,11 @@ impl Runner {
             Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", link.display())),
         }
         if self.dry_run {
-            self.record(Planned::Symlink {
+            self.record(JournalEntry::Symlink {
                 link: link.to_path_buf(),
                 target: target.to_path_buf(),
             });
-            return Ok(WriteOutcome::Planned);
+            return Ok(WriteOutcome::JournalEntry);
         }
         tracing::info!(link = %link.display(), target = %target.display(), "linking");
         let name = link

@@ -24,7 +24,7 @@ pub use exec::{
 };
 pub use fake::FakeExec;
 pub use files::{Check, FileSpec, WriteOutcome};
-pub use runner::{Planned, Runner};
+pub use runner::{JournalEntry, Runner};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

@@ -1,5 +1,5 @@
 //! The [`Runner`]: runs commands (reads always, mutations unless dry-run, which records
-//! them in its journal as [`Planned`]).
+//! them in its journal as [`JournalEntry`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use super::*;
 /// Something a dry run would have done.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Planned {
+pub enum JournalEntry {
     /// A mutating command.
     Command {
         /// Shell-quoted rendering.
@@ -61,24 +61,24 @@ pub enum Planned {
     },
 }
 
-impl fmt::Display for Planned {
+impl fmt::Display for JournalEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Planned::Command { cmd } => write!(f, "run `{cmd}`"),
-            Planned::Write { path, bytes, mode } => write!(
+            JournalEntry::Command { cmd } => write!(f, "run `{cmd}`"),
+            JournalEntry::Write { path, bytes, mode } => write!(
                 f,
                 "write {} ({bytes} bytes, mode {mode:04o})",
                 path.display()
             ),
-            Planned::Mkdir { path } => write!(f, "create directory {}", path.display()),
-            Planned::Remove { path } => write!(f, "remove {}", path.display()),
-            Planned::Chown { path, uid, gid } => {
+            JournalEntry::Mkdir { path } => write!(f, "create directory {}", path.display()),
+            JournalEntry::Remove { path } => write!(f, "remove {}", path.display()),
+            JournalEntry::Chown { path, uid, gid } => {
                 write!(f, "change the owner of {} to {uid}:{gid}", path.display())
             }
-            Planned::Chmod { path, mode } => {
+            JournalEntry::Chmod { path, mode } => {
                 write!(f, "change the mode of {} to {mode:04o}", path.display())
             }
-            Planned::Symlink { link, target } => {
+            JournalEntry::Symlink { link, target } => {
                 write!(f, "link {} -> {}", link.display(), target.display())
             }
         }
@@ -90,7 +90,7 @@ impl fmt::Display for Planned {
 pub struct Runner {
     pub(super) exec: Arc<dyn Exec>,
     pub(super) dry_run: bool,
-    pub(super) journal: Arc<Mutex<Vec<Planned>>>,
+    pub(super) journal: Arc<Mutex<Vec<JournalEntry>>>,
 }
 
 impl fmt::Debug for Runner {
@@ -122,11 +122,11 @@ impl Runner {
     }
 
     /// What a dry run recorded, in order.
-    pub fn journal(&self) -> Vec<Planned> {
+    pub fn journal(&self) -> Vec<JournalEntry> {
         self.journal.lock().map(|j| j.clone()).unwrap_or_default()
     }
 
-    pub(super) fn record(&self, p: Planned) {
+    pub(super) fn record(&self, p: JournalEntry) {
         tracing::info!("dry-run: would {p}");
         if let Ok(mut j) = self.journal.lock() {
             j.push(p);
@@ -148,7 +148,7 @@ impl Runner {
     fn run_inner(&self, cmd: &Cmd, sink: Option<LineSink<'_>>) -> Result<Output, CmdError> {
         let rendered = cmd.to_string();
         if self.dry_run && cmd.effect() == Effect::Mutate {
-            self.record(Planned::Command { cmd: rendered });
+            self.record(JournalEntry::Command { cmd: rendered });
             return Ok(Output {
                 executed: false,
                 ..Output::default()

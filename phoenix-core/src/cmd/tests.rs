@@ -62,7 +62,7 @@ fn dry_run_records_mutations_and_runs_reads() {
     assert_eq!(fake.calls(), vec![vec!["pct", "status", "101"]]);
     assert_eq!(
         r.journal(),
-        vec![Planned::Command {
+        vec![JournalEntry::Command {
             cmd: "pct start 101".into()
         }]
     );
@@ -94,7 +94,7 @@ fn trees_are_removed_without_following_links() {
     std::fs::write(tree.join("sub/f"), "y").unwrap();
     std::os::unix::fs::symlink(&keep, tree.join("link")).unwrap();
     let dry = Runner::system(true);
-    assert_eq!(dry.remove_tree(&tree).unwrap(), WriteOutcome::Planned);
+    assert_eq!(dry.remove_tree(&tree).unwrap(), WriteOutcome::JournalEntry);
     assert!(tree.join("sub/f").exists());
     let r = Runner::system(false);
     assert_eq!(r.remove_tree(&tree).unwrap(), WriteOutcome::Written);
@@ -208,7 +208,7 @@ fn writes_are_atomic_idempotent_and_dry_run_aware() {
     assert_eq!(
         dry.write_file(&p, b"[OPTIONS]\n", FileSpec::mode(0o640))
             .unwrap(),
-        WriteOutcome::Planned
+        WriteOutcome::JournalEntry
     );
     assert!(!p.exists());
     let r = Runner::with_exec(FakeExec::new(), false);
@@ -242,13 +242,16 @@ fn writes_are_atomic_idempotent_and_dry_run_aware() {
         "no temp files left"
     );
     let sub = dir.path().join("a/b");
-    assert_eq!(dry.ensure_dir(&sub, 0o755).unwrap(), WriteOutcome::Planned);
+    assert_eq!(
+        dry.ensure_dir(&sub, 0o755).unwrap(),
+        WriteOutcome::JournalEntry
+    );
     assert!(!sub.exists());
     assert_eq!(r.ensure_dir(&sub, 0o755).unwrap(), WriteOutcome::Written);
     assert_eq!(r.ensure_dir(&sub, 0o755).unwrap(), WriteOutcome::Unchanged);
-    assert_eq!(dry.remove_file(&p).unwrap(), WriteOutcome::Planned);
+    assert_eq!(dry.remove_file(&p).unwrap(), WriteOutcome::JournalEntry);
     assert!(p.exists());
-    assert!(matches!(dry.journal().last(), Some(Planned::Remove { path }) if *path == p));
+    assert!(matches!(dry.journal().last(), Some(JournalEntry::Remove { path }) if *path == p));
     assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Written);
     assert!(!p.exists());
     assert_eq!(r.remove_file(&p).unwrap(), WriteOutcome::Unchanged);
@@ -299,7 +302,7 @@ fn checked_writes_replace_only_what_the_check_accepts() {
     assert_eq!(
         dry.write_checked(&p, b"other\n", FileSpec::mode(0o440), &never)
             .unwrap(),
-        WriteOutcome::Planned
+        WriteOutcome::JournalEntry
     );
 }
 
@@ -310,7 +313,7 @@ fn links_are_made_repointed_and_never_replace_files() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let r = Runner::with_exec(FakeExec::new(), false);
     let dry = Runner::with_exec(FakeExec::new(), true);
-    assert_eq!(dry.symlink(&a, &link).unwrap(), WriteOutcome::Planned);
+    assert_eq!(dry.symlink(&a, &link).unwrap(), WriteOutcome::JournalEntry);
     assert!(std::fs::symlink_metadata(&link).is_err());
     assert_eq!(r.symlink(&a, &link).unwrap(), WriteOutcome::Written);
     assert_eq!(r.symlink(&a, &link).unwrap(), WriteOutcome::Unchanged);
@@ -332,7 +335,7 @@ fn modes_change_only_when_different() {
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     let r = Runner::with_exec(FakeExec::new(), false);
     let dry = Runner::with_exec(FakeExec::new(), true);
-    assert_eq!(dry.set_mode(&d, 0o770).unwrap(), WriteOutcome::Planned);
+    assert_eq!(dry.set_mode(&d, 0o770).unwrap(), WriteOutcome::JournalEntry);
     assert_eq!(r.set_mode(&d, 0o770).unwrap(), WriteOutcome::Written);
     assert_eq!(r.set_mode(&d, 0o770).unwrap(), WriteOutcome::Unchanged);
     assert_eq!(
@@ -349,7 +352,7 @@ fn kernel_parameters_are_written_in_place_and_planned_in_dry_runs() {
     let dry = Runner::system(true);
     assert_eq!(
         dry.write_kernel_param(&p, "1024").unwrap(),
-        WriteOutcome::Planned
+        WriteOutcome::JournalEntry
     );
     assert_eq!(std::fs::read_to_string(&p).unwrap(), "0\n");
     let r = Runner::system(false);

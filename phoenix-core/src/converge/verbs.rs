@@ -1,11 +1,17 @@
 //! The verb dispatch both guest managers share: bad configuration is exit 2 before any host
 //! command, mutating verbs take the locks (unless `--dry-run`), each verb runs the manager's
 //! implementation, errors become exit statuses. A manager implements [`Manager`] for one
-//! guest; its `main` is `parse → load → dispatch`.
+//! guest; its `main` is [`main`]: parse → load → build the manager → [`dispatch`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use crate::cli::guest::{GuestCli, GuestVerb, Output};
+use crate::cmd::Runner;
 use crate::config::{Config, Subject, Work};
 use crate::converge::apply::noun;
+use crate::converge::ops::Guest;
 use crate::converge::{SpecError, exit_for};
 use crate::exit::Exit;
 use crate::ids::{GuestId, GuestKind};
@@ -20,35 +26,100 @@ pub struct Options {
     pub create: bool,
 }
 
-/// One guest manager, for one guest.
+/// One guest backend (containers, VMs), for one guest: what differs between the two
+/// managers. The lifecycle verbs that do not differ (`start`, `stop`, `restart`, `delete`,
+/// `reconfigure`) are provided on top of [`ops::Guest`](crate::converge::ops::Guest).
 pub trait Manager {
     /// What `status` returns.
     type Status: serde::Serialize + std::fmt::Display;
+    /// When the `final-form` snapshot is taken (said when `reconfigure` finds none).
+    const FINAL_FORM_TAKEN: &'static str;
 
-    /// The guest's ID.
-    fn id(&self) -> GuestId;
-    /// Container or VM.
-    fn kind(&self) -> GuestKind;
+    /// The guest, as the shared lifecycle verbs see it.
+    fn guest(&self) -> Guest<'_>;
     /// Checks that the configuration specifies the guest (pure).
     fn check(&self) -> Result<(), SpecError>;
     /// Plans, prints the plan and applies it unless `plan_only`.
     fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()>;
-    /// `start`.
-    fn start(&self) -> anyhow::Result<()>;
-    /// `stop`.
-    fn stop(&self) -> anyhow::Result<()>;
-    /// `restart`.
-    fn restart(&self) -> anyhow::Result<()>;
-    /// `delete`.
-    fn delete(&self, force: bool, purge: bool) -> anyhow::Result<()>;
-    /// `reconfigure`.
-    fn reconfigure(&self) -> anyhow::Result<()>;
+    /// Starts the stopped guest and waits until it is ready.
+    fn start_and_wait(&self) -> anyhow::Result<()>;
+    /// Waits until the rebooted guest is ready.
+    fn wait_ready(&self) -> anyhow::Result<()>;
+    /// The guest's files on the host that `delete` removes with it.
+    fn host_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
     /// `health-check`.
     fn health_check(&self) -> anyhow::Result<()>;
     /// `status`.
     fn status(&self) -> anyhow::Result<Self::Status>;
     /// `test`: `(passed, failed)`.
     fn test(&self, suite: Option<&str>) -> anyhow::Result<(usize, usize)>;
+
+    /// The guest's ID.
+    fn id(&self) -> GuestId {
+        self.guest().id
+    }
+    /// Container or VM.
+    fn kind(&self) -> GuestKind {
+        self.guest().kind
+    }
+    /// `start`: a no-op when running or a template.
+    fn start(&self) -> anyhow::Result<()> {
+        self.guest().start(|| self.start_and_wait())
+    }
+    /// `stop`: a clean shutdown with a deadline, then a hard stop; a no-op when stopped.
+    fn stop(&self) -> anyhow::Result<()> {
+        self.guest().stop()
+    }
+    /// `restart`: a reboot when running, a start otherwise.
+    fn restart(&self) -> anyhow::Result<()> {
+        self.guest()
+            .restart(|| self.wait_ready(), || self.start_and_wait())
+    }
+    /// `delete`: refuses a clone source or a running guest without `--force`; a no-op when
+    /// the guest does not exist.
+    fn delete(&self, force: bool, purge: bool) -> anyhow::Result<()> {
+        self.guest().delete(force, purge, &self.host_files())
+    }
+    /// `reconfigure`: roll back to `final-form` and start.
+    fn reconfigure(&self) -> anyhow::Result<()> {
+        self.guest()
+            .reconfigure(Self::FINAL_FORM_TAKEN, || self.start_and_wait())
+    }
+}
+
+/// A guest manager's `main`: parses the command line (`program`'s, described as `about`),
+/// loads and checks the configuration (exit 2 before any host command), resolves the guest
+/// ID of `kind`, and hands the rest to `run` (which builds the manager and calls
+/// [`dispatch`]).
+pub fn main(
+    args: impl IntoIterator<Item = OsString>,
+    program: &'static str,
+    about: &'static str,
+    kind: GuestKind,
+    run: impl FnOnce(&GuestCli, &Layout, &Config, &Runner, GuestId) -> Exit,
+) -> ExitCode {
+    let args = match crate::cli::generated(args, || GuestCli::command_for(program, about)) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let cli = match GuestCli::parse_for(program, about, args) {
+        Ok(c) => c,
+        Err(e) => return crate::cli::clap_exit(&e),
+    };
+    let layout = Layout::from_env();
+    cli.global.init_logging(program, &layout);
+    let (cfg, _) = match crate::cli::load_config(&cli.global, &layout) {
+        Ok(c) => c,
+        Err(exit) => return exit.into(),
+    };
+    let id = match crate::cli::guest_arg(&cfg, cli.verb.target(), kind) {
+        Ok(id) => id,
+        Err(exit) => return exit.into(),
+    };
+    let runner = Runner::system(cli.global.dry_run || !cli.verb.mutates());
+    run(&cli, &layout, &cfg, &runner, id).into()
 }
 
 /// The work a verb does on its guest that a configuration finding can block.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::guest::FirewallRule;
+use crate::converge::{Change, Op};
 
 /// A parsed `.fw` file, split into what we manage and what we keep.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,9 +135,99 @@ pub fn desired(current: &FwFile, enabled: bool, rules: &[FirewallRule]) -> FwFil
     f
 }
 
+/// What bringing a `.fw` file to `want` takes: the changes to show and the text to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FwPlan {
+    /// One change per option that differs, per rule added or removed, or `rule order`.
+    pub changes: Vec<Change>,
+    /// The whole file to write.
+    pub text: String,
+}
+
+/// The one firewall planner (guest `.fw` files and `cluster.fw`): compares the file as it is
+/// (`None`: absent) with the file wanted and says what changes, in one wording, under the
+/// group `firewall`. `None` when the file already reads as wanted.
+pub fn plan(current: Option<&str>, want: &FwFile) -> Option<FwPlan> {
+    let text = want.render().unwrap_or_default();
+    if current.unwrap_or("") == text {
+        return None;
+    }
+    let cur = current.map(FwFile::parse).unwrap_or_default();
+    let mut changes = Vec::new();
+    let keys: std::collections::BTreeSet<&String> =
+        cur.options.keys().chain(want.options.keys()).collect();
+    for k in keys {
+        let (old, new) = (cur.options.get(k), want.options.get(k));
+        if old == new {
+            continue;
+        }
+        let op = match (old, new) {
+            (None, _) => Op::Add,
+            (_, None) => Op::Remove,
+            _ => Op::Change,
+        };
+        let mut c = Change::new(op, "firewall", format!("option {k}"));
+        c.from = old.cloned();
+        c.to = new.cloned();
+        changes.push(c);
+    }
+    for r in cur.rules.iter().filter(|r| !want.rules.contains(r)) {
+        changes.push(Change::new(Op::Remove, "firewall", format!("rule {r}")));
+    }
+    for r in want.rules.iter().filter(|r| !cur.rules.contains(r)) {
+        changes.push(Change::new(Op::Add, "firewall", format!("rule {r}")));
+    }
+    if changes.is_empty() {
+        // Same options and rules: the order of the rules, or the layout, differs.
+        changes.push(Change::new(Op::Change, "firewall", "rule order"));
+    }
+    Some(FwPlan { changes, text })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_names_each_option_and_rule_once_and_nothing_when_converged() {
+        let cur =
+            "[OPTIONS]\n\nenable: 0\npolicy_in: DROP\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 23\n\n";
+        let mut want = FwFile::parse(cur);
+        want.options.insert("enable".into(), "1".into());
+        want.options.remove("policy_in");
+        want.rules = vec!["IN ACCEPT -p icmp".into()];
+        let p = plan(Some(cur), &want).unwrap();
+        let lines: Vec<String> = p
+            .changes
+            .iter()
+            .map(|c| format!("{:?} {} {:?} {:?}", c.op, c.what, c.from, c.to))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Change option enable Some(\"0\") Some(\"1\")",
+                "Remove option policy_in Some(\"DROP\") None",
+                "Remove rule IN ACCEPT -p tcp -dport 23 None None",
+                "Add rule IN ACCEPT -p icmp None None",
+            ]
+        );
+        assert_eq!(plan(Some(&p.text), &want), None);
+        let mut swapped = FwFile::parse(&p.text);
+        swapped.rules = vec!["OUT DROP".into(), "IN ACCEPT -p icmp".into()];
+        let two = swapped.render().unwrap();
+        swapped.rules.reverse();
+        let order = plan(Some(&two), &swapped).unwrap();
+        assert_eq!(order.changes.len(), 1);
+        assert_eq!(order.changes[0].what, "rule order");
+        // An absent file is planned from empty.
+        assert!(
+            plan(None, &want)
+                .unwrap()
+                .changes
+                .iter()
+                .all(|c| c.op == Op::Add)
+        );
+    }
 
     fn rule(
         dir: &str,

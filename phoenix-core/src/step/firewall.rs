@@ -6,7 +6,7 @@
 
 use crate::config::guest::FirewallRule;
 use crate::config::host::HostFirewall;
-use crate::converge::{Change, Op};
+use crate::converge::Change;
 use crate::pve::firewall::{self, FwFile};
 use anyhow::bail;
 
@@ -62,35 +62,10 @@ pub fn plan_file(
     fw: &HostFirewall,
 ) -> anyhow::Result<(Vec<Change>, Option<Write>)> {
     let cur = current.map(FwFile::parse).unwrap_or_default();
-    let want = desired(&cur, fw)?;
-    let text = want.render().unwrap_or_default();
-    if current == Some(text.as_str()) {
-        return Ok((Vec::new(), None));
-    }
-    let mut changes = Vec::new();
-    for (k, v) in &want.options {
-        if cur.options.get(k) != Some(v) {
-            let c = Change::new(Op::Change, "options", k.clone()).to(v.clone());
-            changes.push(match cur.options.get(k) {
-                Some(old) => c.from(old.clone()),
-                None => c,
-            });
-        }
-    }
-    for r in &want.rules {
-        if !cur.rules.contains(r) {
-            changes.push(Change::new(Op::Add, "rules", r.clone()));
-        }
-    }
-    for r in &cur.rules {
-        if !want.rules.contains(r) {
-            changes.push(Change::new(Op::Remove, "rules", r.clone()));
-        }
-    }
-    if changes.is_empty() {
-        changes.push(Change::new(Op::Change, "rules", "order"));
-    }
-    Ok((changes, Some(Write(text))))
+    Ok(match firewall::plan(current, &desired(&cur, fw)?) {
+        None => (Vec::new(), None),
+        Some(p) => (p.changes, Some(Write(p.text))),
+    })
 }
 
 impl HostStep for Firewall {
@@ -158,11 +133,11 @@ mod tests {
         assert_eq!(
             shown,
             [
-                "~ enable: 0 -> 1",
-                "~ policy_in: DROP",
-                "~ policy_out: ACCEPT",
-                "+ IN ACCEPT -p tcp -dport 8006 # web UI",
-                "- IN ACCEPT -p tcp -dport 23",
+                "~ option enable: 0 -> 1",
+                "+ option policy_in: DROP",
+                "+ option policy_out: ACCEPT",
+                "- rule IN ACCEPT -p tcp -dport 23",
+                "+ rule IN ACCEPT -p tcp -dport 8006 # web UI",
             ]
         );
         let (again, w) = plan_file(Some(&text), &fw()).unwrap();

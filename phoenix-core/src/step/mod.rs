@@ -33,8 +33,6 @@ pub struct Ctx<'a> {
     pub layout: &'a Layout,
     /// The one door to the outside.
     pub runner: &'a Runner,
-    /// Disks `zpool create` may wipe (`--wipe-disks`).
-    pub wipe_disks: &'a [PathBuf],
     /// Where phoenix's binaries are (the directory of this executable): the global
     /// `phoenix` link and the systemd units point here.
     pub bin_dir: PathBuf,
@@ -42,6 +40,24 @@ pub struct Ctx<'a> {
     /// changes the owner or mode of an existing directory only when it is one of these:
     /// anything else is the operator's, and a mismatch is shown, not changed.
     pub created: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of a run: phoenix's binaries are beside this executable (the layout's
+    /// `bin` directory when that cannot be told).
+    pub fn new(cfg: &'a Config, layout: &'a Layout, runner: &'a Runner) -> Self {
+        let bin_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| layout.bin_dir());
+        Ctx {
+            cfg,
+            layout,
+            runner,
+            bin_dir,
+            created: Default::default(),
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -168,11 +184,45 @@ pub fn run<S: SetupStep>(step: &S, ctx: &Ctx<'_>) -> Outcome {
 
 /// [`run`], the plan headed `<verb> <step>` (`sync` runs some of setup's steps).
 pub fn run_as<S: SetupStep>(verb: &str, step: &S, ctx: &Ctx<'_>) -> Outcome {
-    let p = match step.plan(ctx) {
-        Ok(p) => p,
+    drive(
+        &format!("{verb} {}", step.name()),
+        step.plan(ctx).map(Planned::Ready),
+        ctx.runner.is_dry_run(),
+        |actions| step.apply(ctx, actions),
+    )
+}
+
+/// A plan, or why it cannot be made yet.
+pub enum Planned<A> {
+    /// What to change.
+    Ready(StepPlan<A>),
+    /// What the step works in (a guest) is missing or stopped: a later run does it.
+    NotReady(String),
+}
+
+/// Prints the plan headed `heading` that says what it waits for; `NotReady`.
+pub fn not_ready(heading: &str, why: String) -> Outcome {
+    let mut plan = Plan::new(heading);
+    plan.push(Change::new(Op::Note, "wait", why.clone()));
+    print!("{plan}");
+    Outcome::NotReady(why)
+}
+
+/// The one plan → print → apply loop of every step and stage: prints the plan headed
+/// `heading`, applies its actions unless there are none or this is a dry run, and says how it
+/// ended (`RebootRequired` when the plan says the host needs one).
+pub fn drive<A>(
+    heading: &str,
+    planned: anyhow::Result<Planned<A>>,
+    dry_run: bool,
+    apply: impl FnOnce(Vec<A>) -> anyhow::Result<Outcome>,
+) -> Outcome {
+    let p = match planned {
+        Ok(Planned::Ready(p)) => p,
+        Ok(Planned::NotReady(why)) => return not_ready(heading, why),
         Err(e) => return Outcome::Failed(format!("{e:#}")),
     };
-    let mut plan = Plan::new(format!("{verb} {}", step.name()));
+    let mut plan = Plan::new(heading);
     plan.changes = p.changes;
     if let Some(why) = &p.reboot {
         plan.push(Change::new(
@@ -182,19 +232,19 @@ pub fn run_as<S: SetupStep>(verb: &str, step: &S, ctx: &Ctx<'_>) -> Outcome {
         ));
     }
     print!("{plan}");
-    let after = |o: Outcome| match (o, &p.reboot) {
+    let outcome = if p.actions.is_empty() {
+        Outcome::Ok
+    } else if dry_run {
+        Outcome::Changed
+    } else {
+        match apply(p.actions) {
+            Ok(o) => o,
+            Err(e) => return Outcome::Failed(format!("{e:#}")),
+        }
+    };
+    match (outcome, &p.reboot) {
         (Outcome::Ok | Outcome::Changed, Some(_)) => Outcome::RebootRequired,
         (o, _) => o,
-    };
-    if p.actions.is_empty() {
-        return after(Outcome::Ok);
-    }
-    if ctx.runner.is_dry_run() {
-        return after(Outcome::Changed);
-    }
-    match step.apply(ctx, p.actions) {
-        Ok(o) => after(o),
-        Err(e) => Outcome::Failed(format!("{e:#}")),
     }
 }
 

@@ -400,7 +400,7 @@ impl Stage for ApiStage {
             p.note("error", e.clone());
         }
         *self.errors.borrow_mut() = errors;
-        Ok(Planned::Plan(p))
+        Ok(Planned::Ready(p))
     }
 
     fn apply(&self, cx: &Cx<'_>, actions: Vec<ApiAction>) -> anyhow::Result<()> {

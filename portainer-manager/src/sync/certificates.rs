@@ -152,7 +152,7 @@ impl Stage for Certificates {
                 )));
             }
         }
-        Ok(Planned::Plan(p))
+        Ok(Planned::Ready(p))
     }
 
     fn apply(&self, cx: &Cx<'_>, actions: Vec<CertAction>) -> anyhow::Result<()> {

@@ -93,7 +93,7 @@ impl Stage for TraefikStage {
                 text,
             );
         }
-        Ok(Planned::Plan(p))
+        Ok(Planned::Ready(p))
     }
 
     fn apply(&self, cx: &Cx<'_>, actions: Vec<String>) -> anyhow::Result<()> {
@@ -197,7 +197,7 @@ impl Stage for NginxStage {
                 NginxAction::RemoveDefault,
             );
         }
-        Ok(Planned::Plan(p))
+        Ok(Planned::Ready(p))
     }
 
     fn apply(&self, cx: &Cx<'_>, actions: Vec<NginxAction>) -> anyhow::Result<()> {

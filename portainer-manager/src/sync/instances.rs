@@ -315,7 +315,7 @@ impl Stage for Instances {
         if !errors.is_empty() {
             bail!(errors.join("; "));
         }
-        Ok(Planned::Plan(p))
+        Ok(Planned::Ready(p))
     }
 
     fn apply(&self, cx: &Cx<'_>, actions: Vec<InstanceAction>) -> anyhow::Result<()> {

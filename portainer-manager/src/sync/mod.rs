@@ -23,12 +23,12 @@ use std::net::IpAddr;
 
 use phoenix_core::cmd::Runner;
 use phoenix_core::config::Config;
-use phoenix_core::converge::{Change, Op, Plan};
+use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::GuestId;
 use phoenix_core::mesh::{self, Mesh, Roles};
 use phoenix_core::paths::Layout;
 use phoenix_core::step::report::{Outcome, Report};
-use phoenix_core::step::{self, StepPlan};
+use phoenix_core::step::{self, Planned};
 
 pub use api_stage::{ApiAction, ApiStage, api_address, password};
 pub use certificates::{CertAction, Certificates};
@@ -78,14 +78,6 @@ impl Cx<'_> {
     }
 }
 
-/// A stage's plan, or why it cannot run yet.
-pub enum Planned<A> {
-    /// The guest it works in is missing or stopped.
-    NotReady(String),
-    /// What to change.
-    Plan(StepPlan<A>),
-}
-
 /// One stage.
 pub trait Stage {
     /// What apply does.
@@ -102,33 +94,15 @@ pub trait Stage {
     }
 }
 
-fn print_plan(name: &str, changes: Vec<Change>) {
-    let mut plan = Plan::new(format!("sync {name}"));
-    plan.changes = changes;
-    print!("{plan}");
-}
-
-/// Plans a stage, prints the plan and applies it unless this is a dry run.
+/// Plans a stage, prints the plan and applies it unless this is a dry run (the step
+/// framework's loop), then adds the failures found while planning.
 pub fn run_stage<S: Stage>(s: &S, cx: &Cx<'_>) -> Outcome {
-    let p = match s.plan(cx) {
-        Ok(Planned::Plan(p)) => p,
-        Ok(Planned::NotReady(why)) => {
-            print_plan(s.name(), vec![Change::new(Op::Note, "wait", why.clone())]);
-            return Outcome::NotReady(why);
-        }
-        Err(e) => return Outcome::Failed(format!("{e:#}")),
-    };
-    print_plan(s.name(), p.changes);
-    let outcome = if p.actions.is_empty() {
-        Outcome::Ok
-    } else if cx.runner().is_dry_run() {
-        Outcome::Changed
-    } else {
-        match s.apply(cx, p.actions) {
-            Ok(()) => Outcome::Changed,
-            Err(e) => Outcome::Failed(format!("{e:#}")),
-        }
-    };
+    let outcome = step::drive(
+        &format!("sync {}", s.name()),
+        s.plan(cx),
+        cx.runner().is_dry_run(),
+        |actions| s.apply(cx, actions).map(|()| Outcome::Changed),
+    );
     let mut errors = s.deferred_errors();
     if errors.is_empty() {
         return outcome;
@@ -230,8 +204,7 @@ fn dns_stage(cx: &Cx<'_>) -> Outcome {
         match phoenix_core::host::apt::installed(cx.runner(), &["dnsmasq"]) {
             Ok(have) if have.is_empty() => {
                 let why = "dnsmasq is not installed: run `phoenix setup` first".to_string();
-                print_plan("dns", vec![Change::new(Op::Note, "wait", why.clone())]);
-                return Outcome::NotReady(why);
+                return step::not_ready("sync dns", why);
             }
             Ok(_) => {}
             Err(e) => return Outcome::Failed(format!("{e:#}")),
