@@ -190,6 +190,187 @@ mod tests {
         );
     }
 
+    /// The architecture document and the decisions record, from the repository root.
+    const ARCHITECTURE: &str = "ARCHITECTURE.md";
+    const DECISIONS: &str = "docs/decisions.md";
+
+    /// A code span (`` `…` ``) of a document, with the directory of the `###` section it is
+    /// in: a heading whose first code span names a directory of the repository
+    /// (`` ### `lxc-manager` ``) sets it until the next heading.
+    struct Span {
+        text: String,
+        line: usize,
+        section_dir: Option<String>,
+    }
+
+    /// The code spans of a Markdown document outside fenced blocks. A span broken across
+    /// lines keeps a space for the line break.
+    fn code_spans(text: &str) -> Vec<Span> {
+        let root = project_root();
+        let mut spans = Vec::new();
+        let (mut fenced, mut inside) = (false, false);
+        let mut section_dir = None;
+        let mut buf = String::new();
+        for (n, line) in text.lines().enumerate() {
+            if !inside && line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                continue;
+            }
+            if !inside && line.starts_with('#') {
+                section_dir = line
+                    .starts_with("### ")
+                    .then(|| line.split('`').nth(1))
+                    .flatten()
+                    .map(|s| s.trim_end_matches('/').to_string())
+                    .filter(|d| !d.is_empty() && !d.contains("..") && root.join(d).is_dir());
+            }
+            for (k, part) in line.split('`').enumerate() {
+                if k > 0 {
+                    if inside {
+                        spans.push(Span {
+                            text: std::mem::take(&mut buf),
+                            line: n + 1,
+                            section_dir: section_dir.clone(),
+                        });
+                    }
+                    inside = !inside;
+                }
+                if inside {
+                    buf.push_str(part);
+                }
+            }
+            if inside {
+                buf.push(' ');
+            }
+        }
+        spans
+    }
+
+    /// Whether a code span reads as a relative file path: no white space, no characters of
+    /// commands, patterns or placeholders, not a host path (`/…`), a variable (`$…`) or a
+    /// flag (`-…`), and either a `/` in it or a file extension of ours.
+    fn looks_like_path(s: &str) -> bool {
+        const EXTENSIONS: [&str; 9] = [
+            ".rs", ".toml", ".md", ".json", ".sh", ".yml", ".yaml", ".lock", ".snap",
+        ];
+        !s.is_empty()
+            && !s.starts_with(['/', '$', '-', '~'])
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || "<>{}[]()*|:=…,;'\"@#%&!?+^".contains(c))
+            && (s.contains('/')
+                || EXTENSIONS
+                    .iter()
+                    .any(|e| s.len() > e.len() && s.ends_with(e)))
+    }
+
+    /// What is wrong with the repository paths `doc` names (empty when nothing). A code span
+    /// is a path by [`looks_like_path`]; `PATH::name` (a test or function, as
+    /// `phoenix-cli/tests/dispatch.rs::a_missing_manager_is_named`) names `PATH`, which must
+    /// then also define `fn name`. A path with a `..` component leaves the repository and is
+    /// always wrong. With `every`, each path must exist, relative to the repository root or,
+    /// inside a crate's section, to that crate's directory or its `src/`; without it, only
+    /// paths whose first component is an entry of the repository root are checked (a
+    /// document that also cites upstream sources such as pve-container's
+    /// `src/PVE/LXC/Config.pm`).
+    fn missing_paths(doc: &str, every: bool) -> Vec<String> {
+        let root = project_root();
+        let text = std::fs::read_to_string(root.join(doc)).expect("document");
+        let mut wrong = Vec::new();
+        for span in code_spans(&text) {
+            let (path, item) = match span.text.split_once("::") {
+                Some((p, item)) if p.ends_with(".rs") => (p, Some(item)),
+                _ => (span.text.as_str(), None),
+            };
+            if !looks_like_path(path) {
+                continue;
+            }
+            let at = format!("{doc}:{}: `{}`", span.line, span.text);
+            if path.split('/').any(|c| c == "..") {
+                wrong.push(format!("{at} leaves the repository"));
+                continue;
+            }
+            let first = path.split('/').next().unwrap_or_default();
+            if !every && !root.join(first).exists() {
+                continue;
+            }
+            let mut candidates = vec![root.join(path)];
+            if let Some(dir) = &span.section_dir {
+                candidates.push(root.join(dir).join(path));
+                candidates.push(root.join(dir).join("src").join(path));
+            }
+            let Some(found) = candidates.into_iter().find(|c| c.exists()) else {
+                wrong.push(format!("{at} does not exist"));
+                continue;
+            };
+            if let Some(item) = item {
+                let name: String = item
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let source = std::fs::read_to_string(&found).unwrap_or_default();
+                if !source.contains(&format!("fn {name}(")) {
+                    wrong.push(format!("{at}: no `fn {name}` in {}", found.display()));
+                }
+            }
+        }
+        wrong
+    }
+
+    /// Every repository path ARCHITECTURE.md names exists, and every test or function it
+    /// names as `PATH::name` is defined there: a code span is a path when it has no white
+    /// space, does not start with `/`, `$`, `-` or `~`, holds none of `<>{}[]()*|:=…,;` and
+    /// the like, and contains a `/` or ends in `.rs`, `.toml`, `.md`, `.json`, `.sh`, `.yml`,
+    /// `.yaml`, `.lock` or `.snap`. It is resolved against the repository root or, under a
+    /// `###` heading that names a directory (`` ### `vm-manager` ``), against that directory
+    /// and its `src/`. Host paths are written absolute (`/etc/pve/…`), so they are not taken
+    /// for repository paths. docs/decisions.md also cites upstream sources, so there only the
+    /// paths that start with an entry of the repository root (`etc/…`, `phoenix-core/…`) are
+    /// checked. In both, a path through `..` is an error.
+    #[test]
+    fn architecture_names_only_paths_that_exist() {
+        let mut wrong = missing_paths(ARCHITECTURE, true);
+        wrong.extend(missing_paths(DECISIONS, false));
+        assert!(
+            wrong.is_empty(),
+            "fix the document or the path (keep the docs true to the tree): {wrong:#?}"
+        );
+    }
+
+    /// ARCHITECTURE.md stays a map: at most 350 lines (decisions go to docs/decisions.md).
+    #[test]
+    fn architecture_is_short() {
+        let text = std::fs::read_to_string(project_root().join(ARCHITECTURE)).expect("document");
+        let lines = text.lines().count();
+        assert!(
+            lines <= 350,
+            "{ARCHITECTURE} has {lines} lines (at most 350): move the why to {DECISIONS}"
+        );
+    }
+
+    /// The docs stand on their own: neither names the specification documents kept beside a
+    /// checkout (`../shared`, `shared/spec`) or cites their sections (`§`).
+    #[test]
+    fn docs_reference_nothing_outside_the_repository() {
+        let needles = ["../shared", "shared/spec", "§"];
+        let mut offenders = Vec::new();
+        for doc in [ARCHITECTURE, DECISIONS] {
+            let text = std::fs::read_to_string(project_root().join(doc)).expect("document");
+            for (n, line) in text.lines().enumerate() {
+                for needle in needles.iter().filter(|&&needle| line.contains(needle)) {
+                    offenders.push(format!("{doc}:{}: `{needle}` in {line:?}", n + 1));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "describe the fact here instead of citing a document outside the repository: {offenders:#?}"
+        );
+    }
+
     #[test]
     fn shell_scripts_are_strict() {
         let lax: Vec<String> = shell_scripts(&project_root().join("setup-scripts"))
