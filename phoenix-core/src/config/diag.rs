@@ -4,7 +4,7 @@
 //! column. Errors stop the run with exit status 2 before any host command; warnings and notes
 //! are reported and the run goes on. A warning may also *block* work on one object
 //! ([`Blocks`]): `validate` accepts it, and a verb that would do that work fails for that
-//! object alone (exit 1), naming the finding (see ARCHITECTURE.md, "Load policy").
+//! object alone (exit 1), naming the finding (see docs/decisions.md, "The load policy").
 
 use std::fmt;
 use std::path::{Path, PathBuf};

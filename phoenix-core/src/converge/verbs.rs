@@ -135,7 +135,7 @@ pub fn work_of(verb: &GuestVerb) -> Option<Work> {
 }
 
 /// Refuses `verb` on guest `id` when a finding of the configuration blocks that work on it
-/// (a missing referenced file, a clash of addresses: ARCHITECTURE.md, "Load policy"): each
+/// (a missing referenced file, a clash of addresses: docs/decisions.md, "The load policy"): each
 /// finding is printed with where it is, and the status is 1 (this guest failed; the rest of
 /// the estate is not concerned). Nothing has run.
 pub fn refuse_blocked(
