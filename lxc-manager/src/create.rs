@@ -15,6 +15,7 @@ use phoenix_core::pve::conf::{GuestConfig, Section};
 use phoenix_core::pve::{pvesm, storage};
 
 use crate::observe;
+use crate::options;
 use crate::pct;
 use crate::spec::{Source, Spec};
 
@@ -186,68 +187,12 @@ fn storage_check(runner: &Runner, want: &str, need: u64, what: &str) -> anyhow::
     pvesm::check_room(&list, want, need, what).map_err(anyhow::Error::msg)
 }
 
-/// The value of a NIC the spec asks for, for `pct create`.
-pub fn nic_value(n: Option<&crate::spec::NetSpec>) -> Option<String> {
-    let n = n?;
-    let mut parts = vec![format!("name={}", n.name), format!("bridge={}", n.bridge)];
-    if n.firewall == Some(true) {
-        parts.push("firewall=1".into());
-    }
-    if let Some(gw) = &n.gw {
-        parts.push(format!("gw={gw}"));
-    }
-    if let Some(m) = &n.hwaddr {
-        parts.push(format!("hwaddr={m}"));
-    }
-    if let Some(ip) = &n.ip {
-        parts.push(format!("ip={ip}"));
-    }
-    parts.push("type=veth".into());
-    Some(parts.join(","))
-}
-
-/// The main section `pct create` gives a container made from `spec` (what the settings
-/// planner then compares with). Also stands in for a clone whose source does not exist yet,
-/// in a dry run.
+/// The main section `pct create` gives a container made from `spec` on `storage` with a
+/// `disk` GiB root disk (what the settings planner then compares with). Also stands in for a
+/// clone whose source does not exist yet, in a dry run.
 pub fn predict(spec: &Spec, storage: &str, disk: u64) -> GuestConfig {
-    let id = spec.id;
-    let mut m = Section::default();
-    let mut put = |k: &str, v: String| {
-        m.keys.insert(k.to_string(), v);
-    };
-    put("arch", "amd64".into());
-    put("hostname", spec.hostname.clone());
-    put("memory", spec.memory.unwrap_or(512).to_string());
-    put("swap", spec.swap.unwrap_or(512).to_string());
-    if let Some(c) = spec.cores {
-        put("cores", c.to_string());
-    }
-    put(
-        "rootfs",
-        format!("{storage}:subvol-{id}-disk-0,size={disk}G"),
-    );
-    for (key, n) in [("net0", &spec.net0), ("net1", &spec.net1)] {
-        if let Some(v) = nic_value(n.as_ref()) {
-            put(key, v);
-        }
-    }
-    if spec.unprivileged {
-        put("unprivileged", "1".into());
-    }
-    if let Some(ns) = &spec.nameserver {
-        put("nameserver", ns.clone());
-    }
-    if spec.onboot {
-        put("onboot", "1".into());
-    }
-    if let Some(st) = &spec.startup {
-        put("startup", st.clone());
-    }
-    if let Some(f) = &spec.pct_features {
-        put("features", f.clone());
-    }
     GuestConfig {
-        main: m,
+        main: options::written(&options::table(spec, Some((storage, disk))), spec.id),
         ..GuestConfig::default()
     }
 }
@@ -294,50 +239,8 @@ pub fn plan(
                 download,
                 shown,
             } = resolve_template(cfg, layout, runner, t)?;
-            let disk = spec.disk_gb.unwrap_or(8);
-            let mut args = vec![
-                "create".to_string(),
-                id.clone(),
-                arg,
-                "--hostname".into(),
-                spec.hostname.clone(),
-            ];
-            let mut opt = |k: &str, v: String| {
-                args.push(format!("--{k}"));
-                args.push(v);
-            };
-            if let Some(m) = spec.memory {
-                opt("memory", m.to_string());
-            }
-            if let Some(s) = spec.swap {
-                opt("swap", s.to_string());
-            }
-            if let Some(c) = spec.cores {
-                opt("cores", c.to_string());
-            }
-            opt("storage", storage.clone());
-            opt("rootfs", format!("{storage}:{disk}"));
-            for (key, n) in [("net0", &spec.net0), ("net1", &spec.net1)] {
-                if let Some(v) = nic_value(n.as_ref()) {
-                    opt(key, v);
-                }
-            }
-            opt(
-                "unprivileged",
-                if spec.unprivileged { "1" } else { "0" }.into(),
-            );
-            if let Some(ns) = &spec.nameserver {
-                opt("nameserver", ns.clone());
-            }
-            if spec.onboot {
-                opt("onboot", "1".into());
-            }
-            if let Some(st) = &spec.startup {
-                opt("startup", st.clone());
-            }
-            if let Some(f) = &spec.pct_features {
-                opt("features", f.clone());
-            }
+            let mut args = vec!["create".to_string(), id.clone(), arg];
+            args.extend(options::argv(&options::table(spec, Some((&storage, disk)))));
             let mut changes = Vec::new();
             if let Some((sid, file)) = &download {
                 changes.push(Change::new(

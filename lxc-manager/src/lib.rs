@@ -1,9 +1,10 @@
 //! `lxc-manager <verb> <ctid>`: one container per invocation.
 //!
 //! Module map: [`spec`] turns the configuration into what the container should be (pure);
-//! [`select`] picks a clone source by features (pure); [`plan`] compares the spec with the
-//! observed `.conf`, firewall file and host facts and plans settings and runtime steps
-//! (pure); [`create`] plans and runs `pct create`/`pct clone`; [`observe`] reads the host;
+//! [`select`] picks a clone source by features (pure); [`options`] spells each option once,
+//! for `pct create`, the config it writes and the comparison with the `.conf` (pure);
+//! [`plan`] compares the spec with the observed `.conf`, firewall file and host facts and
+//! plans settings and runtime steps (pure); [`create`] plans and runs `pct create`/`pct clone`; [`observe`] reads the host;
 //! [`guest`] works inside a running container (installers, hooks, checks, tests);
 //! [`apply`] ties them into converge; [`ops`] holds the other verbs; [`pct`] builds the
 //! commands. Every command goes through the one [`phoenix_core::cmd::Runner`].
@@ -13,6 +14,7 @@ pub mod create;
 pub mod guest;
 pub mod observe;
 pub mod ops;
+pub mod options;
 pub mod pct;
 pub mod plan;
 pub mod select;

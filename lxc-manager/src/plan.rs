@@ -16,7 +16,8 @@ use phoenix_core::pve::conf::Section;
 use phoenix_core::pve::firewall::{self, FwFile};
 use phoenix_core::pve::propstr::PropertyString;
 
-use crate::spec::{AppArmor, GIB, Spec, SubId, normalize_features, normalize_list, parse_size};
+use crate::options::{self, Opt, prop_map};
+use crate::spec::{AppArmor, GIB, Spec, SubId, parse_size};
 
 /// Host facts the settings depend on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,29 +94,6 @@ impl Settings {
 #[error("{0}")]
 pub struct PlanError(pub String);
 
-/// Keys that only take effect on a running container after a restart.
-const COLD_KEYS: &[&str] = &["nameserver", "searchdomain", "features", "ostype", "arch"];
-
-fn prop_map(v: &str, default_key: Option<&str>) -> BTreeMap<String, String> {
-    PropertyString::parse(v, default_key)
-        .map(|p| p.pairs.into_iter().collect())
-        .unwrap_or_default()
-}
-
-/// Renders a property map with `first` keys first, the rest sorted.
-fn render_props(m: &BTreeMap<String, String>, first: &[&str]) -> String {
-    let mut parts: Vec<String> = first
-        .iter()
-        .filter_map(|k| m.get(*k).map(|v| format!("{k}={v}")))
-        .collect();
-    parts.extend(
-        m.iter()
-            .filter(|(k, _)| !first.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={v}")),
-    );
-    parts.join(",")
-}
-
 /// An `mpN` entry of the conf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Mp {
@@ -179,138 +157,29 @@ fn first_free(used: &BTreeSet<u32>) -> u32 {
 }
 
 /// Records one `pct set` option and its plan line.
-fn want(s: &mut Settings, key: &str, have: Option<&str>, value: String) {
+fn want(s: &mut Settings, o: &Opt, have: Option<&str>, value: String) {
     let mut c = Change::new(
         if have.is_some() { Op::Change } else { Op::Add },
-        "settings",
-        key,
+        o.group(),
+        o.key,
     )
     .to(value.clone());
     c.from = have.map(str::to_string);
     s.changes.push(c);
-    s.set.push((key.to_string(), value));
-    if COLD_KEYS.contains(&key) {
-        s.cold = true;
-    }
-}
-
-/// Plans one NIC (`net0`, `net1`): name, bridge, address, gateway, MAC and firewall flag from
-/// the spec; any other key Proxmox keeps (rate, tag, mtu) as it is.
-fn plan_nic(s: &mut Settings, key: &str, have: Option<&str>, n: &crate::spec::NetSpec) {
-    let cur = have.map(|h| prop_map(h, Some("name"))).unwrap_or_default();
-    let mut new = cur.clone();
-    new.insert("name".into(), n.name.clone());
-    new.insert("bridge".into(), n.bridge.clone());
-    match &n.ip {
-        Some(ip) => {
-            new.insert("ip".into(), ip.clone());
-        }
-        None => {
-            new.remove("ip");
-        }
-    }
-    match &n.gw {
-        Some(gw) => {
-            new.insert("gw".into(), gw.clone());
-        }
-        None => {
-            new.remove("gw");
-        }
-    }
-    if let Some(mac) = &n.hwaddr {
-        new.insert("hwaddr".into(), mac.clone());
-    }
-    match n.firewall {
-        Some(true) => {
-            new.insert("firewall".into(), "1".into());
-        }
-        Some(false) => {
-            new.remove("firewall");
-        }
-        None => {}
-    }
-    new.insert("type".into(), "veth".into());
-    let norm = |m: &BTreeMap<String, String>| {
-        let mut m = m.clone();
-        if m.get("firewall").is_some_and(|v| v == "0") {
-            m.remove("firewall");
-        }
-        if let Some(h) = m.get_mut("hwaddr") {
-            *h = h.to_ascii_uppercase();
-        }
-        m
-    };
-    if norm(&cur) != norm(&new) {
-        let value = render_props(&new, &["name"]);
-        s.changes.push(
-            Change::new(
-                if have.is_some() { Op::Change } else { Op::Add },
-                "network",
-                key,
-            )
-            .to(value.clone()),
-        );
-        if let Some(h) = have {
-            s.changes.last_mut().expect("just pushed").from = Some(h.to_string());
-        }
-        s.set.push((key.into(), value));
-    }
+    s.set.push((o.key.to_string(), value));
+    s.cold |= o.cold;
 }
 
 /// Plans the settings of an existing (or predicted) container.
 pub fn settings(spec: &Spec, main: &Section, host: &HostFacts) -> Result<Settings, PlanError> {
     let mut s = Settings::default();
-    if main.get("hostname") != Some(spec.hostname.as_str()) {
-        want(
-            &mut s,
-            "hostname",
-            main.get("hostname"),
-            spec.hostname.clone(),
-        );
-    }
-    for (key, v) in [
-        ("memory", spec.memory),
-        ("swap", spec.swap),
-        ("cores", spec.cores.map(u64::from)),
-    ] {
-        if let Some(v) = v {
-            let have = main.get(key);
-            if have.and_then(|h| h.parse::<u64>().ok()) != Some(v) {
-                want(&mut s, key, have, v.to_string());
+    // The options (`options::table`), the settings before the NICs as the plan shows them.
+    let table = options::table(spec, None);
+    for group in ["settings", "network"] {
+        for o in table.iter().filter(|o| o.group() == group) {
+            if let Some(value) = o.wanted(main) {
+                want(&mut s, o, main.get(o.key), value);
             }
-        }
-    }
-    if let Some(ns) = &spec.nameserver {
-        let have = main.get("nameserver");
-        if have.map(normalize_list).as_deref() != Some(normalize_list(ns).as_str()) {
-            want(&mut s, "nameserver", have, ns.clone());
-        }
-    }
-    let onboot_have = main.get("onboot") == Some("1");
-    if spec.onboot != onboot_have {
-        want(
-            &mut s,
-            "onboot",
-            main.get("onboot"),
-            if spec.onboot { "1" } else { "0" }.to_string(),
-        );
-    }
-    if let Some(st) = &spec.startup {
-        let have = main.get("startup");
-        if have.map(|h| prop_map(h, Some("order"))) != Some(prop_map(st, Some("order"))) {
-            want(&mut s, "startup", have, st.clone());
-        }
-    }
-    if let Some(f) = &spec.pct_features {
-        let have = main.get("features");
-        if have.map(normalize_features).as_deref() != Some(f.as_str()) {
-            want(&mut s, "features", have, f.clone());
-        }
-    }
-    // NICs: the managed keys from the spec, everything else as it is.
-    for (key, n) in [("net0", &spec.net0), ("net1", &spec.net1)] {
-        if let Some(n) = n {
-            plan_nic(&mut s, key, main.get(key), n);
         }
     }
 

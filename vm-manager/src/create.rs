@@ -8,10 +8,11 @@ use phoenix_core::cmd::Cmd;
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::ids::{GuestId, GuestKind};
 use phoenix_core::paths::Layout;
-use phoenix_core::pve::conf::{GuestConfig, Section};
+use phoenix_core::pve::conf::GuestConfig;
 use phoenix_core::pve::storage::Storage;
 
 use crate::cloudinit::snippet_name;
+use crate::options::{self, Given};
 use crate::qm;
 use crate::spec::{Source, VmSpec};
 
@@ -110,53 +111,6 @@ pub struct Creation {
     pub clone_source: Option<(GuestId, phoenix_core::pve::locks::Mode)>,
 }
 
-/// The options `qm create` gets for a template built from an image.
-pub fn create_opts(spec: &VmSpec, cicustom: &str) -> Vec<(String, String)> {
-    let mut o: Vec<(&str, String)> = vec![
-        ("name", spec.name.clone()),
-        ("memory", spec.memory.to_string()),
-        ("cores", spec.cores.to_string()),
-        ("ostype", "l26".into()),
-        ("scsihw", "virtio-scsi-pci".into()),
-        ("net0", crate::plan::net0(None, spec)),
-        ("serial0", "socket".into()),
-        ("vga", "serial0".into()),
-        ("agent", "enabled=1".into()),
-        ("ide2", format!("{}:cloudinit", spec.storage)),
-        ("ciuser", spec.user.clone()),
-        ("ipconfig0", spec.ipconfig0.clone()),
-        ("cicustom", cicustom.to_string()),
-        ("onboot", if spec.onboot { "1" } else { "0" }.into()),
-    ];
-    if let Some(ns) = &spec.nameserver {
-        o.push(("nameserver", ns.clone()));
-    }
-    if let Some(sd) = &spec.searchdomain {
-        o.push(("searchdomain", sd.clone()));
-    }
-    if let Some(st) = &spec.startup {
-        o.push(("startup", st.clone()));
-    }
-    o.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// The section `qm create` + import gives (for planning before it exists).
-fn predicted(opts: &[(String, String)], spec: &VmSpec) -> GuestConfig {
-    let mut main = Section::default();
-    for (k, v) in opts {
-        main.keys.insert(k.clone(), v.clone());
-    }
-    main.keys.insert(
-        "scsi0".into(),
-        format!("{}:vm-{}-disk-0,size=2G", spec.storage, spec.id),
-    );
-    main.keys.insert("boot".into(), "order=scsi0".into());
-    GuestConfig {
-        main,
-        ..GuestConfig::default()
-    }
-}
-
 /// Plans the creation of `spec`. `source` is the clone source's config (`None` when it does
 /// not exist yet, in a dry run); `source_spec` its spec.
 pub fn plan(
@@ -171,11 +125,11 @@ pub fn plan(
     match &spec.source {
         Source::Image(name) => {
             let image = image.ok_or_else(|| format!("cloud image {name} not found"))?;
-            let opts = create_opts(spec, &snippet.cicustom);
+            let table = options::table(spec, &snippet.cicustom);
             let cmds = vec![
-                qm::create(id, &opts),
+                qm::create(id, &options::given(&table, Given::Create)),
                 qm::disk_import(id, &image, &spec.storage, "scsi0"),
-                qm::QM.set(id, &[("boot".into(), "order=scsi0".into())], &[]),
+                qm::QM.set(id, &options::given(&table, Given::AfterImport), &[]),
             ];
             Ok(Creation {
                 changes: vec![
@@ -187,7 +141,10 @@ pub fn plan(
                     .to(format!("disk on {}", spec.storage)),
                 ],
                 cmds,
-                predicted: predicted(&opts, spec),
+                predicted: GuestConfig {
+                    main: options::written(&table, spec),
+                    ..GuestConfig::default()
+                },
                 needs: Some(spec.disk_gb.unwrap_or(0).saturating_mul(1 << 30)),
                 clone_source: None,
             })
@@ -228,13 +185,11 @@ pub fn plan(
                     main: c.main.clone(),
                     ..GuestConfig::default()
                 },
-                (None, Some(s)) => {
-                    let snip = SnippetStore {
-                        cicustom: String::new(),
-                        ..snippet.clone()
-                    };
-                    predicted(&create_opts(s, &snip.cicustom), s)
-                }
+                // The source's snippet is not known here; converge gives the clone its own.
+                (None, Some(s)) => GuestConfig {
+                    main: options::written(&options::table(s, ""), s),
+                    ..GuestConfig::default()
+                },
                 (None, None) => return Err(format!("clone source {from} is not configured")),
             };
             predicted.main.keys.remove("template");

@@ -2,10 +2,11 @@
 //!
 //! Module map: [`spec`] turns the configuration into what the VM should be (pure);
 //! [`cloudinit`] renders its user-data from the project's template (pure); [`create`] plans a
-//! template built from a cloud image or a clone (pure); [`plan`] compares the spec with the
-//! observed `.conf`, firewall file and snippet (pure); [`guest`] runs the readiness waits,
-//! feature installers, template sealing and the foundation check through the guest agent
-//! ([`phoenix_core::pve::agent`]);
+//! template built from a cloud image or a clone (pure); [`options`] spells each option once,
+//! for `qm create`, the config it writes and the comparison with the `.conf` (pure); [`plan`]
+//! compares the spec with the observed `.conf`, firewall file and snippet (pure); [`guest`]
+//! runs the readiness waits, feature installers, template sealing and the foundation check
+//! through the guest agent ([`phoenix_core::pve::agent`]);
 //! [`apply`] ties them into converge; [`ops`] holds the other verbs; [`qm`] builds the
 //! commands. The runtime planner, lifecycle commands, snapshots, firewall file, locks and the
 //! incomplete marker are shared with `lxc-manager` through [`phoenix_core::converge`].
@@ -15,6 +16,7 @@ pub mod cloudinit;
 pub mod create;
 pub mod guest;
 pub mod ops;
+pub mod options;
 pub mod plan;
 pub mod qm;
 pub mod spec;

@@ -3,13 +3,11 @@
 //! Returns the `qm set` options, a disk to grow, the files to write, whether cloud-init
 //! inputs changed (they take effect at the next boot), and the human plan lines.
 
-use std::collections::BTreeMap;
-
 use phoenix_core::converge::{Change, Op};
 use phoenix_core::pve::conf::Section;
 use phoenix_core::pve::firewall::{self, FwFile};
-use phoenix_core::pve::propstr::PropertyString;
 
+use crate::options;
 use crate::spec::VmSpec;
 
 /// What the host has besides the `.conf`.
@@ -33,7 +31,7 @@ pub struct Snippet {
 /// Settings to apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// `qm set` options, in key order.
+    /// `qm set` options, in the plan's order.
     pub set: Vec<(String, String)>,
     /// Grow scsi0 to this many GiB.
     pub grow: Option<u64>,
@@ -57,55 +55,6 @@ impl Settings {
     }
 }
 
-/// Cloud-init keys: they reach the guest only when the drive is regenerated at boot.
-const CLOUD_INIT_KEYS: &[&str] = &[
-    "ciuser",
-    "cicustom",
-    "ipconfig0",
-    "nameserver",
-    "searchdomain",
-];
-
-fn props(v: Option<&str>, default_key: Option<&str>) -> BTreeMap<String, String> {
-    v.and_then(|v| PropertyString::parse(v, default_key).ok())
-        .map(|p| p.pairs.into_iter().collect())
-        .unwrap_or_default()
-}
-
-/// `net0` as it should be: the current value (model, MAC and other options kept) with the
-/// configured bridge and the firewall flag following the firewall block.
-pub fn net0(current: Option<&str>, spec: &VmSpec) -> String {
-    let fw = spec.firewall.as_ref().is_some_and(|(on, _)| *on);
-    let mut pairs: Vec<(String, String)> = current
-        .and_then(|v| PropertyString::parse(v, Some("model")).ok())
-        .map(|p| p.pairs)
-        .unwrap_or_else(|| vec![("model".into(), "virtio".into())]);
-    let set = |pairs: &mut Vec<(String, String)>, k: &str, v: Option<&str>| match (
-        pairs.iter().position(|(x, _)| x == k),
-        v,
-    ) {
-        (Some(i), Some(v)) => pairs[i].1 = v.to_string(),
-        (None, Some(v)) => pairs.push((k.to_string(), v.to_string())),
-        (Some(i), None) => {
-            pairs.remove(i);
-        }
-        (None, None) => {}
-    };
-    set(&mut pairs, "bridge", Some(&spec.bridge));
-    set(&mut pairs, "firewall", fw.then_some("1"));
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            if k == "model" {
-                v.clone()
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// A Proxmox size (`32G`, `2048M`, `1T`) in whole GiB (rounded down).
 pub fn size_gib(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -124,68 +73,28 @@ pub fn size_gib(s: &str) -> Option<u64> {
     Some(gib.floor() as u64)
 }
 
-/// Whether two property strings mean the same (order-insensitive; `model=virtio` and a bare
-/// `virtio` are the same).
-fn same_props(a: Option<&str>, b: &str, default_key: Option<&str>) -> bool {
-    a.is_some_and(|a| props(Some(a), default_key) == props(Some(b), default_key))
-}
+/// The plan groups, in the order the plan shows them.
+const ORDER: &[&str] = &["settings", "cloud-init", "network", "disk", "firewall"];
 
 /// The settings of the VM in `main` compared with `spec`.
 pub fn settings(spec: &VmSpec, main: &Section, obs: &Observed, snippet: &Snippet) -> Settings {
     let mut s = Settings::default();
-    let mut want: Vec<(&str, String)> = vec![
-        ("name", spec.name.clone()),
-        ("cores", spec.cores.to_string()),
-        ("memory", spec.memory.to_string()),
-        ("onboot", if spec.onboot { "1" } else { "0" }.into()),
-    ];
-    if let Some(st) = &spec.startup {
-        want.push(("startup", st.clone()));
-    }
-    want.push(("agent", "enabled=1".into()));
-    want.push(("ciuser", spec.user.clone()));
-    want.push(("ipconfig0", spec.ipconfig0.clone()));
-    if let Some(ns) = &spec.nameserver {
-        want.push(("nameserver", ns.clone()));
-    }
-    if let Some(sd) = &spec.searchdomain {
-        want.push(("searchdomain", sd.clone()));
-    }
-    want.push(("cicustom", snippet.cicustom.clone()));
-    want.push(("net0", net0(main.get("net0"), spec)));
-    // The VM boots from its system disk (what `qm create` + `qm disk import` + `qm set
-    // --boot` make); a run killed between them leaves `order=ide2;net0`.
-    if main.get("scsi0").is_some() {
-        want.push(("boot", "order=scsi0".into()));
-    }
-    for (k, v) in want {
-        let have = main.get(k);
-        let same = match k {
-            "agent" => main
-                .prop("agent", Some("enabled"))
-                .is_some_and(|p| p.flag("enabled")),
-            "net0" => same_props(have, &v, Some("model")),
-            "ipconfig0" | "startup" | "cicustom" | "boot" => same_props(have, &v, None),
-            "onboot" => have.unwrap_or("0") == v,
-            _ => have == Some(v.as_str()),
-        };
-        if same {
-            continue;
-        }
-        let group = if CLOUD_INIT_KEYS.contains(&k) {
-            s.cloud_init = true;
-            "cloud-init"
-        } else if k == "net0" {
-            "network"
-        } else {
-            "settings"
-        };
-        let c = match have {
-            Some(h) => Change::new(Op::Change, group, k).from(h).to(v.clone()),
-            None => Change::new(Op::Add, group, k).to(v.clone()),
+    // The options (`options::table`), group by group as the plan shows them.
+    let table = options::table(spec, &snippet.cicustom);
+    for o in ORDER
+        .iter()
+        .flat_map(|g| table.iter().filter(|o| o.group == *g))
+    {
+        let Some(v) = o.wanted(main) else { continue };
+        s.cloud_init |= o.group == "cloud-init";
+        let c = match main.get(o.key) {
+            Some(h) => Change::new(Op::Change, o.group, o.key)
+                .from(h)
+                .to(v.clone()),
+            None => Change::new(Op::Add, o.group, o.key).to(v.clone()),
         };
         s.changes.push(c);
-        s.set.push((k.to_string(), v));
+        s.set.push((o.key.to_string(), v));
     }
     if let Some(gb) = spec.disk_gb {
         let cur = main
@@ -229,7 +138,6 @@ pub fn settings(spec: &VmSpec, main: &Section, obs: &Observed, snippet: &Snippet
             s.firewall = Some(p.text);
         }
     }
-    const ORDER: &[&str] = &["settings", "cloud-init", "network", "disk", "firewall"];
     s.changes.sort_by_key(|c| {
         ORDER
             .iter()
