@@ -114,7 +114,7 @@ fn ci() -> Result<(), String> {
 
 /// The real installers in real guests: builds (once, cached in `target/e2e/`) a Debian 12
 /// root file system with `mmdebstrap` from Debian's archive, then runs
-/// `lxc-manager/tests/real_guests.rs` and `vm-manager/tests/real_guests.rs` with the
+/// `lxc-manager/tests/it/real_guests.rs` and `vm-manager/tests/it/real_guests.rs` with the
 /// simulator booting guests from it (`PVE_SIM_REAL_GUESTS`): the installer tables, `setup`,
 /// `LetsGo 101 102 103` (real clone chains) and a second LetsGo that changes nothing that
 /// worked, a VM template built and sealed by real cloud-init and a clone's installers run
@@ -186,8 +186,10 @@ fn e2e() -> Result<(), String> {
             "-p",
             "vm-manager",
             "--test",
-            "real_guests",
+            "it",
             "--",
+            // The `real_guests` module of each crate's test binary, nothing else.
+            "real_guests::",
             "--nocapture",
             // One guest at a time: each runs apt and boots systemd, and CI has 2 cores.
             "--test-threads=1",

@@ -129,7 +129,7 @@ mod tests {
         let allowed = [
             "phoenix-core/src/cmd/exec.rs",
             "xtask/src/main.rs",
-            "tests/support",
+            "phoenix-cli/tests/it/support/",
             // The simulator's real guests (systemd-nspawn, nsenter, ip netns, their archive
             // proxy): test tooling that does not link phoenix-core.
             "pve-sim/src/real/",

@@ -1,0 +1,10 @@
+//! Integration tests of `vm-manager`, in one binary (a change to the crate links one test
+//! executable, not one per test file).
+
+mod support;
+
+mod changes;
+mod cli;
+mod estate;
+mod real_guests;
+mod verbs;
