@@ -19,7 +19,7 @@ pve-sim: a strict Proxmox VE simulator to test and demo against
 
 USAGE:
     pve-sim <COMMAND> [ARGS]
-    pct|qm|pvesm|pvesh|pveam|pveversion|zfs|zpool ... (through the links `pve-sim install` makes)
+    pct|qm|pvesm|pveam|pveversion|zfs|zpool ... (through the links `pve-sim install` makes)
     <host tool> ...                            (likewise; see HOST TOOLS)
     pve-sim <tool> ...                         (the same, without links)
 
@@ -156,7 +156,6 @@ fn run(args: &[String]) -> anyhow::Result<String> {
         "audit" => audit(rest),
         "disk" => disk(rest),
         "reboot" => reboot(rest),
-        "step-ca-root" => step_ca_root(rest),
         "archive-proxy" => archive_proxy(rest),
         other => bail!("unknown command `{other}`; see `pve-sim --help`"),
     }
@@ -1141,23 +1140,6 @@ fn archive_proxy(args: &[String]) -> anyhow::Result<String> {
     };
     crate::real::archive::run(std::path::Path::new(netns)).map_err(anyhow::Error::msg)?;
     Ok(String::new())
-}
-
-/// `pve-sim step-ca-root`: the simulated step CA's root certificate, made on first use.
-fn step_ca_root(args: &[String]) -> anyhow::Result<String> {
-    if !args.is_empty() {
-        bail!("usage: pve-sim step-ca-root");
-    }
-    let root = SimRoot::from_env()?;
-    if !root.initialised() {
-        bail!(
-            "the simulated host at {} is not initialised; run `pve-sim init` first",
-            root.sysroot().display()
-        );
-    }
-    let _lock = root.lock()?;
-    let (pem, _) = crate::tools::host::misc::step_ca(&root).map_err(anyhow::Error::msg)?;
-    Ok(pem)
 }
 
 fn config(args: &[String]) -> anyhow::Result<String> {

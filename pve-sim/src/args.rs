@@ -165,15 +165,6 @@ pub fn parse(
     Ok(p)
 }
 
-/// A `400 Parameter verification failed.` error for one or more parameters.
-pub fn verification(errors: &[(String, String)]) -> ArgError {
-    let mut s = "400 Parameter verification failed.\n".to_string();
-    for (k, v) in errors {
-        s.push_str(&format!("{k}: {v}\n"));
-    }
-    ArgError(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! `pve-sim`: a strict Proxmox VE simulator to test and demo against.
 //!
-//! One multi-call binary answers as `pct`, `qm`, `pvesm`, `pvesh`, `pveam`, `zfs` and
+//! One multi-call binary answers as `pct`, `qm`, `pvesm`, `pveam`, `zfs` and
 //! `zpool`, and as the host tools `hypervisor-manager setup` calls (`apt-get`, `systemctl`,
 //! `useradd`, `apparmor_parser`, `exportfs`, … — see [`tools::host`]); install links with
 //! `pve-sim install <bin-dir>`. It keeps a whole simulated host under `$PHOENIX_SYSROOT`
@@ -25,7 +25,6 @@ pub mod clock;
 pub mod cloudinit;
 pub mod conf;
 pub mod docker;
-pub mod firewall;
 pub mod guestfs;
 pub mod host;
 pub mod knobs;
@@ -36,6 +35,7 @@ pub mod profile;
 pub mod propstr;
 pub mod real;
 pub mod root;
+pub mod shell;
 pub mod state;
 pub mod storage;
 pub mod tools;
@@ -53,16 +53,7 @@ use root::SimRoot;
 use state::State;
 
 /// Proxmox's tools this binary answers as.
-pub const PVE_TOOLS: [&str; 8] = [
-    "pct",
-    "qm",
-    "pvesm",
-    "pvesh",
-    "pveam",
-    "pveversion",
-    "zfs",
-    "zpool",
-];
+pub const PVE_TOOLS: [&str; 7] = ["pct", "qm", "pvesm", "pveam", "pveversion", "zfs", "zpool"];
 
 /// Every tool this binary answers as: Proxmox's, then the host tools
 /// ([`tools::host::TOOLS`]).

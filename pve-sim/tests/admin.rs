@@ -88,7 +88,7 @@ fn init_lays_out_a_real_looking_host() {
         "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\nzfspool: local-zfs\n\tpool rpool/data\n\tcontent images,rootdir\n\tsparse 1\n\n"
     );
     assert!(sim.path("/dev/nvidia1").exists() && sim.path("/dev/nvidiactl").exists());
-    for t in ["pct", "qm", "pvesm", "pvesh", "pveam", "zfs", "zpool"] {
+    for t in ["pct", "qm", "pvesm", "pveam", "zfs", "zpool"] {
         assert!(sim.bin().join(t).exists(), "{t} is linked");
     }
     // A test that replaces a tool with its own script writes the script, not the simulator.
@@ -114,33 +114,6 @@ fn init_lays_out_a_real_looking_host() {
     sim.container(101, &[]).ok();
     sim.admin(&["init", "--force"]).ok();
     assert!(!sim.path("/etc/pve/lxc/101.conf").exists());
-}
-
-#[test]
-fn step_ca_root_is_made_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (code, err) = raw(&["step-ca-root"], Some(dir.path().to_str().unwrap()));
-    assert_eq!(code, 2);
-    assert!(err.contains("is not initialised"), "{err}");
-    let sim = Sim::new();
-    assert!(!sim.path("/var/lib/pve-sim/step-ca").exists());
-    let first = sim.admin(&["step-ca-root"]).ok().to_string();
-    assert!(
-        first.starts_with("-----BEGIN CERTIFICATE-----\n")
-            && first.ends_with("-----END CERTIFICATE-----\n"),
-        "{first}"
-    );
-    assert_eq!(sim.admin(&["step-ca-root"]).ok(), first);
-    assert_eq!(sim.read("/var/lib/pve-sim/step-ca/root_ca.crt"), first);
-    assert!(
-        sim.read("/var/lib/pve-sim/step-ca/root_ca.key")
-            .starts_with("-----BEGIN PRIVATE KEY-----\n")
-    );
-    assert!(
-        sim.admin(&["step-ca-root", "x"])
-            .fails(2)
-            .contains("usage: pve-sim step-ca-root")
-    );
 }
 
 #[test]

@@ -226,24 +226,6 @@ fn purge_remove_and_the_guards_apt_has() {
 }
 
 #[test]
-fn updates_and_upgrades_are_counted() {
-    let sim = Sim::new();
-    let out = sim.run("apt-get", &["update"]);
-    assert!(out.ok().ends_with("Reading package lists... Done\n"));
-    assert!(
-        out.stdout
-            .starts_with("Hit:1 http://download.proxmox.com/debian/pve bookworm InRelease\n")
-    );
-    sim.run("apt-get", &["dist-upgrade", "-y"]).ok();
-    let c = &sim.state()["host"]["counters"];
-    assert_eq!(
-        (c["apt_updates"].as_u64(), c["dist_upgrades"].as_u64()),
-        (Some(1), Some(1))
-    );
-    assert!(sim.state()["host"]["last_apt_update"].is_u64());
-}
-
-#[test]
 fn a_tool_whose_package_is_missing_is_not_found() {
     let sim = Sim::new();
     for (tool, args, pkg) in [

@@ -13,6 +13,8 @@
 //!   root file system built once into `target/e2e/`).
 
 mod install;
+#[cfg(test)]
+mod modgraph;
 mod tidy;
 
 use std::ffi::OsStr;

@@ -50,6 +50,54 @@ mod tests {
         out
     }
 
+    const PRODUCT_CRATES: [&str; 7] = [
+        "phoenix-paths",
+        "phoenix-core",
+        "phoenix-cli",
+        "lxc-manager",
+        "vm-manager",
+        "hypervisor-manager",
+        "portainer-manager",
+    ];
+
+    /// Every crate's modules are layered: no two modules reach each other through their
+    /// `use`s and paths (`crate::modgraph`).
+    #[test]
+    fn no_module_import_cycle() {
+        let mut found = Vec::new();
+        for krate in PRODUCT_CRATES
+            .iter()
+            .chain(&["pve-sim", "phoenix-testkit", "xtask"])
+        {
+            for c in crate::modgraph::cycles(&crate::modgraph::graph(
+                &project_root().join(krate).join("src"),
+            )) {
+                found.push(format!("{krate}: {}", c.join(" <-> ")));
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "module import cycles:\n{}",
+            found.join("\n")
+        );
+    }
+
+    /// No product source file (tests inside `src/` included) is over 800 lines: a file that
+    /// grows past it has more than one job.
+    #[test]
+    fn no_product_source_file_over_800_lines() {
+        let mut big = Vec::new();
+        for krate in PRODUCT_CRATES {
+            walk(&project_root().join(krate).join("src"), &mut |p| {
+                let n = std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+                if p.extension().is_some_and(|e| e == "rs") && n > 800 {
+                    big.push(format!("{} ({n} lines)", p.display()));
+                }
+            });
+        }
+        assert!(big.is_empty(), "split these files:\n{}", big.join("\n"));
+    }
+
     /// The dependency rule (ARCHITECTURE.md): `phoenix-paths` → `phoenix-core` → each binary
     /// crate; no binary crate depends on another (what two binaries share lives in
     /// `phoenix-core`). The simulator and the test kit are tools: product binaries may use

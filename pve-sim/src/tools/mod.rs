@@ -8,7 +8,6 @@ pub mod host;
 pub mod pct;
 pub mod perljson;
 pub mod pveam;
-pub mod pvesh;
 pub mod pvesm;
 pub mod qm;
 pub mod zfs;
@@ -24,7 +23,6 @@ pub fn dispatch(tool: &str, ctx: &mut Ctx, args: &[String]) -> Outcome {
         "pct" => pct::run(ctx, args),
         "qm" => qm::run(ctx, args),
         "pvesm" => pvesm::run(ctx, args),
-        "pvesh" => pvesh::run(ctx, args),
         "pveam" => pveam::run(ctx, args),
         "pveversion" => pveversion(ctx, args),
         "zfs" => zfs::run(ctx, args),

@@ -2,13 +2,11 @@
 //! `update`, over a fixed catalogue of the system templates (no network).
 
 use crate::Ctx;
-use crate::args::Kind;
 use crate::outcome::{Effect, Outcome};
 use crate::storage::{StorageCfg, split_volid};
 use crate::tools::{die, param_error, parse_opts, positionals, resolve};
 
 const COMMANDS: &[(&str, &str)] = &[
-    ("available", "[OPTIONS]"),
     ("download", "<storage> <template>"),
     ("list", "<storage>"),
     ("remove", "<template_path>"),
@@ -41,7 +39,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
     };
     let rest = &args[1..];
     let r = match cmd {
-        "available" => available(rest),
         "list" => list(ctx, rest),
         "download" => download(ctx, rest),
         "remove" => remove(ctx, rest),
@@ -51,21 +48,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
 }
 
 type R = Result<Outcome, Outcome>;
-
-fn available(args: &[String]) -> R {
-    let u = usage("available");
-    let p = parse_opts(args, &[("section", Kind::Value)], &|_| None, &u)?;
-    positionals(&p, 0, &u)?;
-    if p.get("section").is_some_and(|s| s != "system") {
-        return Ok(Outcome::read(""));
-    }
-    Ok(Outcome::read(
-        CATALOGUE
-            .iter()
-            .map(|(t, _)| format!("{:<15} {t}\n", "system"))
-            .collect::<String>(),
-    ))
-}
 
 /// The template directory of a storage that holds `vztmpl`.
 fn cache_dir(ctx: &Ctx, sid: &str) -> Result<std::path::PathBuf, Outcome> {

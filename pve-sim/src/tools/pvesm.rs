@@ -14,11 +14,9 @@ use crate::zfs::{parse_size, tree_size};
 const COMMANDS: &[(&str, &str)] = &[
     ("add", "<type> <storage> [OPTIONS]"),
     ("alloc", "<storage> <vmid> <filename> <size> [OPTIONS]"),
-    ("free", "<volume> [OPTIONS]"),
     ("list", "<storage> [OPTIONS]"),
     ("path", "<volume>"),
     ("remove", "<storage>"),
-    ("scan", "zfs"),
     ("set", "<storage> [OPTIONS]"),
     ("status", " [OPTIONS]"),
 ];
@@ -97,12 +95,10 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "status" => status(ctx, rest),
         "list" => list(ctx, rest),
         "alloc" => alloc(ctx, rest),
-        "free" => free(ctx, rest),
         "add" => add(ctx, rest),
         "set" => set(ctx, rest),
         "remove" => remove(ctx, rest),
         "path" => path(ctx, rest),
-        "scan" => scan(ctx, rest),
         other => Err(die(format!("pvesm {other}: not simulated"))),
     };
     let mut o = r.unwrap_or_else(|o| o);
@@ -685,39 +681,6 @@ fn alloc(ctx: &mut Ctx, args: &[String]) -> R {
         .storage(sid.clone()))
 }
 
-/// `pvesm free <volume>`.
-fn free(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("free");
-    let p = parse_opts(
-        args,
-        &[("delay", Kind::Value), ("storage", Kind::Value)],
-        &|_| None,
-        &u,
-    )?;
-    positionals(&p, 1, &u)?;
-    let volid = &p.positional[0];
-    let Some((sid, vname)) = split_volid(volid) else {
-        return Err(param_error(
-            &[(
-                "volume".into(),
-                "no storage specified - incomplete volume ID".into(),
-            )],
-            &u,
-        ));
-    };
-    let cfg = StorageCfg::load(&ctx.root);
-    let Some(st) = cfg.get(sid) else {
-        return Err(die(format!("storage '{sid}' does not exist")));
-    };
-    if st.kind == "zfspool" && parse_volname(vname).is_none() {
-        return Err(die(format!("unable to parse zfs volume name '{vname}'")));
-    }
-    ctx.state.volume_free(&ctx.root, &cfg, volid).map_err(die)?;
-    Ok(Outcome::ok(Effect::Mutate)
-        .out(format!("Removed volume '{volid}'\n"))
-        .storage(sid.to_string()))
-}
-
 fn valid_storage_id(id: &str) -> bool {
     let b = id.as_bytes();
     b.len() >= 2
@@ -992,26 +955,4 @@ fn path(ctx: &mut Ctx, args: &[String]) -> R {
         .map(|r| Path::new("/").join(r))
         .unwrap_or(host);
     Ok(Outcome::read(format!("{}\n", real.display())))
-}
-
-/// `pvesm scan zfs`: file systems usable as `--pool`.
-fn scan(ctx: &mut Ctx, args: &[String]) -> R {
-    if args.first().map(String::as_str) != Some("zfs") {
-        return Err(die(format!(
-            "ERROR: unknown command 'pvesm scan {}'",
-            args.first().map_or("", String::as_str)
-        )));
-    }
-    let out: String = ctx
-        .state
-        .zfs
-        .datasets
-        .iter()
-        .filter(|(n, d)| {
-            d.kind == DsKind::Filesystem
-                && parse_volname(n.rsplit('/').next().unwrap_or(n)).is_none()
-        })
-        .map(|(n, _)| format!("{n}\n"))
-        .collect();
-    Ok(Outcome::read(out))
 }

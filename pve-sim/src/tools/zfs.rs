@@ -101,7 +101,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "clone" => clone(ctx, rest),
         "rollback" => rollback(ctx, rest),
         "rename" => rename(ctx, rest),
-        "inherit" => inherit(ctx, rest),
         other => {
             let mut o = Outcome::refuse(format!(
                 "unrecognized command '{other}'\n{}",
@@ -711,41 +710,6 @@ fn set(ctx: &mut Ctx, args: &[String]) -> R {
             }
             let _ =
                 std::fs::create_dir_all(ctx.state.zfs_mount_dir(&ctx.root, t).unwrap_or_default());
-        }
-    }
-    Ok(Outcome::ok(Effect::Mutate))
-}
-
-/// `zfs inherit [-r] <prop> <ds>…`.
-fn inherit(ctx: &mut Ctx, args: &[String]) -> R {
-    let g = opts("inherit", args, "rS")?;
-    let Some((prop, targets)) = g.operands.split_first() else {
-        return Err(usage_error("inherit", "missing property argument"));
-    };
-    if targets.is_empty() {
-        return Err(usage_error("inherit", "missing dataset argument"));
-    }
-    let prop = canonical(prop).to_string();
-    for t in targets {
-        if !ctx.state.zfs.datasets.contains_key(t.as_str()) {
-            return Err(fail(format!("cannot open '{t}': dataset does not exist")));
-        }
-        let names: Vec<String> = if g.has('r') {
-            let p = format!("{t}/");
-            ctx.state
-                .zfs
-                .datasets
-                .keys()
-                .filter(|k| *k == t || k.starts_with(&p))
-                .cloned()
-                .collect()
-        } else {
-            vec![t.clone()]
-        };
-        for n in names {
-            if let Some(d) = ctx.state.zfs.datasets.get_mut(&n) {
-                d.props.remove(&prop);
-            }
         }
     }
     Ok(Outcome::ok(Effect::Mutate))

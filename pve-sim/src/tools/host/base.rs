@@ -2,7 +2,7 @@
 //! Proxmox users, time zone, locales, host name, AppArmor policy, CA store, NVIDIA driver)
 //! and what a reboot does to it (`pve-sim reboot`).
 
-use super::pkg::{self, PREINSTALLED};
+use super::catalogue::{self, PREINSTALLED};
 use super::{apparmor, misc, nvidia, pveum, systemd, users, write_file};
 use crate::Ctx;
 use crate::host::{Acl, Group, PveUser, Unit, User};
@@ -99,7 +99,7 @@ pub fn init(root: &SimRoot, st: &mut State, opts: &InitHost) -> anyhow::Result<V
     h.locales = vec!["en_US.UTF-8".into()];
     h.hostname = opts.node.clone();
     for name in PREINSTALLED {
-        let p = pkg::lookup(name, opts.pve.kernel)
+        let p = catalogue::lookup(name, opts.pve.kernel)
             .expect("pre-installed packages are in the catalogue");
         // The release's own version of a package it ships (proxmox-ve, zfsutils-linux).
         let version = opts
@@ -416,14 +416,6 @@ pub fn reboot(ctx: &mut Ctx) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_stock_locale_gen_enables_en_us_only() {
-        assert_eq!(
-            misc::locale_gen_entries(LOCALE_GEN),
-            [("en_US.UTF-8".to_string(), "UTF-8".to_string())]
-        );
-    }
 
     #[test]
     fn the_stock_apparmor_profiles_parse() {

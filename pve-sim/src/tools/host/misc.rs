@@ -175,68 +175,6 @@ pub fn normalise_locale(name: &str) -> String {
     out
 }
 
-fn valid_locale(name: &str) -> bool {
-    let base = name.split(['.', '@']).next().unwrap_or("");
-    let Some((lang, country)) = base.split_once('_') else {
-        return false;
-    };
-    (2..=3).contains(&lang.len())
-        && lang.bytes().all(|b| b.is_ascii_lowercase())
-        && country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-/// The uncommented entries of `/etc/locale.gen`: `(name, charset)`.
-pub fn locale_gen_entries(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            Some((f.next()?.to_string(), f.next().unwrap_or("").to_string()))
-        })
-        .collect()
-}
-
-/// `locale-gen`: generates what `/etc/locale.gen` lists.
-pub fn locale_gen(ctx: &mut Ctx, args: &[String]) -> Outcome {
-    if let Some(a) = args.iter().find(|a| *a != "--keep-existing") {
-        return fail(1, format!("locale-gen: unknown argument {a}"));
-    }
-    let text = std::fs::read_to_string(ctx.root.host("/etc/locale.gen")).unwrap_or_default();
-    let mut out = String::from("Generating locales (this might take a while)...\n");
-    let mut generated = Vec::new();
-    let mut failed = false;
-    for (name, _) in locale_gen_entries(&text) {
-        if valid_locale(&name) {
-            out.push_str(&format!("  {name}... done\n"));
-            generated.push(name);
-        } else {
-            let base = name.split('.').next().unwrap_or(&name).to_string();
-            out.push_str(&format!(
-                "  {name}... [error] cannot open locale definition file `{base}': No such file or directory\n"
-            ));
-            failed = true;
-        }
-    }
-    out.push_str("Generation complete.\n");
-    if args.iter().any(|a| a == "--keep-existing") {
-        for l in &ctx.state.host.locales {
-            if !generated.contains(l) {
-                generated.push(l.clone());
-            }
-        }
-    }
-    let n = generated.len() as f64;
-    ctx.state.host.locales = generated;
-    ctx.state.host.counters.locale_gens += 1;
-    let mut o = changed(out).secs(ctx.knobs.cost("locale.gen") * n.max(1.0));
-    if failed {
-        o.code = 1;
-    }
-    o
-}
-
 /// `locale [-a]`.
 pub fn locale(ctx: &mut Ctx, args: &[String]) -> Outcome {
     let read = ctx.knobs.cost("host.read");
@@ -1050,11 +988,6 @@ mod tests {
             "de_DE.iso885915@euro"
         );
         assert_eq!(normalise_locale("de_DE"), "de_DE");
-        assert_eq!(
-            locale_gen_entries("# en_GB.UTF-8 UTF-8\nen_US.UTF-8 UTF-8\n\n"),
-            [("en_US.UTF-8".to_string(), "UTF-8".to_string())]
-        );
-        assert!(valid_locale("en_US.UTF-8") && !valid_locale("english"));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod apparmor;
 pub mod base;
+pub mod catalogue;
 pub mod disks;
 pub mod misc;
 pub mod net;
@@ -84,7 +85,6 @@ pub fn dispatch(tool: &str, ctx: &mut Ctx, args: &[String]) -> Option<Outcome> {
         "dpkg-query" => pkg::dpkg_query(ctx, args),
         "systemctl" => systemd::systemctl(ctx, args),
         "timedatectl" => misc::timedatectl(ctx, args),
-        "locale-gen" => misc::locale_gen(ctx, args),
         "locale" => misc::locale(ctx, args),
         "hostnamectl" => misc::hostnamectl(ctx, args),
         "uname" => misc::uname(ctx, args),
@@ -93,9 +93,6 @@ pub fn dispatch(tool: &str, ctx: &mut Ctx, args: &[String]) -> Option<Outcome> {
         "getent" => users::getent(ctx, args),
         "id" => users::id(ctx, args),
         "useradd" => users::useradd(ctx, args),
-        "usermod" => users::usermod(ctx, args),
-        "groupadd" => users::groupadd(ctx, args),
-        "gpasswd" => users::gpasswd(ctx, args),
         "chpasswd" => users::chpasswd(ctx, args),
         "visudo" => sudoers::visudo(ctx, args),
         "pveum" => pveum::run(ctx, args),
@@ -104,8 +101,6 @@ pub fn dispatch(tool: &str, ctx: &mut Ctx, args: &[String]) -> Option<Outcome> {
         "modinfo" => nvidia::modinfo(ctx, args),
         "curl" => nvidia::curl(ctx, args),
         "nvidia-installer" => nvidia::installer(ctx, args),
-        "nvidia-smi" => nvidia::smi(ctx, args),
-        "nvidia-modprobe" => nvidia::modprobe(ctx, args),
         "update-initramfs" => nvidia::update_initramfs(ctx, args),
         "exportfs" => net::exportfs(ctx, args),
         "dnsmasq" => net::dnsmasq(ctx, args),

@@ -6,7 +6,7 @@
 //! one loaded in the running kernel (what `/proc/driver/nvidia/version` and `nvidia-smi`
 //! report). Installing changes the first; only a reboot (`pve-sim reboot`) loads it.
 
-use super::{OptSpec, answer, changed, fail, getopt_long, o, pkg, write_file};
+use super::{OptSpec, answer, catalogue, changed, fail, getopt_long, o, write_file};
 use crate::Ctx;
 use crate::outcome::{Effect, Outcome};
 use crate::root::SimRoot;
@@ -474,7 +474,10 @@ pub fn installer(ctx: &mut Ctx, args: &[String]) -> Outcome {
         );
     }
     let kernel = host.kernel.clone();
-    if !pkg::headers_for(&kernel).iter().any(|h| host.installed(h)) {
+    if !catalogue::headers_for(&kernel)
+        .iter()
+        .any(|h| host.installed(h))
+    {
         return failed(
             "Unable to find the kernel source tree for the currently running kernel.  Please make sure you have installed the kernel source files for your kernel and that they are properly configured; on Red Hat Linux systems, for example, be sure you have the 'kernel-source' or 'kernel-devel' RPM installed.  If you know the correct kernel source files are installed, you may specify the kernel source path with the '--kernel-source-path' command line option.",
         );
@@ -514,138 +517,6 @@ pub fn installer(ctx: &mut Ctx, args: &[String]) -> Outcome {
         ..Outcome::ok(Effect::Mutate)
     }
     .secs(ctx.knobs.cost("nvidia.install"))
-}
-
-/// `nvidia-smi [--query-gpu=… --format=csv[,noheader][,nounits]] [-L]`.
-pub fn smi(ctx: &mut Ctx, args: &[String]) -> Outcome {
-    let secs = ctx.knobs.cost("host.read");
-    let nv = ctx.state.host.nvidia.clone();
-    let Some(loaded) = nv.loaded.clone() else {
-        return answer(
-            9,
-            "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n\n",
-            "",
-        )
-        .secs(secs);
-    };
-    if nv.installed.as_deref() != Some(loaded.as_str()) {
-        return answer(
-            18,
-            format!(
-                "Failed to initialize NVML: Driver/library version mismatch\nNVML library version: {}\n",
-                nv.installed.unwrap_or_default()
-            ),
-            "",
-        )
-        .secs(secs);
-    }
-    let mut query = None;
-    let mut format = String::new();
-    let mut list = false;
-    for a in args {
-        if let Some(q) = a.strip_prefix("--query-gpu=") {
-            query = Some(q.to_string());
-        } else if let Some(f) = a.strip_prefix("--format=") {
-            format = f.to_string();
-        } else if a == "-L" || a == "--list-gpus" {
-            list = true;
-        } else {
-            return fail(
-                2,
-                format!(
-                    "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n(unknown option {a})"
-                ),
-            );
-        }
-    }
-    let uuid = |i: u32| format!("GPU-5e1c0a3d-7b2f-4c11-9a4e-{:012x}", 0x1000 + i);
-    if list {
-        let out: String = (0..nv.gpus)
-            .map(|i| format!("GPU {i}: NVIDIA GeForce RTX 4090 (UUID: {})\n", uuid(i)))
-            .collect();
-        return Outcome::read(out).secs(secs);
-    }
-    if let Some(q) = query {
-        let fields: Vec<&str> = q.split(',').map(str::trim).collect();
-        let noheader = format.contains("noheader");
-        let nounits = format.contains("nounits");
-        let mut out = String::new();
-        if !noheader {
-            out.push_str(&fields.join(", "));
-            out.push('\n');
-        }
-        for i in 0..nv.gpus {
-            let mut row = Vec::new();
-            for f in &fields {
-                let v = match *f {
-                    "driver_version" => loaded.clone(),
-                    "name" => "NVIDIA GeForce RTX 4090".into(),
-                    "index" => i.to_string(),
-                    "uuid" => uuid(i),
-                    "count" => nv.gpus.to_string(),
-                    "pci.bus_id" => format!("00000000:{:02X}:00.0", 1 + i),
-                    "memory.total" => {
-                        if nounits {
-                            "24564".into()
-                        } else {
-                            "24564 MiB".into()
-                        }
-                    }
-                    other => {
-                        return fail(
-                            2,
-                            format!("Field \"{other}\" is not a valid field to query.\n"),
-                        );
-                    }
-                };
-                row.push(v);
-            }
-            out.push_str(&row.join(", "));
-            out.push('\n');
-        }
-        return Outcome::read(out).secs(secs);
-    }
-    let mut out = format!(
-        "+-----------------------------------------------------------------------------------------+\n| NVIDIA-SMI {loaded:<18}Driver Version: {loaded:<14}CUDA Version: 13.0     |\n+-----------------------------------------------------------------------------------------+\n"
-    );
-    for i in 0..nv.gpus {
-        out.push_str(&format!(
-            "|   {i}  NVIDIA GeForce RTX 4090        Off |   00000000:{:02X}:00.0 Off |                  Off |\n",
-            1 + i
-        ));
-    }
-    out.push_str("+-----------------------------------------------------------------------------------------+\n");
-    Outcome::read(out).secs(secs)
-}
-
-/// `nvidia-modprobe [-u] [-c=N] [-m]`: creates device nodes of the loaded driver.
-pub fn modprobe(ctx: &mut Ctx, args: &[String]) -> Outcome {
-    let secs = ctx.knobs.cost("host.write");
-    if ctx.state.host.nvidia.loaded.is_none() {
-        return answer(1, "", "").secs(secs);
-    }
-    for a in args {
-        match a.as_str() {
-            "-u" | "--unified-memory" => {
-                node(&ctx.root, "nvidia-uvm");
-                node(&ctx.root, "nvidia-uvm-tools");
-            }
-            "-m" | "--modeset" => node(&ctx.root, "nvidia-modeset"),
-            "-s" | "--silent" => {}
-            c if c.starts_with("-c=") || c.starts_with("--create-nvidia-device-file=") => {
-                let n = c.rsplit('=').next().unwrap_or("0");
-                match n.parse::<u32>() {
-                    Ok(i) if i < ctx.state.host.nvidia.gpus => {
-                        node(&ctx.root, &format!("nvidia{i}"));
-                        node(&ctx.root, "nvidiactl");
-                    }
-                    _ => return answer(1, "", "").secs(secs),
-                }
-            }
-            other => return fail(1, format!("nvidia-modprobe: invalid option -- '{other}'")),
-        }
-    }
-    Outcome::ok(Effect::Mutate).secs(secs)
 }
 
 /// `update-initramfs -u [-k all|<version>]`.

@@ -82,8 +82,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
     let r = match (cmd, sub) {
         ("user", "list") => user_list(ctx, rest),
         ("user", "add") => user_add(ctx, rest),
-        ("user", "delete") => user_delete(ctx, rest),
-        ("user", "modify") => user_modify(ctx, rest),
         ("acl", "list") => acl_list(ctx, rest),
         ("acl", "modify") => acl_modify(ctx, rest, false),
         ("acl", "delete") => acl_modify(ctx, rest, true),
@@ -109,38 +107,14 @@ fn usage(cmd: &str, sub: &str) -> String {
 }
 
 /// Prints a result in the `--output-format` asked for.
-fn output(v: &Value, p: &Parsed, columns: &[(&str, bool)], u: &str) -> R {
+fn output(v: &Value, p: &Parsed, u: &str) -> R {
     match p.get("output-format").unwrap_or("text") {
         "json" => Ok(Outcome::read(format!("{}\n", perljson::compact(v)))),
         "json-pretty" => Ok(Outcome::read(perljson::pretty(v))),
-        "text" | "yaml" => {
-            let rows: Vec<Vec<String>> = v
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|r| {
-                            columns
-                                .iter()
-                                .map(|(c, _)| match r.get(*c) {
-                                    None | Some(Value::Null) => String::new(),
-                                    Some(Value::String(s)) => s.clone(),
-                                    Some(other) => other.to_string(),
-                                })
-                                .collect()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let headers: Vec<String> = columns.iter().map(|(c, _)| c.to_string()).collect();
-            let right: Vec<bool> = columns.iter().map(|(_, r)| *r).collect();
-            Ok(Outcome::read(crate::tools::pvesh::draw(
-                &headers,
-                &right,
-                &rows,
-                p.flag("noborder"),
-                p.flag("noheader"),
-            )))
-        }
+        // The product reads pveum's JSON only; the text table is not simulated.
+        "text" | "yaml" => Err(die(format!(
+            "{u}: only --output-format json or json-pretty is simulated"
+        ))),
         other => Err(param_error(
             &[(
                 "output-format".into(),
@@ -187,26 +161,7 @@ fn user_list(ctx: &mut Ctx, args: &[String]) -> R {
         .filter(|(_, x)| !p.flag("enabled") || x.enable)
         .map(|(id, x)| user_json(id, x))
         .collect();
-    output(
-        &Value::Array(list),
-        &p,
-        &[
-            ("userid", false),
-            ("comment", false),
-            ("email", false),
-            ("enable", true),
-            ("expire", true),
-            ("firstname", false),
-            ("groups", false),
-            ("keys", false),
-            ("lastname", false),
-            ("realm-type", false),
-            ("tfa-locked-until", false),
-            ("tokens", false),
-            ("totp-locked", false),
-        ],
-        &u,
-    )
+    output(&Value::Array(list), &p, &u)
 }
 
 const USER_OPTS: &[(&str, Kind)] = &[
@@ -291,37 +246,6 @@ fn user_add(ctx: &mut Ctx, args: &[String]) -> R {
     Ok(Outcome::ok(Effect::Mutate))
 }
 
-fn user_modify(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("user", "modify");
-    let mut spec = USER_OPTS.to_vec();
-    spec.extend_from_slice(&[("append", Kind::Bool), ("delete", Kind::Value)]);
-    let p = parse_opts(args, &spec, &|_| None, &u)?;
-    positionals(&p, 1, &u)?;
-    let id = &p.positional[0];
-    let Some(user) = ctx.state.host.pve_users.get_mut(id) else {
-        return Err(die(format!("update user failed: no such user ('{id}')")));
-    };
-    apply_user_opts(user, &p);
-    save_user_cfg(ctx)?;
-    Ok(Outcome::ok(Effect::Mutate))
-}
-
-fn user_delete(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("user", "delete");
-    let p = parse_opts(args, &[], &|_| None, &u)?;
-    positionals(&p, 1, &u)?;
-    let id = &p.positional[0];
-    if ctx.state.host.pve_users.remove(id).is_none() {
-        return Err(die(format!("delete user failed: no such user ('{id}')")));
-    }
-    ctx.state
-        .host
-        .acls
-        .retain(|a| !(a.kind == "user" && a.ugid == *id));
-    save_user_cfg(ctx)?;
-    Ok(Outcome::ok(Effect::Mutate))
-}
-
 fn acl_json(a: &Acl) -> Value {
     json!({
         "path": a.path,
@@ -337,18 +261,7 @@ fn acl_list(ctx: &mut Ctx, args: &[String]) -> R {
     let p = parse_opts(args, FORMAT_OPTS, &|_| None, &u)?;
     positionals(&p, 0, &u)?;
     let list: Vec<Value> = ctx.state.host.acls.iter().map(acl_json).collect();
-    output(
-        &Value::Array(list),
-        &p,
-        &[
-            ("path", false),
-            ("type", false),
-            ("ugid", false),
-            ("roleid", false),
-            ("propagate", true),
-        ],
-        &u,
-    )
+    output(&Value::Array(list), &p, &u)
 }
 
 /// Whether an ACL path is one Proxmox knows.

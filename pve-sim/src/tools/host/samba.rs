@@ -562,7 +562,7 @@ mod tests {
 
     #[test]
     fn debians_smb_conf_loads() {
-        let c = parse_smb(super::super::pkg::SMB_CONF).unwrap();
+        let c = parse_smb(super::super::catalogue::SMB_CONF).unwrap();
         let names: Vec<&str> = c.sections.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["global", "homes", "printers", "print$"]);
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);

@@ -574,7 +574,7 @@ mod tests {
 
     #[test]
     fn debians_sudoers_parses() {
-        let inc = check(super::super::pkg::SUDOERS).unwrap();
+        let inc = check(super::super::catalogue::SUDOERS).unwrap();
         assert_eq!(inc, [Include::Dir("/etc/sudoers.d".into())]);
     }
 

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use super::pkg::{self, UnitDef};
+use super::catalogue::{self, UnitDef};
 use super::{OptSpec, answer, fail, getopt_long, o, sha256_hex};
 use crate::Ctx;
 use crate::host::Unit;
@@ -162,7 +162,7 @@ fn local_content(ctx: &Ctx, name: &str) -> Option<Vec<u8>> {
 fn package_units(ctx: &Ctx) -> Vec<UnitDef> {
     let mut out = Vec::new();
     for name in ctx.state.host.packages.keys() {
-        if let Some(p) = pkg::lookup(name, &ctx.state.host.kernel) {
+        if let Some(p) = catalogue::lookup(name, &ctx.state.host.kernel) {
             out.extend_from_slice(p.units);
         }
     }
