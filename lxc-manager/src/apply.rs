@@ -13,12 +13,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use phoenix_core::cmd::{FileSpec, Runner};
-use phoenix_core::config::Config;
 use phoenix_core::config::lxc::Container;
 use phoenix_core::converge::apply as shared;
 use phoenix_core::converge::{Change, Op, Plan, content_hash};
 use phoenix_core::ids::{GuestId, GuestKind};
-use phoenix_core::paths::Layout;
 use phoenix_core::pve::conf::{GuestConfig, set_main_raw_lines};
 
 use crate::create::{self, Creation};
@@ -28,19 +26,23 @@ use crate::pct;
 use crate::plan::{self, RuntimeState, Settings, Step, Work};
 use crate::spec::{self, Spec};
 
-/// One container and everything needed to act on it.
+/// One container and everything needed to act on it: the guest as the shared engine sees
+/// it (configuration, layout, runner, ID; `ctx.cfg`, `ctx.runner`, … through `Deref`) and
+/// its configuration block.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
-    /// The whole configuration.
-    pub cfg: &'a Config,
-    /// Install and host paths.
-    pub layout: &'a Layout,
-    /// The one door to the outside.
-    pub runner: &'a Runner,
-    /// CTID.
-    pub id: GuestId,
+    /// The guest.
+    pub base: phoenix_core::converge::ops::Guest<'a>,
     /// Its configuration block.
     pub c: &'a Container,
+}
+
+impl<'a> std::ops::Deref for Ctx<'a> {
+    type Target = phoenix_core::converge::ops::Guest<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 pub use phoenix_core::converge::verbs::Options;

@@ -43,13 +43,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             let Some(c) = cfg.lxc.lxc_configs.get(&id.to_string()) else {
                 return Exit::Invalid;
             };
-            let ctx = Ctx {
+            let base = phoenix_core::converge::ops::Guest {
                 cfg,
                 layout,
                 runner,
+                kind: GuestKind::Lxc,
                 id,
-                c,
             };
+            let ctx = Ctx { base, c };
             verbs::dispatch(cli, layout, cfg, &cfg.files.lxc, &ctx)
         },
     )

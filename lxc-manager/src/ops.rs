@@ -6,7 +6,7 @@ use anyhow::bail;
 use phoenix_core::converge::ops as shared;
 use phoenix_core::converge::verbs::Manager;
 use phoenix_core::converge::{Op, SpecError};
-use phoenix_core::ids::{GuestId, GuestKind};
+use phoenix_core::ids::GuestId;
 use phoenix_core::pve::propstr::PropertyString;
 use serde::Serialize;
 
@@ -18,27 +18,22 @@ impl Manager for Ctx<'_> {
     type Status = Status;
     const FINAL_FORM_TAKEN: &'static str = "it is taken when enable_lifecycle_snapshots is true";
 
+    type Prepared = apply::Prepared;
+
     fn guest(&self) -> shared::Guest<'_> {
-        shared::Guest {
-            cfg: self.cfg,
-            layout: self.layout,
-            runner: self.runner,
-            kind: GuestKind::Lxc,
-            id: self.id,
-        }
+        self.base
     }
     fn check(&self) -> Result<(), SpecError> {
         apply::spec_of(self).map(drop)
     }
-    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()> {
-        let prepared = apply::prepare(self, opts)?;
-        print!("{}", prepared.plan);
-        if plan_only || !prepared.plan.has_changes() {
-            return Ok(());
-        }
-        apply::apply(self, prepared)?;
-        println!("container {}: converged", self.id);
-        Ok(())
+    fn prepare(&self, opts: Options) -> anyhow::Result<apply::Prepared> {
+        apply::prepare(self, opts)
+    }
+    fn plan_of(p: &apply::Prepared) -> &phoenix_core::converge::Plan {
+        &p.plan
+    }
+    fn apply(&self, p: apply::Prepared) -> anyhow::Result<()> {
+        apply::apply(self, p)
     }
     fn start_and_wait(&self) -> anyhow::Result<()> {
         apply::start(self.runner, self.id)

@@ -10,7 +10,6 @@
 
 use anyhow::{Context, bail};
 use phoenix_core::cmd::{FileSpec, Runner};
-use phoenix_core::config::Config;
 use phoenix_core::config::vm::Vm;
 use phoenix_core::converge::apply as shared;
 use phoenix_core::converge::observe::{self as seen, Installers};
@@ -44,19 +43,23 @@ const HOT_KEYS: &[&str] = &[
     "searchdomain",
 ];
 
-/// One VM and everything needed to act on it.
+/// One VM and everything needed to act on it: the guest as the shared engine sees
+/// it (configuration, layout, runner, ID; `ctx.cfg`, `ctx.runner`, … through `Deref`) and
+/// its configuration block.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
-    /// The whole configuration.
-    pub cfg: &'a Config,
-    /// Install and host paths.
-    pub layout: &'a Layout,
-    /// The one door to the outside.
-    pub runner: &'a Runner,
-    /// VMID.
-    pub id: GuestId,
+    /// The guest.
+    pub base: phoenix_core::converge::ops::Guest<'a>,
     /// Its configuration block.
     pub vm: &'a Vm,
+}
+
+impl<'a> std::ops::Deref for Ctx<'a> {
+    type Target = phoenix_core::converge::ops::Guest<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 pub use phoenix_core::converge::verbs::Options;

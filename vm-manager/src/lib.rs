@@ -44,13 +44,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             let Some((_, vm)) = spec::find(cfg, id) else {
                 return Exit::Invalid;
             };
-            let ctx = Ctx {
+            let base = phoenix_core::converge::ops::Guest {
                 cfg,
                 layout,
                 runner,
+                kind: GuestKind::Vm,
                 id,
-                vm,
             };
+            let ctx = Ctx { base, vm };
             verbs::dispatch(cli, layout, cfg, &cfg.files.vm, &ctx)
         },
     )

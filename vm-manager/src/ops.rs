@@ -19,29 +19,23 @@ impl Manager for Ctx<'_> {
     type Status = Status;
     const FINAL_FORM_TAKEN: &'static str = "it is taken after the VM's features first complete";
 
+    type Prepared = apply::Prepared;
+
     fn guest(&self) -> shared::Guest<'_> {
-        shared::Guest {
-            cfg: self.cfg,
-            layout: self.layout,
-            runner: self.runner,
-            kind: KIND,
-            id: self.id,
-        }
+        self.base
     }
     fn check(&self) -> Result<(), SpecError> {
         apply::spec_of(self).map(drop)
     }
-    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()> {
-        let prepared = apply::prepare(self, opts)?;
-        print!("{}", prepared.plan);
-        if plan_only || !prepared.plan.has_changes() {
-            return Ok(());
-        }
-        apply::apply(self, prepared)?;
-        println!("VM {}: converged", self.id);
-        Ok(())
+    fn prepare(&self, opts: Options) -> anyhow::Result<apply::Prepared> {
+        apply::prepare(self, opts)
     }
-    /// Starts the VM and waits for the agent and cloud-init.
+    fn plan_of(p: &apply::Prepared) -> &phoenix_core::converge::Plan {
+        &p.plan
+    }
+    fn apply(&self, p: apply::Prepared) -> anyhow::Result<()> {
+        apply::apply(self, p)
+    }
     fn start_and_wait(&self) -> anyhow::Result<()> {
         apply::start(self.runner, &spec(self)?)
     }

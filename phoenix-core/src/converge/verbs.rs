@@ -27,8 +27,9 @@ pub struct Options {
 }
 
 /// One guest backend (containers, VMs), for one guest: what differs between the two
-/// managers. The lifecycle verbs that do not differ (`start`, `stop`, `restart`, `delete`,
-/// `reconfigure`) are provided on top of [`ops::Guest`](crate::converge::ops::Guest).
+/// managers. What does not differ is provided: `converge` (prepare, print the plan, apply)
+/// and the lifecycle verbs (`start`, `stop`, `restart`, `delete`, `reconfigure`) on top of
+/// [`ops::Guest`](crate::converge::ops::Guest).
 pub trait Manager {
     /// What `status` returns.
     type Status: serde::Serialize + std::fmt::Display;
@@ -37,10 +38,17 @@ pub trait Manager {
 
     /// The guest, as the shared lifecycle verbs see it.
     fn guest(&self) -> Guest<'_>;
+    /// What converge prepares: the plan and what applying it takes.
+    type Prepared;
+
     /// Checks that the configuration specifies the guest (pure).
     fn check(&self) -> Result<(), SpecError>;
-    /// Plans, prints the plan and applies it unless `plan_only`.
-    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()>;
+    /// Observes the guest and plans (reads only).
+    fn prepare(&self, opts: Options) -> anyhow::Result<Self::Prepared>;
+    /// The printable plan of a preparation.
+    fn plan_of(p: &Self::Prepared) -> &crate::converge::Plan;
+    /// Applies a preparation.
+    fn apply(&self, p: Self::Prepared) -> anyhow::Result<()>;
     /// Starts the stopped guest and waits until it is ready.
     fn start_and_wait(&self) -> anyhow::Result<()>;
     /// Waits until the rebooted guest is ready.
@@ -63,6 +71,18 @@ pub trait Manager {
     /// Container or VM.
     fn kind(&self) -> GuestKind {
         self.guest().kind
+    }
+    /// Plans, prints the plan and applies it unless `plan_only` or there is nothing to do.
+    fn converge(&self, opts: Options, plan_only: bool) -> anyhow::Result<()> {
+        let prepared = self.prepare(opts)?;
+        let plan = Self::plan_of(&prepared);
+        print!("{plan}");
+        if plan_only || !plan.has_changes() {
+            return Ok(());
+        }
+        self.apply(prepared)?;
+        println!("{} {}: converged", noun(self.kind()), self.id());
+        Ok(())
     }
     /// `start`: a no-op when running or a template.
     fn start(&self) -> anyhow::Result<()> {

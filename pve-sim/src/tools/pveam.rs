@@ -3,15 +3,10 @@
 
 use crate::Ctx;
 use crate::outcome::{Effect, Outcome};
-use crate::storage::{StorageCfg, split_volid};
+use crate::storage::StorageCfg;
 use crate::tools::{die, param_error, parse_opts, positionals, resolve};
 
-const COMMANDS: &[(&str, &str)] = &[
-    ("download", "<storage> <template>"),
-    ("list", "<storage>"),
-    ("remove", "<template_path>"),
-    ("update", ""),
-];
+const COMMANDS: &[(&str, &str)] = &[("download", "<storage> <template>")];
 
 /// The `system` section of the appliance index (name, size in bytes).
 pub const CATALOGUE: &[(&str, u64)] = &[
@@ -39,9 +34,7 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
     };
     let rest = &args[1..];
     let r = match cmd {
-        "list" => list(ctx, rest),
         "download" => download(ctx, rest),
-        "remove" => remove(ctx, rest),
         _ => Ok(Outcome::read("update successful\n")),
     };
     r.unwrap_or_else(|o| o)
@@ -62,43 +55,6 @@ fn cache_dir(ctx: &Ctx, sid: &str) -> Result<std::path::PathBuf, Outcome> {
         .root
         .host(st.path().unwrap_or("/"))
         .join("template/cache"))
-}
-
-fn list(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("list");
-    let p = parse_opts(args, &[], &|_| None, &u)?;
-    positionals(&p, 1, &u)?;
-    let sid = &p.positional[0];
-    let dir = cache_dir(ctx, sid).map_err(|o| {
-        if o.stderr.contains("does not support") {
-            die("Storage does not support templates!")
-        } else {
-            o
-        }
-    })?;
-    let mut files: Vec<(String, u64)> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| {
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        e.metadata().map(|m| m.len()).unwrap_or(0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    let mut out = format!("{:<60} {:<6}\n", "NAME", "SIZE");
-    for (n, size) in files {
-        out.push_str(&format!(
-            "{:<60} {:<4.2}MB\n",
-            format!("{sid}:vztmpl/{n}"),
-            size as f64 / (1024.0 * 1024.0)
-        ));
-    }
-    Ok(Outcome::read(out))
 }
 
 fn download(ctx: &mut Ctx, args: &[String]) -> R {
@@ -137,22 +93,4 @@ fn download(ctx: &mut Ctx, args: &[String]) -> R {
         .out(out)
         .secs(ctx.knobs.cost("pveam.download"))
         .storage(sid.clone()))
-}
-
-fn remove(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("remove");
-    let p = parse_opts(args, &[], &|_| None, &u)?;
-    positionals(&p, 1, &u)?;
-    let volid = &p.positional[0];
-    let Some((sid, name)) = split_volid(volid) else {
-        return Err(die(format!("unable to parse volume ID '{volid}'")));
-    };
-    let Some(file) = name.strip_prefix("vztmpl/") else {
-        return Err(die(format!("Wrong template volume ID '{volid}'")));
-    };
-    let dir = cache_dir(ctx, sid)?;
-    if std::fs::remove_file(dir.join(file)).is_err() {
-        return Err(die(format!("volume '{volid}' does not exist")));
-    }
-    Ok(Outcome::ok(Effect::Mutate))
 }

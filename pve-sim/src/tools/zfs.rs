@@ -32,10 +32,6 @@ const USAGE: &[(&str, &str)] = &[
         "clone [-p] [-o property=value] ... <snapshot> <filesystem|volume>",
     ),
     (
-        "rename",
-        "rename [-f] <filesystem|volume|snapshot> <filesystem|volume|snapshot>",
-    ),
-    (
         "list",
         "list [-Hp] [-r|-d max] [-o property[,...]] [-s property]...\n\t    [-S property]... [-t type[,...]] [filesystem|volume|snapshot] ...",
     ),
@@ -100,7 +96,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "snapshot" => snapshot(ctx, rest),
         "clone" => clone(ctx, rest),
         "rollback" => rollback(ctx, rest),
-        "rename" => rename(ctx, rest),
         other => {
             let mut o = Outcome::refuse(format!(
                 "unrecognized command '{other}'\n{}",
@@ -877,70 +872,6 @@ fn rollback(ctx: &mut Ctx, args: &[String]) -> R {
     ctx.state
         .zfs_rollback(&ctx.root, snap, g.has('r') || g.has('R'))
         .map_err(fail)?;
-    Ok(Outcome::ok(Effect::Mutate))
-}
-
-/// `zfs rename [-fp] old new`.
-fn rename(ctx: &mut Ctx, args: &[String]) -> R {
-    let g = opts("rename", args, "fpur")?;
-    let [from, to] = g.operands.as_slice() else {
-        return Err(usage_error(
-            "rename",
-            if g.operands.len() < 2 {
-                "missing target dataset argument"
-            } else {
-                "too many arguments"
-            },
-        ));
-    };
-    if pool_of(from) != pool_of(to) {
-        return Err(fail(format!(
-            "cannot rename to '{to}': datasets must be within same pool"
-        )));
-    }
-    if from.contains('@') {
-        let snap_to = if to.starts_with('@') {
-            format!("{}{to}", from.split('@').next().unwrap_or(""))
-        } else {
-            to.clone()
-        };
-        if !ctx.state.zfs.snapshots.contains_key(from.as_str()) {
-            return Err(fail(format!(
-                "cannot open '{from}': dataset does not exist"
-            )));
-        }
-        if ctx.state.zfs.snapshots.contains_key(&snap_to) {
-            return Err(fail(format!(
-                "cannot rename to '{snap_to}': dataset already exists"
-            )));
-        }
-        let s = ctx
-            .state
-            .zfs
-            .snapshots
-            .remove(from.as_str())
-            .unwrap_or_default();
-        let _ = std::fs::rename(
-            crate::zfs::snapshot_dir(&ctx.root, from),
-            crate::zfs::snapshot_dir(&ctx.root, &snap_to),
-        );
-        ctx.state.zfs.snapshots.insert(snap_to, s);
-        return Ok(Outcome::ok(Effect::Mutate));
-    }
-    if let Some(p) = parent_of(to) {
-        if !ctx.state.zfs.datasets.contains_key(p) {
-            if g.has('p') {
-                ctx.state
-                    .zfs_create(&ctx.root, p, DsKind::Filesystem, BTreeMap::new())
-                    .map_err(fail)?;
-            } else {
-                return Err(fail(format!(
-                    "cannot rename to '{to}': parent does not exist"
-                )));
-            }
-        }
-    }
-    ctx.state.zfs_rename(&ctx.root, from, to).map_err(fail)?;
     Ok(Outcome::ok(Effect::Mutate))
 }
 

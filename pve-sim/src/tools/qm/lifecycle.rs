@@ -238,53 +238,6 @@ pub(super) fn config(ctx: &mut Ctx, args: &[String]) -> R {
     Ok(Outcome::read(print_config(&section)).guest(id))
 }
 
-/// `qm pending <vmid>`.
-pub(super) fn pending(ctx: &mut Ctx, args: &[String]) -> R {
-    let (_, id) = opts(args, "pending", &[], 1)?;
-    let mut conf = guest::load(ctx, F, id)?;
-    mask_password(&mut conf.main);
-    if conf.pending.get("cipassword").is_some() {
-        conf.pending.set("cipassword", "********** ");
-    }
-    Ok(Outcome::read(guest::format_pending(&conf)).guest(id))
-}
-
-/// `qm list [--full]`.
-pub(super) fn list(ctx: &mut Ctx, args: &[String]) -> R {
-    let u = usage("list");
-    let p = parse_opts(args, &[("full", Kind::Bool)], &|_| None, &u)?;
-    positionals(&p, 0, &u)?;
-    let ids = guest::ids(&ctx.root, F);
-    if ids.is_empty() {
-        return Ok(Outcome::read(""));
-    }
-    let cfg = StorageCfg::load(&ctx.root);
-    let mut out = format!(
-        "{:>10} {:<20} {:<10} {:<10} {:>12} {:<10}\n",
-        "VMID", "NAME", "STATUS", "MEM(MB)", "BOOTDISK(GB)", "PID"
-    );
-    for id in ids {
-        let conf = guest::load(ctx, F, id)?;
-        let m = &conf.main;
-        let running = ctx.state.running(id);
-        let mem: u64 = m.get("memory").and_then(|x| x.parse().ok()).unwrap_or(512);
-        let disk = boot_disk(m)
-            .and_then(|d| m.get(&d).and_then(Drive::parse))
-            .and_then(|d| ctx.state.volume_size(&ctx.root, &cfg, d.file()))
-            .unwrap_or(0);
-        out.push_str(&format!(
-            "{:>10} {:<20} {:<10} {:<10} {:>12.2} {:<10}\n",
-            id,
-            m.get("name").map_or(format!("VM {id}"), str::to_string),
-            if running { "running" } else { "stopped" },
-            mem,
-            disk as f64 / f64::from(1u32 << 30),
-            if running { 20_000 + id } else { 0 }
-        ));
-    }
-    Ok(Outcome::read(out))
-}
-
 /// `qm destroy <vmid> [--purge] [--skiplock] [--destroy-unreferenced-disks]`.
 pub(super) fn destroy(ctx: &mut Ctx, args: &[String]) -> R {
     let (p, id) = opts(
@@ -379,14 +332,4 @@ pub(super) fn destroy(ctx: &mut Ctx, args: &[String]) -> R {
     .out(out)
     .secs(cost(ctx, "qm.destroy"))
     .guest(id))
-}
-
-/// `qm unlock <vmid>`.
-pub(super) fn unlock(ctx: &mut Ctx, args: &[String]) -> R {
-    let (_, id) = opts(args, "unlock", &[], 1)?;
-    let mut conf = guest::load(ctx, F, id)?;
-    conf.main.remove("lock");
-    conf.pending.remove("lock");
-    guest::save(ctx, F, id, &conf)?;
-    Ok(Outcome::ok(Effect::Mutate).guest(id))
 }

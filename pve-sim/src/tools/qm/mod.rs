@@ -50,7 +50,6 @@ const F: Flavor = Flavor::Qemu;
 const COMMANDS: &[(&str, &str)] = &[
     ("agent", "<vmid> <command>"),
     ("clone", "<vmid> <newid> [OPTIONS]"),
-    ("cloudinit", "<dump|pending|update> <vmid> ..."),
     ("config", "<vmid> [OPTIONS]"),
     ("create", "<vmid> [OPTIONS]"),
     ("delsnapshot", "<vmid> <snapname> [OPTIONS]"),
@@ -58,9 +57,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("disk", "<import|resize> ..."),
     ("guest", "<cmd|exec|exec-status> ..."),
     ("importdisk", "<vmid> <source> <storage> [OPTIONS]"),
-    ("list", "[OPTIONS]"),
     ("listsnapshot", "<vmid>"),
-    ("pending", "<vmid>"),
     ("reboot", "<vmid> [OPTIONS]"),
     ("resize", "<vmid> <disk> <size> [OPTIONS]"),
     ("rollback", "<vmid> <snapname> [OPTIONS]"),
@@ -71,7 +68,6 @@ const COMMANDS: &[(&str, &str)] = &[
     ("status", "<vmid> [OPTIONS]"),
     ("stop", "<vmid> [OPTIONS]"),
     ("template", "<vmid> [OPTIONS]"),
-    ("unlock", "<vmid>"),
 ];
 
 const SUBCOMMANDS: &[(&str, &[(&str, &str)])] = &[
@@ -88,14 +84,6 @@ const SUBCOMMANDS: &[(&str, &[(&str, &str)])] = &[
             ("cmd", "<vmid> <command>"),
             ("exec", "<vmid> [<extra-args>] [OPTIONS]"),
             ("exec-status", "<vmid> <pid>"),
-        ],
-    ),
-    (
-        "cloudinit",
-        &[
-            ("dump", "<vmid> <type>"),
-            ("pending", "<vmid>"),
-            ("update", "<vmid>"),
         ],
     ),
 ];
@@ -135,7 +123,7 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "importdisk" => "disk import".to_string(),
         "resize" => "disk resize".to_string(),
         "agent" => "guest cmd".to_string(),
-        "disk" | "guest" | "cloudinit" => {
+        "disk" | "guest" => {
             let subs = subcommands(cmd);
             let Some(sub) = rest.first() else {
                 return Outcome::refuse(format!(
@@ -164,8 +152,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "reboot" => reboot(ctx, rest),
         "status" => status(ctx, rest),
         "config" => config(ctx, rest),
-        "pending" => pending(ctx, rest),
-        "list" => list(ctx, rest),
         "snapshot" => snapshot(ctx, rest),
         "listsnapshot" => listsnapshot(ctx, rest),
         "delsnapshot" => delsnapshot(ctx, rest),
@@ -174,7 +160,6 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "guest exec-status" => exec_status(ctx, rest),
         "guest cmd" => guest_cmd(ctx, rest),
         "destroy" => destroy(ctx, rest),
-        "unlock" => unlock(ctx, rest),
         other => Err(die(format!("qm {other}: not simulated"))),
     };
     out.unwrap_or_else(|o| o)

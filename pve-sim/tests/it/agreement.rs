@@ -2,10 +2,8 @@
 //! output: each case puts the simulator in the state a hand-written real-output fixture
 //! (phoenix-core/tests/data/pve) shows and checks that both parse to the same thing.
 
-mod support;
-
+use crate::support::{Sim, repo};
 use phoenix_core::pve::{agent, conf, pvesm, snapshots, status, zfs};
-use support::{Sim, repo};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(repo().join("phoenix-core/tests/data/pve").join(name)).unwrap()

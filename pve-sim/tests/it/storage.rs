@@ -1,8 +1,6 @@
 //! `pvesm`, `pveam` and `pvesh` against the simulator.
 
-mod support;
-
-use support::Sim;
+use crate::support::Sim;
 
 #[test]
 fn pvesm_status_has_proxmox_columns() {

@@ -1,9 +1,7 @@
 //! `pct` against the simulator: output formats byte for byte, and every refusal the LXC spec
 //! lists (../shared/spec/lxc-manager.md §6.2) with Proxmox's text.
 
-mod support;
-
-use support::Sim;
+use crate::support::Sim;
 
 #[test]
 fn create_writes_the_config_and_config_prints_it_canonically() {

@@ -1,9 +1,7 @@
 //! Packages and services on the simulated host: `apt-get`, `dpkg-query`, `systemctl`, and
 //! the tools that exist only once their package is installed.
 
-mod support;
-
-use support::Sim;
+use crate::support::Sim;
 
 const FMT: &str = "${Package}\\t${Version}\\t${Status}\\t${db:Status-Status}\\n";
 

@@ -3,9 +3,7 @@
 //! CA, checked with x509-parser); faults on host tools; and the audit log's read/mutate
 //! split.
 
-mod support;
-
-use support::Sim;
+use crate::support::Sim;
 
 fn noninteractive(sim: &Sim, pkgs: &[&str]) {
     let mut a = vec!["install", "-y"];

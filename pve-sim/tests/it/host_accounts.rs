@@ -1,10 +1,8 @@
 //! Users, groups, passwords, sudoers and Proxmox users on the simulated host.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
-use support::Sim;
+use crate::support::Sim;
 
 const HASH: &str = "$6$rounds=5000$phoenixsalt$5b1QKc9yqSxgk7mCqf2sQbXrE1o3Zl8xV2n0TnQ4uA6m1wP9dJ3hF7yB2eR5tL8cK0vZ4aN6sD1gH3jM9pQ.";
 

@@ -3,9 +3,7 @@
 //! `qm guest exec` (a VM, JSON results), shell scripts included; the engine's state in the
 //! guest's tree; the audit's read/mutate split; and rules overriding a modelled command.
 
-mod support;
-
-use support::{Out, Sim};
+use crate::support::{Out, Sim};
 
 const COMPOSE: &str =
     "services:\n  app:\n    image: ghcr.io/example/app:1.2\n    ports:\n      - \"8080:80\"\n";

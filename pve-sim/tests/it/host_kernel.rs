@@ -2,11 +2,9 @@
 //! driver (`lspci`, `curl` of the runfile, the installer, `modinfo`, `nvidia-smi`,
 //! `update-initramfs`, and what `pve-sim reboot` loads).
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
-use support::Sim;
+use crate::support::Sim;
 
 const PROFILE: &str = "#include <tunables/global>\n\nprofile phoenix-nesting flags=(attach_disconnected,mediate_deleted) {\n  #include <abstractions/lxc/container-base>\n  mount fstype=cgroup -> /sys/fs/cgroup/**,\n}\n";
 

@@ -1,8 +1,6 @@
 //! `zfs` and `zpool` against the simulator.
 
-mod support;
-
-use support::{Sim, repo};
+use crate::support::{Sim, repo};
 
 #[test]
 fn a_fresh_host_has_the_installer_layout() {

@@ -1,10 +1,10 @@
 //! Block devices on the simulated host: `lsblk`, `wipefs`, the `disk` admin command, and
 //! `zpool create` on a wiped disk.
 
-mod support;
+use crate::support;
 
+use crate::support::Sim;
 use serde_json::Value;
-use support::Sim;
 
 const COLS: &str = "NAME,PATH,SIZE,TYPE,TRAN,FSTYPE,PTTYPE";
 

@@ -1,10 +1,8 @@
 //! `pve-sim` itself: setting up, inspecting and steering the simulated host, and refusing to
 //! touch anything outside `$PHOENIX_SYSROOT`.
 
-mod support;
-
+use crate::support::{Sim, repo};
 use phoenix_core::cmd::{Cmd, CmdError, Runner};
-use support::{Sim, repo};
 
 fn raw(args: &[&str], sysroot: Option<&str>) -> (i32, String) {
     let mut c = Cmd::read(env!("CARGO_BIN_EXE_pve-sim"))

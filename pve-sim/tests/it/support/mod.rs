@@ -1,8 +1,6 @@
 //! A simulated host in a temporary directory, driven through the real `pve-sim` binary and
 //! its tool links, exactly as the managers' tests will drive it.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 
 use phoenix_core::cmd::{Cmd, CmdError, Runner};
