@@ -106,13 +106,10 @@ pub fn work(ctx: &Ctx<'_>, spec: &Spec, force: bool) -> anyhow::Result<(Work, Sc
         &dir.join("lxc"),
         &spec.features,
         &inputs,
+        &phoenix_core::converge::observe::HostInputs::of(ctx.layout, ctx.cfg),
         (GuestKind::Lxc, ctx.id),
     )?;
     work.features = found.hashes;
-    phoenix_core::converge::observe::with_ca_root(
-        &mut work.features,
-        guest::ca_root_pem(ctx.layout, ctx.cfg).as_deref(),
-    );
     scripts.features = found.scripts;
     let app_inputs = serde_json::to_vec(&spec::app_inputs(ctx.cfg, ctx.c))?;
     if let Some(name) = &spec.app_script {

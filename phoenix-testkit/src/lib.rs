@@ -164,12 +164,25 @@ pub struct Host {
 
 /// A VM `trusted_ca` stand-in that also leaves the CA where vm-manager's health check looks
 /// for it.
-pub const VM_TRUSTED_CA: &str = "#!/bin/bash\nset -euo pipefail\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n";
+pub const VM_TRUSTED_CA: &str = "#!/bin/bash\nset -euo pipefail\n# phoenix-input: ca-root\nmkdir -p /opt/phoenix /usr/local/share/ca-certificates\ntouch /opt/phoenix/vm-trusted_ca\necho root-ca > /usr/local/share/ca-certificates/phoenix_root_ca.crt\n";
 
-/// A fake installer: says what it is and leaves a trace in the guest.
-fn installer(name: &str) -> String {
+/// A fake installer: says what it is and leaves a trace in the guest. It declares the host
+/// inputs (`# phoenix-input:` lines) the project's real installer `setup-scripts/<dir>/<feature>.sh`
+/// declares, so a stand-in is re-run when the real one would be.
+fn installer(name: &str, real: Option<(&str, &str)>) -> String {
+    let declared: String = real
+        .and_then(|(dir, f)| {
+            std::fs::read_to_string(repo().join(format!("setup-scripts/{dir}/{f}.sh"))).ok()
+        })
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.trim().starts_with("# phoenix-input:"))
+                .map(|l| format!("{}\n", l.trim()))
+                .collect()
+        })
+        .unwrap_or_default();
     format!(
-        "#!/bin/bash\nset -euo pipefail\necho \"installing {name}\"\nmkdir -p /opt/phoenix\ntouch /opt/phoenix/{name}\n"
+        "#!/bin/bash\nset -euo pipefail\n{declared}echo \"installing {name}\"\nmkdir -p /opt/phoenix\ntouch /opt/phoenix/{name}\n"
     )
 }
 
@@ -276,7 +289,7 @@ impl Host {
                 features.insert(f.as_str().unwrap().to_string());
             }
             if let Some(a) = c["application_script"].as_str().filter(|a| !a.is_empty()) {
-                h.write_app(a, &installer(&format!("app-{a}")));
+                h.write_app(a, &installer(&format!("app-{a}"), None));
             }
             if let Some(cmd) = c["health_check"]["command"]
                 .as_str()
@@ -294,14 +307,14 @@ impl Host {
             }
         }
         for f in features {
-            h.write_feature(&f, &installer(&f));
+            h.write_feature(&f, &installer(&f, Some(("lxc", &f))));
         }
         std::fs::create_dir_all(h.root().join("setup-scripts/vm")).unwrap();
         let vms = h.vm_config();
         for vm in vms["vms"].as_array().into_iter().flatten() {
             for f in vm["features"].as_array().into_iter().flatten() {
                 let f = f.as_str().unwrap();
-                h.write_vm_feature(f, &installer(&format!("vm-{f}")));
+                h.write_vm_feature(f, &installer(&format!("vm-{f}"), Some(("vm", f))));
             }
             if let Some(img) = vm["template_image"].as_str() {
                 h.add_cloud_image(img);

@@ -8,6 +8,8 @@ set -euo pipefail
 # Installs it as /usr/local/share/ca-certificates/phoenix_root_ca.crt and runs
 # update-ca-certificates. Idempotent: the copy is written only when it differs, and
 # update-ca-certificates runs only then (or when the trust store lacks the certificate).
+# The host's CA root is part of this installer's hash (a new root runs it again):
+# phoenix-input: ca-root
 # shellcheck source=../lib/common.sh
 . "${PHOENIX_LIB:-$(dirname "$0")/../lib/common.sh}"
 

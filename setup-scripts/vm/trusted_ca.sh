@@ -6,6 +6,8 @@ set -euo pipefail
 # Installs it as /usr/local/share/ca-certificates/phoenix_root_ca.crt only when different,
 # then runs update-ca-certificates (also when the system bundle lacks it) and restarts Docker
 # when it runs (so registries behind the CA work). Fails naming the path when the root is absent.
+# The host's CA root is part of this installer's hash (a new root runs it again):
+# phoenix-input: ca-root
 # shellcheck source=../lib/common.sh
 . "${PHOENIX_LIB:-$(dirname "$0")/../lib/common.sh}"
 

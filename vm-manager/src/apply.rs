@@ -158,15 +158,11 @@ pub fn prepare(ctx: &Ctx<'_>, opts: Options) -> anyhow::Result<Prepared> {
         &ctx.layout.setup_scripts_dir().join("vm"),
         &spec.features,
         &serde_json::to_vec(&inputs(ctx))?,
+        &seen::HostInputs::of(ctx.layout, ctx.cfg),
         (KIND, id),
     )?;
-    let mut features = found.hashes.clone();
-    seen::with_ca_root(
-        &mut features,
-        seen::ca_root_pem(ctx.layout, ctx.cfg).as_deref(),
-    );
     let work = Work {
-        features,
+        features: found.hashes.clone(),
         force: opts.force_features,
         ..Work::default()
     };

@@ -134,16 +134,39 @@ pub fn ca_root_pem(layout: &Layout, cfg: &crate::config::Config) -> Option<Strin
     text.contains("-----BEGIN CERTIFICATE-----").then_some(text)
 }
 
-/// `trusted_ca` installs the CA root the host holds (a container gets it in its inputs, a VM
-/// over the CA's NFS export): the root is one of its inputs, so its hash covers `pem`, and a
-/// new root runs it again — and only it.
-pub fn with_ca_root(hashes: &mut [(String, String)], pem: Option<&str>) {
-    let Some(pem) = pem else { return };
-    for (name, hash) in hashes {
-        if name == "trusted_ca" {
-            *hash = content_hash(&[hash.as_bytes(), pem.as_bytes()]);
+/// Host facts an installer may depend on beyond its configuration inputs. A script names
+/// each one it reads with a line `# phoenix-input: NAME`; the fact's value is then part of
+/// that installer's hash, so a new value runs it again — and only it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostInputs {
+    /// `ca-root`: the Phoenix root CA as the host holds it ([`ca_root_pem`]).
+    pub ca_root: Option<String>,
+}
+
+impl HostInputs {
+    /// The facts as this host has them.
+    pub fn of(layout: &Layout, cfg: &crate::config::Config) -> Self {
+        HostInputs {
+            ca_root: ca_root_pem(layout, cfg),
         }
     }
+
+    /// A declared fact's value (`Err` for a name no installer may declare).
+    fn get(&self, name: &str) -> Result<Option<&str>, ()> {
+        match name {
+            "ca-root" => Ok(self.ca_root.as_deref()),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The host facts a script declares (`# phoenix-input: NAME` lines).
+fn declared_inputs(script: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(script)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("# phoenix-input:"))
+        .map(|n| n.trim().to_string())
+        .collect()
 }
 
 /// Installer scripts found on the host, in order, with the hash recorded when each completes.
@@ -155,12 +178,15 @@ pub struct Installers {
     pub scripts: BTreeMap<String, PathBuf>,
 }
 
-/// Reads `dir/<name>.sh` for every name and hashes it with `inputs`. A missing script is an
-/// error naming the guest, the feature and the path, before anything runs.
+/// Reads `dir/<name>.sh` for every name and hashes it with `inputs`, the installers' library
+/// and the host facts it declares (`host`). A missing script, or one that declares a fact
+/// that does not exist, is an error naming the guest, the feature and the path, before
+/// anything runs.
 pub fn installers(
     dir: &std::path::Path,
     names: &[String],
     inputs: &[u8],
+    host: &HostInputs,
     (kind, id): (GuestKind, GuestId),
 ) -> anyhow::Result<Installers> {
     let mut out = Installers::default();
@@ -174,10 +200,24 @@ pub fn installers(
             )
         })?;
         // The library is part of every installer: a change to it re-runs them.
-        let hash = match dir.parent().map(installer_lib).transpose()?.flatten() {
-            Some(lib) => content_hash(&[&bytes, inputs, &lib]),
-            None => content_hash(&[&bytes, inputs]),
-        };
+        let lib = dir.parent().map(installer_lib).transpose()?.flatten();
+        let mut parts: Vec<&[u8]> = vec![&bytes, inputs];
+        if let Some(lib) = &lib {
+            parts.push(lib);
+        }
+        for name in declared_inputs(&bytes) {
+            let value = host.get(&name).map_err(|()| {
+                anyhow::anyhow!(
+                    "{} {id}: installer {} declares the host input {name:?}, which does not exist (known: ca-root)",
+                    noun(kind),
+                    path.display()
+                )
+            })?;
+            if let Some(v) = value {
+                parts.push(v.as_bytes());
+            }
+        }
+        let hash = content_hash(&parts);
         out.hashes.push((f.clone(), hash));
         out.scripts.insert(f.clone(), path);
     }
@@ -193,23 +233,74 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("docker.sh"), "echo docker\n").unwrap();
         let id = GuestId(1001);
-        let a = installers(dir.path(), &["docker".into()], b"{}", (GuestKind::Vm, id)).unwrap();
+        let a = installers(
+            dir.path(),
+            &["docker".into()],
+            b"{}",
+            &HostInputs::default(),
+            (GuestKind::Vm, id),
+        )
+        .unwrap();
         let b = installers(
             dir.path(),
             &["docker".into()],
             b"{\"x\":1}",
+            &HostInputs::default(),
             (GuestKind::Vm, id),
         )
         .unwrap();
         assert_eq!(a.hashes[0].0, "docker");
         assert_ne!(a.hashes[0].1, b.hashes[0].1, "inputs are part of the hash");
-        let e = installers(dir.path(), &["nope".into()], b"{}", (GuestKind::Vm, id)).unwrap_err();
+        let e = installers(
+            dir.path(),
+            &["nope".into()],
+            b"{}",
+            &HostInputs::default(),
+            (GuestKind::Vm, id),
+        )
+        .unwrap_err();
         let msg = format!("{e:#}");
         assert!(
             msg.starts_with("VM 1001: feature \"nope\" has no installer: cannot read "),
             "{msg}"
         );
         assert!(msg.contains("nope.sh"), "{msg}");
+    }
+
+    #[test]
+    fn a_declared_host_input_reruns_only_the_installer_that_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("trusted_ca.sh"),
+            "#!/bin/bash\n# phoenix-input: ca-root\necho trust\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("docker.sh"), "echo docker\n").unwrap();
+        let names = ["docker".to_string(), "trusted_ca".to_string()];
+        let who = (GuestKind::Lxc, GuestId(103));
+        let hash = |root: Option<&str>| {
+            let host = HostInputs {
+                ca_root: root.map(String::from),
+            };
+            installers(dir.path(), &names, b"{}", &host, who)
+                .unwrap()
+                .hashes
+        };
+        let (none, one, two) = (hash(None), hash(Some("A")), hash(Some("B")));
+        assert_eq!(none[0], one[0], "docker does not read the root");
+        assert_eq!(one[0], two[0]);
+        assert_ne!(none[1], one[1], "trusted_ca reads it");
+        assert_ne!(one[1], two[1]);
+        assert_eq!(one, hash(Some("A")), "the same root, the same hash");
+
+        std::fs::write(dir.path().join("docker.sh"), "# phoenix-input: moon\n").unwrap();
+        let e = installers(dir.path(), &names, b"{}", &HostInputs::default(), who).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with("container 103: installer ")
+                && msg.contains("docker.sh declares the host input \"moon\""),
+            "{msg}"
+        );
     }
 
     #[test]
