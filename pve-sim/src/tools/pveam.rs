@@ -35,7 +35,7 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
     let rest = &args[1..];
     let r = match cmd {
         "download" => download(ctx, rest),
-        _ => Ok(Outcome::read("update successful\n")),
+        other => Err(die(format!("pveam {other}: not simulated"))),
     };
     r.unwrap_or_else(|o| o)
 }

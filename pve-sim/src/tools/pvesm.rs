@@ -10,7 +10,12 @@ use crate::zfs::tree_size;
 
 const COMMANDS: &[(&str, &str)] = &[
     ("add", "<type> <storage> [OPTIONS]"),
+    ("alloc", "<storage> <vmid> <filename> <size> [OPTIONS]"),
+    ("free", "<volume> [OPTIONS]"),
+    ("list", "<storage> [OPTIONS]"),
+    ("path", "<volume>"),
     ("remove", "<storage>"),
+    ("scan", "zfs"),
     ("set", "<storage> [OPTIONS]"),
     ("status", " [OPTIONS]"),
 ];

@@ -32,6 +32,10 @@ const USAGE: &[(&str, &str)] = &[
         "clone [-p] [-o property=value] ... <snapshot> <filesystem|volume>",
     ),
     (
+        "rename",
+        "rename [-f] <filesystem|volume|snapshot> <filesystem|volume|snapshot>",
+    ),
+    (
         "list",
         "list [-Hp] [-r|-d max] [-o property[,...]] [-s property]...\n\t    [-S property]... [-t type[,...]] [filesystem|volume|snapshot] ...",
     ),
@@ -96,6 +100,8 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
         "snapshot" => snapshot(ctx, rest),
         "clone" => clone(ctx, rest),
         "rollback" => rollback(ctx, rest),
+        // A real subcommand no product test needs: refused, never answered as another.
+        "rename" | "inherit" => return Outcome::refuse(format!("zfs {cmd}: not simulated")),
         other => {
             let mut o = Outcome::refuse(format!(
                 "unrecognized command '{other}'\n{}",

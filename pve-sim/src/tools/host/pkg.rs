@@ -83,6 +83,10 @@ pub fn apt_get(ctx: &mut Ctx, args: &[String]) -> Outcome {
         ))),
         "clean" | "autoclean" | "auto-clean" => Ok(Outcome::ok(Effect::Mutate)),
         "check" => Ok(Outcome::read(reading(quiet(&p)))),
+        // Real operations no product test needs: refused, never answered as invalid.
+        "upgrade" | "dist-upgrade" | "full-upgrade" => {
+            Err(fail(100, format!("apt-get {op}: not simulated")))
+        }
         other => Err(fail(100, format!("E: Invalid operation {other}"))),
     };
     r.unwrap_or_else(|o| o)

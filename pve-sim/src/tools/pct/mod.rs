@@ -44,6 +44,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("delsnapshot", "<vmid> <snapname> [OPTIONS]"),
     ("destroy", "<vmid> [OPTIONS]"),
     ("exec", "<vmid> [<extra-args>] [OPTIONS]"),
+    ("list", ""),
     ("listsnapshot", "<vmid>"),
     ("pending", "<vmid>"),
     ("pull", "<vmid> <path> <destination> [OPTIONS]"),

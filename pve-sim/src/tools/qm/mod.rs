@@ -50,6 +50,7 @@ const F: Flavor = Flavor::Qemu;
 const COMMANDS: &[(&str, &str)] = &[
     ("agent", "<vmid> <command>"),
     ("clone", "<vmid> <newid> [OPTIONS]"),
+    ("cloudinit", "<dump|pending|update> <vmid> ..."),
     ("config", "<vmid> [OPTIONS]"),
     ("create", "<vmid> [OPTIONS]"),
     ("delsnapshot", "<vmid> <snapname> [OPTIONS]"),
@@ -57,7 +58,9 @@ const COMMANDS: &[(&str, &str)] = &[
     ("disk", "<import|resize> ..."),
     ("guest", "<cmd|exec|exec-status> ..."),
     ("importdisk", "<vmid> <source> <storage> [OPTIONS]"),
+    ("list", "[OPTIONS]"),
     ("listsnapshot", "<vmid>"),
+    ("pending", "<vmid>"),
     ("reboot", "<vmid> [OPTIONS]"),
     ("resize", "<vmid> <disk> <size> [OPTIONS]"),
     ("rollback", "<vmid> <snapname> [OPTIONS]"),
@@ -68,6 +71,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("status", "<vmid> [OPTIONS]"),
     ("stop", "<vmid> [OPTIONS]"),
     ("template", "<vmid> [OPTIONS]"),
+    ("unlock", "<vmid>"),
 ];
 
 const SUBCOMMANDS: &[(&str, &[(&str, &str)])] = &[
