@@ -83,6 +83,24 @@ pub fn installer_table(rows: &[InstallerRow]) -> String {
     table
 }
 
+/// Runs a manager binary with the example configuration on no host at all (an empty system
+/// root, nothing on `PATH` from Proxmox): `(exit status, stderr)`.
+pub fn run_without_a_host(bin: &Path, args: &[&str]) -> (i32, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let etc = examples();
+    let cmd = Cmd::read(bin)
+        .args(args)
+        .args(["--config".as_ref(), etc.as_os_str()])
+        .env("PHOENIX_ROOT", tmp.path())
+        .env("PHOENIX_SYSROOT", tmp.path())
+        .env("PHOENIX_CONFIG_DIR", "");
+    match Runner::system(false).run(&cmd) {
+        Ok(out) => (0, out.stderr_str()),
+        Err(CmdError::Failed { code, stderr, .. }) => (code.unwrap_or(-1), stderr),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The repository's example configuration.
 pub fn examples() -> PathBuf {
     repo().join("etc")

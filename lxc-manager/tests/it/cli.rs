@@ -1,24 +1,11 @@
 //! `lxc-manager` as a process: it checks its configuration and target before anything.
 
-use std::path::Path;
-
-use phoenix_core::cmd::{Cmd, CmdError, Runner};
-
-/// Runs the binary with a throwaway root and system root; returns (exit code, stderr).
+/// Runs the binary on no host (`phoenix_testkit::run_without_a_host`): (exit code, stderr).
 fn run(args: &[&str]) -> (i32, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
-    let cmd = Cmd::read(env!("CARGO_BIN_EXE_lxc-manager"))
-        .args(args)
-        .args(["--config".as_ref(), etc.as_os_str()])
-        .env("PHOENIX_ROOT", tmp.path())
-        .env("PHOENIX_SYSROOT", tmp.path())
-        .env("PHOENIX_CONFIG_DIR", "");
-    match Runner::system(false).run(&cmd) {
-        Ok(out) => (0, out.stderr_str()),
-        Err(CmdError::Failed { code, stderr, .. }) => (code.unwrap_or(-1), stderr),
-        Err(e) => panic!("{e}"),
-    }
+    phoenix_testkit::run_without_a_host(
+        std::path::Path::new(env!("CARGO_BIN_EXE_lxc-manager")),
+        args,
+    )
 }
 
 #[test]
