@@ -7,7 +7,7 @@
 //! `>`/`>>` redirections, are interpreted, and so are script files in the guest run as
 //! `bash FILE` or by path (line by line, stopping at the first failure as under `set -e`).
 //! `env K=V … cmd` runs `cmd`. A command may get standard input ([`GuestFs::exec_input`], for
-//! `qm guest exec --pass-stdin`): `cat`, `grep`, `head`/`tail` read it, and so does `install
+//! `qm guest exec --pass-stdin`): `cat` and `grep` read it, and so does `install
 //! [-D] [-m MODE] /dev/stdin DEST` (GNU `install`, also from guest files and `-d`/`-t`).
 //! `cloud-init status` answers `status: done`; `cloud-init clean [--logs] [--machine-id]
 //! [--seed]` forgets the applied user-data (see [`crate::cloudinit`]). `docker` runs a minimal
