@@ -46,7 +46,8 @@ use snapshot::*;
 
 const F: Flavor = Flavor::Qemu;
 
-/// Top-level commands and their usage; `disk`, `guest` and `cloudinit` have subcommands.
+/// Real `qm`'s top-level commands and their usage (those not modelled are refused as not
+/// simulated); `disk` and `guest` have subcommands.
 const COMMANDS: &[(&str, &str)] = &[
     ("agent", "<vmid> <command>"),
     ("clone", "<vmid> <newid> [OPTIONS]"),
@@ -169,7 +170,7 @@ pub fn run(ctx: &mut Ctx, args: &[String]) -> Outcome {
     out.unwrap_or_else(|o| o)
 }
 
-/// The subcommands of `disk`, `guest` or `cloudinit`.
+/// The subcommands of `disk` or `guest`.
 fn subcommands(group: &str) -> &'static [(&'static str, &'static str)] {
     SUBCOMMANDS
         .iter()
